@@ -1,0 +1,218 @@
+"""Everything that happens in a run, as frozen values, and the bus that fans them out.
+
+One vocabulary for every face: the text and JSON renderers, the journal and the dashboard are
+all subscribers reading the same stream. Each subscriber has its own bounded queue, so a slow
+reader slows the run down (back-pressure) instead of growing memory or dropping output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.transports.base import Stream
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    run_id: str
+    seq: int
+    time: float  # seconds since the epoch, wall clock
+
+    @property
+    def name(self) -> str:
+        return _snake(type(self).__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    config_path: str
+    tasks: tuple[str, ...]
+    unit_count: int
+    parallel_limit: int
+    journal_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStarted(Event):
+    task: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFinished(Event):
+    task: str
+    status: UnitStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitStarted(Event):
+    task: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepStarted(Event):
+    task: str
+    host: str
+    step: int
+    attempt: int
+    command: str  # redacted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputReceived(Event):
+    task: str
+    host: str
+    step: int
+    attempt: int
+    stream: Stream
+    data: bytes  # redacted, raw otherwise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepFinished(Event):
+    task: str
+    host: str
+    step: int
+    attempt: int
+    status: UnitStatus
+    exit_code: int | None
+    signal: int | None
+    duration: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryScheduled(Event):
+    task: str
+    host: str
+    step: int
+    attempt: int  # the attempt that will run
+    delay: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionNeeded(Event):
+    task: str
+    host: str
+    status: UnitStatus
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitFinished(Event):
+    task: str
+    host: str
+    status: UnitStatus
+    attempts: int
+    exit_code: int | None
+    duration: float | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostSummary:
+    status: UnitStatus
+    exit_code: int | None
+    attempts: int
+    duration: float | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSummary:
+    status: UnitStatus
+    hosts: dict[str, HostSummary]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(Event):
+    status: RunStatus
+    started: float
+    tasks: dict[str, TaskSummary] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return self.status.exit_code
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def iso_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict: ``event`` and ``time`` first; bytes as text when they are UTF-8,
+    else base64 (``data_b64``) so nothing is lost or mangled."""
+    out: dict[str, Any] = {"event": event.name, "time": iso_time(event.time)}
+    for f in dataclasses.fields(event):
+        if f.name == "time":
+            continue
+        out.update(_json_field(f.name, getattr(event, f.name)))
+    return out
+
+
+def _json_field(name: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bytes):
+        try:
+            return {"text": value.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"data_b64": base64.b64encode(value).decode("ascii")}
+    if name == "started":
+        return {name: iso_time(value)}
+    return {name: _jsonable(value)}
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class EventBus:
+    """Fan-out of events to subscribers, each with its own bounded queue.
+
+    ``publish`` waits while any subscriber's queue is full: output is never dropped, and a slow
+    subscriber throttles the commands' output instead of filling memory.
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._maxsize = maxsize
+        self._queues: list[asyncio.Queue[Event | None]] = []
+        self._closed = False
+
+    def subscribe(self) -> AsyncIterator[Event]:
+        if self._closed:
+            raise RuntimeError("the run has finished; subscribe before it starts")
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(self._maxsize)
+        self._queues.append(queue)
+        return self._drain(queue)
+
+    async def publish(self, event: Event) -> None:
+        for queue in self._queues:
+            await queue.put(event)
+
+    async def close(self) -> None:
+        """Tell every subscriber the stream has ended; they finish what is queued first."""
+        self._closed = True
+        for queue in self._queues:
+            await queue.put(None)
+
+    @staticmethod
+    async def _drain(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
+        while (event := await queue.get()) is not None:
+            yield event

@@ -1,0 +1,62 @@
+"""The closed vocabulary of unit and run states, shared by the scheduler, events and faces."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UnitStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRY_WAIT = "retry_wait"
+    AWAITING_DECISION = "awaiting_decision"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    NOT_RUN = "not_run"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def failure(self) -> bool:
+        return self in (UnitStatus.FAILED, UnitStatus.TIMED_OUT)
+
+
+TERMINAL = frozenset(
+    {
+        UnitStatus.SUCCEEDED,
+        UnitStatus.FAILED,
+        UnitStatus.TIMED_OUT,
+        UnitStatus.SKIPPED,
+        UnitStatus.NOT_RUN,
+        UnitStatus.INTERRUPTED,
+    }
+)
+
+
+class StepOutcome(StrEnum):
+    """How one execution of one step ended, as the transport saw it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+
+
+class RunStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self]
+
+
+#: Exit codes of ``nexus run``; 2 (usage or config error) never comes from a run.
+EXIT_CODES = {RunStatus.SUCCEEDED: 0, RunStatus.FAILED: 1, RunStatus.INTERRUPTED: 130}
+EXIT_USAGE = 2

@@ -1,0 +1,59 @@
+"""The one protocol every way of running a command implements.
+
+Local subprocesses and SSH channels differ in everything but this: run one shell command with an
+environment, a directory, an identity and a deadline; stream its output in chunks as it comes; say
+how it ended. Cancellation is an explicit event rather than task cancellation, so a transport can
+kill what it started and still return a result that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Stream(StrEnum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+#: Receives each chunk of output as it arrives; awaiting it is the back-pressure.
+OutputSink = Callable[[Stream, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    command: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    sudo: bool = False
+    user: str | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """How a command ended. ``exit_code`` is None when it never reported one (killed, lost)."""
+
+    exit_code: int | None
+    signal: int | None = None
+    timed_out: bool = False
+    cancelled: bool = False
+    duration: float = 0.0
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.error)
+
+
+class Transport(Protocol):
+    async def run(
+        self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
+    ) -> CommandResult:
+        """Run ``spec`` to completion, timeout or cancellation; never raise for the command's
+        own failure (those are results), and leave no process of it behind."""
+        ...
