@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-PERCENT_PATTERN = r"^(100|[1-9]?[0-9])(\.[0-9]+)?%$"
+#: 0% to 100%, decimals allowed ("12.5%"), but not above 100 ("100.5%").
+PERCENT_PATTERN = r"^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)%$"
 #: A share of a task's hosts, such as ``"25%"``.
 Percent = Annotated[str, Field(pattern=PERCENT_PATTERN)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
@@ -20,14 +21,18 @@ LOCAL = "local"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
-
-
 def _reject_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain a NUL byte")
     return value
+
+
+#: A command in its short string form; a NUL byte would silently truncate it in ``execve``.
+CommandStr = Annotated[str, Field(min_length=1), AfterValidator(_reject_nul)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
 
 
 class Settings(StrictModel):
@@ -75,7 +80,7 @@ class Step(StrictModel):
 class Task(StrictModel):
     description: str = ""
     deps: list[NonEmptyStr] = Field(default_factory=list)
-    commands: list[NonEmptyStr | Step] = Field(default_factory=list)
+    commands: list[CommandStr | Step] = Field(default_factory=list)
     on: NonEmptyStr | list[NonEmptyStr] = LOCAL
     strategy: Literal["parallel", "serial"] = "parallel"
     batch: Annotated[int, Field(ge=1)] | Percent = 1
