@@ -1,0 +1,323 @@
+"""The run's durable record: what ``nexus runs``, ``nexus logs`` and resume read.
+
+One directory per run under the state dir (platformdirs' user state dir, or ``$NEXUS_STATE_DIR``)::
+
+    runs/<run_id>/events.jsonl                            every event but output, one JSON per line
+    runs/<run_id>/output/<task>/<host>/<step>-<attempt>.log   stdout+stderr bytes, arrival order
+    runs/<run_id>/output/<task>/<host>/<step>-<attempt>.err   stderr bytes alone
+    runs/<run_id>/summary.json                            RunFinished, pretty-printed
+
+Output bytes go to files, never into events.jsonl: they are raw (byte-exact, any size) and are
+written as they come, so memory stays bounded whatever a command prints ("nothing lost", clause 3).
+Events are written unbuffered, one ``write`` per line, so a crash loses at most a partial last line,
+which readers skip; RunFinished is fsynced.
+
+Logs hold secrets if anything does (openshift/openshift-ansible#7141 made them 0664), so whatever
+the umask, directories are 0700 and files 0600; files are created with O_EXCL|O_NOFOLLOW and
+directories are checked, so a planted symlink is refused rather than followed (T-SEC-7).
+Events arrive already redacted: the runner redacts before it publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import platformdirs
+
+from nexus_engine.events import Event, OutputReceived, RunFinished, StepFinished, to_json
+from nexus_engine.status import RunStatus
+from nexus_engine.transports.base import Stream
+
+ENV_VAR = "NEXUS_STATE_DIR"
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_OLD_FILE = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_OUTPUT_NAME = re.compile(r"(\d+)-(\d+)\.(?:log|err)\Z")
+_MAX_ERRORS = 20
+
+
+class JournalError(Exception):
+    """The journal cannot be written where or how it must be."""
+
+
+class RunNotFoundError(LookupError):
+    """No recorded run matches a reference, or more than one does."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    started: datetime | None  # None when the run recorded no event
+    status: RunStatus | None  # None while unfinished (or if it crashed)
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    step: int
+    attempt: int
+    log: Path  # stdout and stderr interleaved
+    err: Path  # stderr alone; absent when the step wrote nothing to stderr
+
+
+def state_dir() -> Path:
+    """The directory that holds ``runs/``."""
+    override = os.environ.get(ENV_VAR)
+    return Path(override) if override else platformdirs.user_state_path("nexus")
+
+
+def new_run_id() -> str:
+    """``20261124-051217-3fa9c2``: sortable UTC time, and random so concurrent runs never clash."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def safe_name(name: str) -> str:
+    """A task or host name as one path component, reversibly (``urllib.parse.unquote``):
+    everything but letters, digits and ``_.-~`` is percent-encoded, ``%`` included, and so is a
+    leading dot, so no result is ``.``, ``..`` or hidden, or holds ``/`` or NUL."""
+    if not name:
+        raise ValueError("an empty name has no file name")
+    encoded = quote(name, safe="")
+    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
+
+
+class Journal:
+    """Writes one run's record; create it before the run, then ``await record(bus.subscribe())``."""
+
+    def __init__(self, run_id: str, state_dir: Path | None = None) -> None:
+        if not _RUN_ID.match(run_id):
+            raise JournalError(f"invalid run id {run_id!r}")
+        runs = _runs_dir(state_dir)
+        runs.parent.parent.mkdir(parents=True, exist_ok=True)  # e.g. ~/.local/state: not ours
+        _ensure_dir(runs.parent, strict=False)
+        _ensure_dir(runs)
+        self.run_id = run_id
+        self.run_dir = runs / run_id
+        _ensure_dir(self.run_dir, new=True)
+        self.errors: list[str] = []
+        self._events = -1
+        self._steps: dict[tuple[str, str, int, int], _StepFiles] = {}
+        self._finished: set[tuple[str, str, int, int]] = set()
+
+    async def record(self, events: AsyncIterator[Event]) -> None:
+        """Consume the stream to its end. A write that fails does not stop the draining (that
+        would stall the bus and the run); the failures are raised together at the end."""
+        try:
+            async for event in events:
+                try:
+                    self._take(event)
+                except (OSError, JournalError) as exc:
+                    if len(self.errors) < _MAX_ERRORS:
+                        self.errors.append(str(exc))
+        finally:
+            self._close()
+        if self.errors:
+            raise JournalError(f"run {self.run_id}: journal incomplete: {'; '.join(self.errors)}")
+
+    def _take(self, event: Event) -> None:
+        if isinstance(event, OutputReceived):
+            self._output(event)
+            return
+        if self._events < 0:
+            self._events = _create(self.run_dir / "events.jsonl")
+        _write_all(self._events, (json.dumps(to_json(event)) + "\n").encode())
+        if isinstance(event, StepFinished):
+            key = (event.task, event.host, event.step, event.attempt)
+            if files := self._steps.pop(key, None):
+                files.close()
+                self._finished.add(key)
+        elif isinstance(event, RunFinished):
+            os.fsync(self._events)
+            fd = _create(self.run_dir / "summary.json")
+            try:
+                _write_all(fd, (json.dumps(to_json(event), indent=2) + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(self.run_dir)
+
+    def _output(self, event: OutputReceived) -> None:
+        key = (event.task, event.host, event.step, event.attempt)
+        files = self._steps.get(key)
+        if files is None:
+            unit_dir = self.run_dir / "output" / safe_name(event.task) / safe_name(event.host)
+            for directory in (unit_dir.parent.parent, unit_dir.parent, unit_dir):
+                _ensure_dir(directory)
+            base = unit_dir / f"{event.step}-{event.attempt}"
+            files = self._steps[key] = _StepFiles(base, reopen=key in self._finished)
+        _write_all(files.fd(".log"), event.data)
+        if event.stream == Stream.STDERR:
+            _write_all(files.fd(".err"), event.data)
+
+    def _close(self) -> None:
+        for files in self._steps.values():
+            files.close()
+        self._steps.clear()
+        if self._events >= 0:
+            os.close(self._events)
+            self._events = -1
+
+
+class _StepFiles:
+    """The open .log/.err of one step attempt, opened on first use."""
+
+    def __init__(self, base: Path, *, reopen: bool) -> None:
+        self._base = base
+        self._reopen = reopen  # output after the step's StepFinished: append, still no symlinks
+        self._fds: dict[str, int] = {}
+
+    def fd(self, suffix: str) -> int:
+        if (fd := self._fds.get(suffix)) is None:
+            path = self._base.with_name(self._base.name + suffix)
+            reopen = self._reopen and path.exists()
+            fd = self._fds[suffix] = os.open(path, _OLD_FILE) if reopen else _create(path)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+# ── reading ─────────────────────────────────────────────────────────────────────────────────────
+
+
+def list_runs(state_dir: Path | None = None) -> list[RunRecord]:
+    """Every recorded run, newest first."""
+    runs = _runs_dir(state_dir)
+    if not runs.is_dir():
+        return []
+    records = [_run_record(p) for p in runs.iterdir() if p.is_dir() and not p.is_symlink()]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(records, key=lambda r: (r.started or oldest, r.run_id), reverse=True)
+
+
+def find_run(ref: str, state_dir: Path | None = None) -> Path:
+    """The directory of the run named by a full id, a unique prefix of one, or ``last``."""
+    records = list_runs(state_dir)
+    if ref == "last":
+        if not records:
+            raise RunNotFoundError("no runs recorded yet")
+        return records[0].path
+    matches = [r for r in records if r.run_id == ref] or [
+        r for r in records if ref and r.run_id.startswith(ref)
+    ]
+    if not matches:
+        raise RunNotFoundError(f"no recorded run matches {ref!r}")
+    if len(matches) > 1:
+        ids = ", ".join(r.run_id for r in matches[:5])
+        raise RunNotFoundError(f"{ref!r} matches {len(matches)} runs ({ids}); give more of the id")
+    return matches[0].path
+
+
+def unit_output(run_dir: Path, task: str, host: str) -> list[OutputFile]:
+    """The output files of one unit, in step then attempt order."""
+    unit_dir = run_dir / "output" / safe_name(task) / safe_name(host)
+    if not unit_dir.is_dir():
+        return []
+    keys = {(int(m[1]), int(m[2])) for p in unit_dir.iterdir() if (m := _OUTPUT_NAME.match(p.name))}
+    return [
+        OutputFile(
+            step, attempt, unit_dir / f"{step}-{attempt}.log", unit_dir / f"{step}-{attempt}.err"
+        )
+        for step, attempt in sorted(keys)
+    ]
+
+
+def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """The recorded events as dicts, as ``events.to_json`` made them. A last line cut short by a
+    crash has no newline and is skipped, as is any line that is not JSON."""
+    try:
+        handle = (run_dir / "events.jsonl").open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                return
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                yield event
+
+
+def _run_record(path: Path) -> RunRecord:
+    first = next(read_events(path), None)
+    try:
+        started = datetime.fromisoformat(first["time"]) if first else None
+    except (KeyError, TypeError, ValueError):
+        started = None
+    try:
+        status = RunStatus(json.loads((path / "summary.json").read_bytes())["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        status = None  # unfinished, or the summary was cut short
+    return RunRecord(path.name, started, status, path)
+
+
+# ── files and directories, safely ───────────────────────────────────────────────────────────────
+
+
+def _runs_dir(base: Path | None) -> Path:
+    return (base if base is not None else state_dir()) / "runs"
+
+
+def _ensure_dir(path: Path, *, new: bool = False, strict: bool = True) -> None:
+    """Make ``path`` a directory of ours, mode 0700. ``new``: it must not exist yet. ``strict``
+    (for everything under ``runs/``): refuse a symlink, and fix the mode of an existing one. The
+    state dir itself may be a symlink, and its mode is the user's business once it exists."""
+    try:
+        os.mkdir(path, 0o700)
+        created = True
+    except FileExistsError:
+        if new:
+            raise JournalError(f"{path} already exists; refusing to reuse it") from None
+        created = False
+    try:
+        fd = os.open(path, _DIR if strict else _DIR & ~os.O_NOFOLLOW)
+    except OSError as exc:
+        raise JournalError(f"{path} is not a plain directory (a symlink?): refusing it") from exc
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid():
+            raise JournalError(f"{path} belongs to another user: refusing it")
+        if (created or strict) and stat.S_IMODE(info.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
+def _create(path: Path) -> int:
+    """A new file, 0600 whatever the umask; never an existing file, never through a symlink."""
+    try:
+        fd = os.open(path, _NEW_FILE, 0o600)
+    except FileExistsError:
+        raise JournalError(f"{path} already exists: refusing to overwrite or follow it") from None
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, _DIR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,396 @@
+"""The journal: layout and contents, permissions (T-SEC-7), crash-tolerant reading, bounded memory
+for huge output ("nothing lost", clause 3), and the reading side used by ``nexus runs``/``logs``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import stat
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import platformdirs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nexus_engine import journal
+from nexus_engine.events import (
+    Event,
+    EventBus,
+    HostSummary,
+    OutputReceived,
+    RetryScheduled,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    TaskFinished,
+    TaskStarted,
+    TaskSummary,
+    UnitFinished,
+    UnitStarted,
+    to_json,
+)
+from nexus_engine.journal import Journal, JournalError, RunNotFoundError
+from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.transports.base import Stream
+
+T0 = 1_795_000_000.0  # a fixed wall-clock start
+
+
+class Script:
+    """Builds events of one run with increasing sequence numbers and times."""
+
+    def __init__(self, run_id: str, start: float = T0) -> None:
+        self.run_id = run_id
+        self.seq = 0
+        self.start = start
+
+    def __call__(self, cls: type[Event], **fields: Any) -> Any:
+        self.seq += 1
+        return cls(run_id=self.run_id, seq=self.seq, time=self.start + self.seq, **fields)
+
+    def out(self, unit: tuple[str, str, int, int], stream: Stream, data: bytes) -> Any:
+        task, host, step, attempt = unit
+        return self(
+            OutputReceived, task=task, host=host, step=step, attempt=attempt, stream=stream,
+            data=data,
+        )  # fmt: skip
+
+    def step_done(self, task: str, host: str, step: int, attempt: int, status: UnitStatus) -> Any:
+        code = 0 if status is UnitStatus.SUCCEEDED else 1
+        return self(
+            StepFinished, task=task, host=host, step=step, attempt=attempt, status=status,
+            exit_code=code, signal=None, duration=0.5,
+        )  # fmt: skip
+
+    def run_done(self, status: RunStatus = RunStatus.SUCCEEDED) -> Any:
+        return self(RunFinished, status=status, started=self.start)
+
+
+def scripted_run(s: Script) -> list[Event]:
+    """Task ``build`` on host ``web1``: step 0 fails once, then succeeds; step 1 succeeds."""
+    where = {"task": "build", "host": "web1"}
+    return [
+        s(RunStarted, config_path="nexus.toml", tasks=("build",), unit_count=1, parallel_limit=4),
+        s(TaskStarted, task="build"),
+        s(UnitStarted, **where),
+        s(StepStarted, **where, step=0, attempt=1, command="make"),
+        s.out(("build", "web1", 0, 1), Stream.STDOUT, b"compiling\n"),
+        s.out(("build", "web1", 0, 1), Stream.STDERR, b"warning: \xff\xfe\x00\n"),
+        s.out(("build", "web1", 0, 1), Stream.STDOUT, b"no newline"),
+        s.step_done("build", "web1", 0, 1, UnitStatus.FAILED),
+        s(RetryScheduled, **where, step=0, attempt=2, delay=0.1),
+        s(StepStarted, **where, step=0, attempt=2, command="make"),
+        s.out(("build", "web1", 0, 2), Stream.STDOUT, b"ok\n"),
+        s.step_done("build", "web1", 0, 2, UnitStatus.SUCCEEDED),
+        s(StepStarted, **where, step=1, attempt=1, command="make install"),
+        s.out(("build", "web1", 1, 1), Stream.STDERR, b"installed\n"),
+        s.step_done("build", "web1", 1, 1, UnitStatus.SUCCEEDED),
+        s(UnitFinished, **where, status=UnitStatus.SUCCEEDED, attempts=2, exit_code=0,
+          duration=1.5),
+        s(TaskFinished, task="build", status=UnitStatus.SUCCEEDED),
+        s(RunFinished, status=RunStatus.SUCCEEDED, started=T0, tasks={"build": TaskSummary(
+            UnitStatus.SUCCEEDED, {"web1": HostSummary(UnitStatus.SUCCEEDED, 0, 2, 1.5)})}),
+    ]  # fmt: skip
+
+
+async def through_bus(j: Journal, events: list[Event], maxsize: int = 4) -> None:
+    """Publish through a real EventBus, the way the runner feeds the journal."""
+    bus = EventBus(maxsize=maxsize)
+    recording = asyncio.create_task(j.record(bus.subscribe()))
+    for event in events:
+        await bus.publish(event)
+    await bus.close()
+    await recording
+
+
+def tree(root: Path) -> Iterator[Path]:
+    yield root
+    yield from root.rglob("*")
+
+
+# ── layout and contents ─────────────────────────────────────────────────────────────────────────
+
+
+async def test_layout_and_contents(tmp_path: Path) -> None:
+    run_id = journal.new_run_id()
+    j = Journal(run_id, state_dir=tmp_path)
+    assert j.run_dir == tmp_path / "runs" / run_id
+    events = scripted_run(Script(run_id))
+    await through_bus(j, events)
+
+    lines = (j.run_dir / "events.jsonl").read_text().splitlines()
+    expected = [to_json(e) for e in events if not isinstance(e, OutputReceived)]
+    assert [json.loads(line) for line in lines] == json.loads(json.dumps(expected))
+    assert not any(k in line for line in lines for k in ('"text"', '"data_b64"', "compiling"))
+
+    unit = j.run_dir / "output" / "build" / "web1"
+    assert (unit / "0-1.log").read_bytes() == b"compiling\nwarning: \xff\xfe\x00\nno newline"
+    assert (unit / "0-1.err").read_bytes() == b"warning: \xff\xfe\x00\n"
+    assert (unit / "0-2.log").read_bytes() == b"ok\n"
+    assert not (unit / "0-2.err").exists()  # opened lazily: no stderr, no file
+    assert (unit / "1-1.log").read_bytes() == (unit / "1-1.err").read_bytes() == b"installed\n"
+
+    summary = (j.run_dir / "summary.json").read_text()
+    assert json.loads(summary) == json.loads(json.dumps(to_json(events[-1])))
+    assert summary.startswith("{\n  ")  # pretty-printed
+    assert summary == json.dumps(to_json(events[-1]), indent=2) + "\n"
+
+
+async def test_read_events_and_unit_output(tmp_path: Path) -> None:
+    j = Journal("run-1", state_dir=tmp_path)
+    await through_bus(j, scripted_run(Script("run-1")))
+    names = [e["event"] for e in journal.read_events(j.run_dir)]
+    assert names[0] == "run_started"
+    assert names[-1] == "run_finished"
+    assert "output_received" not in names
+    pieces = journal.unit_output(j.run_dir, "build", "web1")
+    assert [(p.step, p.attempt) for p in pieces] == [(0, 1), (0, 2), (1, 1)]
+    assert pieces[0].log.read_bytes().startswith(b"compiling")
+    assert pieces[1].err == j.run_dir / "output/build/web1/0-2.err"
+    assert not pieces[1].err.exists()
+    assert journal.unit_output(j.run_dir, "build", "nohost") == []
+
+
+async def test_unit_output_orders_steps_numerically(tmp_path: Path) -> None:
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    keys = [(10, 1), (2, 1), (2, 12), (2, 3)]
+    await through_bus(j, [s.out(("t", "h", st_, at), Stream.STDOUT, b"x") for st_, at in keys])
+    found = [(p.step, p.attempt) for p in journal.unit_output(j.run_dir, "t", "h")]
+    assert found == [(2, 1), (2, 3), (2, 12), (10, 1)]
+
+
+async def test_output_after_its_step_finished_is_appended(tmp_path: Path) -> None:
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    await through_bus(j, [
+        s.out(("t", "h", 0, 1), Stream.STDERR, b"a"),
+        s.step_done("t", "h", 0, 1, UnitStatus.SUCCEEDED),
+        s.out(("t", "h", 0, 1), Stream.STDERR, b"b"),
+    ])  # fmt: skip
+    assert (j.run_dir / "output/t/h/0-1.log").read_bytes() == b"ab"
+    assert (j.run_dir / "output/t/h/0-1.err").read_bytes() == b"ab"
+
+
+def test_new_run_id_format() -> None:
+    ids = {journal.new_run_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", i) for i in ids)
+
+
+# ── permissions and planted paths (T-SEC-7) ─────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def umask_000() -> Iterator[None]:
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.usefixtures("umask_000")
+async def test_modes_under_umask_000(tmp_path: Path) -> None:
+    state = tmp_path / "state"  # created by the journal itself
+    j = Journal("r", state_dir=state)
+    await through_bus(j, scripted_run(Script("r")))
+    paths = list(tree(state))
+    assert len(paths) > 10
+    for path in paths:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+async def test_planted_symlink_at_run_dir_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "state/runs").mkdir(parents=True)
+    (tmp_path / "state/runs/r").symlink_to(target)
+    with pytest.raises(JournalError, match="refusing"):
+        Journal("r", state_dir=tmp_path / "state")
+    assert list(target.iterdir()) == []
+
+
+async def test_planted_symlink_as_runs_dir_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state/runs").symlink_to(target)
+    with pytest.raises(JournalError, match="refusing"):
+        Journal("r", state_dir=tmp_path / "state")
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+async def test_planted_symlink_at_output_file_is_refused(tmp_path: Path, dangling: bool) -> None:
+    victim = tmp_path / "victim"
+    if not dangling:
+        victim.write_bytes(b"precious")
+    j = Journal("r", state_dir=tmp_path / "state")
+    unit = j.run_dir / "output" / "t" / "h"
+    unit.mkdir(parents=True)
+    (unit / "0-1.log").symlink_to(victim)
+    s = Script("r")
+    events = [s.out(("t", "h", 0, 1), Stream.STDOUT, b"evil") for _ in range(20)]
+    with pytest.raises(JournalError, match="refusing"):
+        await through_bus(j, [*events, s.run_done()], maxsize=1)  # drained despite the error
+    if dangling:
+        assert not victim.exists()
+    else:
+        assert victim.read_bytes() == b"precious"
+    assert [e["event"] for e in journal.read_events(j.run_dir)] == ["run_finished"]
+
+
+async def test_existing_run_id_and_bad_run_ids_are_refused(tmp_path: Path) -> None:
+    Journal("r", state_dir=tmp_path)
+    with pytest.raises(JournalError):
+        Journal("r", state_dir=tmp_path)
+    for bad in ("../x", "a/b", "", ".hidden", "x\0"):
+        with pytest.raises(JournalError):
+            Journal(bad, state_dir=tmp_path)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to plant a foreign-owned directory")
+async def test_foreign_owned_runs_dir_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir(mode=0o700)
+    os.chown(tmp_path / "runs", 65534, 65534)
+    with pytest.raises(JournalError, match="another user"):
+        Journal("r", state_dir=tmp_path)
+
+
+# ── names that are not file names ───────────────────────────────────────────────────────────────
+
+
+async def test_hostile_task_and_host_names_stay_inside_the_run(tmp_path: Path) -> None:
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path / "state")
+    names = [("..", "../x"), ("a/b", "a/b"), (".", "%2F"), ("t", "/"), ("t", "a%2Fb")]
+    await through_bus(
+        j, [s.out((t, h, 0, 1), Stream.STDOUT, f"{t}|{h}".encode()) for t, h in names]
+    )
+    for task, host in names:
+        [piece] = journal.unit_output(j.run_dir, task, host)
+        assert piece.log.read_bytes() == f"{task}|{host}".encode()  # no two names collide
+        assert piece.log.resolve().is_relative_to((j.run_dir / "output").resolve())
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["runs"]
+
+
+@given(st.text(min_size=1))
+def test_safe_name_is_one_reversible_component(name: str) -> None:
+    try:
+        safe = journal.safe_name(name)
+    except UnicodeEncodeError:  # lone surrogates: not a TOML string either
+        return
+    assert unquote(safe) == name
+    assert "/" not in safe
+    assert "\0" not in safe
+    assert not safe.startswith(".")
+
+
+# ── reading: runs, references, crashes ──────────────────────────────────────────────────────────
+
+
+async def make_run(state: Path, run_id: str, start: float, status: RunStatus | None) -> None:
+    s = Script(run_id, start)
+    started = s(RunStarted, config_path="n.toml", tasks=(), unit_count=0, parallel_limit=1)
+    events: list[Event] = [started]
+    if status is not None:
+        events.append(s.run_done(status))
+    await through_bus(Journal(run_id, state_dir=state), events)
+
+
+async def test_list_and_find_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await make_run(tmp_path, "20260101-000000-aaaaaa", T0, RunStatus.SUCCEEDED)
+    await make_run(tmp_path, "20260102-000000-bbbbbb", T0 + 100, RunStatus.FAILED)
+    await make_run(tmp_path, "20260102-000000-bbbccc", T0 + 200, None)  # crashed: no summary
+
+    records = journal.list_runs(tmp_path)
+    assert [r.run_id for r in records] == [
+        "20260102-000000-bbbccc", "20260102-000000-bbbbbb", "20260101-000000-aaaaaa",
+    ]  # fmt: skip
+    assert [r.status for r in records] == [None, RunStatus.FAILED, RunStatus.SUCCEEDED]
+    assert records[0].started is not None
+    assert records[0].started.timestamp() == T0 + 201
+    assert records[0].path == tmp_path / "runs" / "20260102-000000-bbbccc"
+
+    assert journal.find_run("last", tmp_path) == records[0].path
+    assert journal.find_run("20260101", tmp_path) == records[2].path
+    assert journal.find_run("20260102-000000-bbbb", tmp_path) == records[1].path
+    assert journal.find_run("20260102-000000-bbbccc", tmp_path) == records[0].path
+    with pytest.raises(RunNotFoundError, match="matches 2 runs"):
+        journal.find_run("20260102", tmp_path)
+    for missing in ("2027", ""):
+        with pytest.raises(RunNotFoundError):
+            journal.find_run(missing, tmp_path)
+
+    monkeypatch.setenv(journal.ENV_VAR, str(tmp_path))
+    assert journal.state_dir() == tmp_path
+    assert [r.run_id for r in journal.list_runs()] == [r.run_id for r in records]
+    j = Journal("via-env")
+    assert j.run_dir == tmp_path / "runs" / "via-env"
+
+
+async def test_no_runs(tmp_path: Path) -> None:
+    assert journal.list_runs(tmp_path / "nothing") == []
+    with pytest.raises(RunNotFoundError):
+        journal.find_run("last", tmp_path / "nothing")
+
+
+def test_default_state_dir_is_platformdirs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(journal.ENV_VAR, raising=False)
+    assert journal.state_dir() == platformdirs.user_state_path("nexus")
+
+
+async def test_truncated_last_line_is_skipped(tmp_path: Path) -> None:
+    await make_run(tmp_path, "r", T0, None)
+    run_dir = tmp_path / "runs" / "r"
+    with (run_dir / "events.jsonl").open("ab") as f:
+        f.write(b'not json\n{"event": "unit_started", "ta')  # a crash mid-write
+    assert [e["event"] for e in journal.read_events(run_dir)] == ["run_started"]
+    (run_dir / "summary.json").write_text('{"status": "succ')  # a summary cut short
+    assert journal.list_runs(tmp_path)[0].status is None
+    assert list(journal.read_events(tmp_path / "runs" / "missing")) == []
+
+
+# ── bounded memory ──────────────────────────────────────────────────────────────────────────────
+
+
+async def test_hundred_megabytes_with_bounded_memory(tmp_path: Path) -> None:
+    chunk = bytes(range(256)) * 256  # 64 KiB
+    count = 1600  # 100 MiB
+    s = Script("big")
+
+    async def stream() -> AsyncIterator[Event]:
+        for _ in range(count):
+            yield s.out(("t", "h", 0, 1), Stream.STDOUT, chunk)
+        yield s.step_done("t", "h", 0, 1, UnitStatus.SUCCEEDED)
+        yield s.run_done()
+
+    j = Journal("big", state_dir=tmp_path)
+    tracemalloc.start()
+    try:
+        await j.record(stream())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024
+    log = j.run_dir / "output/t/h/0-1.log"
+    assert log.stat().st_size == count * len(chunk)
+    expected = hashlib.sha256()
+    for _ in range(count):
+        expected.update(chunk)
+    actual = hashlib.sha256()
+    with log.open("rb") as f:
+        while block := f.read(1 << 20):
+            actual.update(block)
+    assert actual.digest() == expected.digest()

@@ -1,0 +1,499 @@
+"""LocalTransport against real processes: exit states, byte-exact output, and nothing left behind
+(T-PROC-1, 5, 6, 7, 8, 9 in their local variants)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
+from nexus_engine.transports.local import LocalTransport
+
+GRACE = 0.5
+
+
+class Sink:
+    """Collects output per stream and in arrival order."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[Stream, bytes]] = []
+        self.started = asyncio.Event()  # set at the first chunk
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, stream: Stream, data: bytes) -> None:
+        self.chunks.append((stream, data))
+        self.started.set()
+        self._arrived.set()
+
+    async def wait_for(self, needle: bytes) -> None:
+        while needle not in self.out:
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    def of(self, stream: Stream) -> bytes:
+        return b"".join(d for s, d in self.chunks if s == stream)
+
+    @property
+    def out(self) -> bytes:
+        return self.of(Stream.STDOUT)
+
+    @property
+    def err(self) -> bytes:
+        return self.of(Stream.STDERR)
+
+    def first_line(self) -> int:
+        return int(self.out.split(b"\n", 1)[0])
+
+
+async def run(
+    command: str, sink: Sink | None = None, cancel: asyncio.Event | None = None, **spec: object
+) -> tuple[CommandResult, Sink]:
+    sink = sink or Sink()
+    transport = LocalTransport(kill_grace=GRACE)
+    result = await transport.run(
+        CommandSpec(command=command, **spec),  # type: ignore[arg-type]
+        sink,
+        cancel or asyncio.Event(),
+    )
+    return result, sink
+
+
+def live_members(pgid: int) -> list[int]:
+    """Processes of the group that are not zombies (a zombie has exited, only its reaper is
+    late: in some containers PID 1 reaps orphans every few seconds)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] not in "ZX":
+            found.append(int(entry.name))
+    return found
+
+
+_GROUPS_TO_CHECK: list[int] = []
+
+
+async def assert_group_gone(pgid: int) -> None:
+    """No process of the group is alive now; and (checked once for all groups at the end of the
+    module, see ``groups_disappear``) os.killpg(pgid, 0) raises ProcessLookupError."""
+    for _ in range(50):
+        if not live_members(pgid):
+            break
+        await asyncio.sleep(0.02)
+    assert live_members(pgid) == []
+    _GROUPS_TO_CHECK.append(pgid)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def groups_disappear() -> Iterator[None]:
+    """Every group a test killed is gone. Checked once at the end because a killed orphan stays a
+    zombie until PID 1 reaps it, which some containers do only every few seconds."""
+    yield
+    deadline = time.monotonic() + 10
+    remaining = list(_GROUPS_TO_CHECK)
+    while remaining and time.monotonic() < deadline:
+        remaining = [pgid for pgid in remaining if _group_exists(pgid)]
+        time.sleep(0.05)
+    assert remaining == [], f"process groups still exist: {remaining}"
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def assert_reaped(pid: int) -> None:
+    """The direct child is not a zombie of ours: it has been waited for."""
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    assert not Path(f"/proc/{pid}").exists() or pid not in live_members(pid)
+
+
+# ── how a command ends ──────────────────────────────────────────────────────────────────────────
+
+
+async def test_exit_zero() -> None:
+    result, sink = await run("echo hello")
+    assert (result.exit_code, result.signal, result.error) == (0, None, None)
+    assert result.succeeded
+    assert not (result.timed_out)
+    assert not (result.cancelled)
+    assert sink.out == b"hello\n"
+    assert sink.err == b""
+    assert result.duration > 0
+
+
+async def test_exit_non_zero() -> None:
+    result, _ = await run("exit 3")
+    assert (result.exit_code, result.signal) == (3, None)
+    assert not result.succeeded
+
+
+async def test_killed_by_signal() -> None:
+    result, _ = await run("kill -TERM $$")
+    assert (result.exit_code, result.signal) == (None, signal.SIGTERM)
+    assert not result.succeeded
+    assert not result.timed_out
+
+
+async def test_stdout_and_stderr_kept_apart() -> None:
+    result, sink = await run("echo out; echo err >&2; echo out2")
+    assert result.exit_code == 0
+    assert sink.out == b"out\nout2\n"
+    assert sink.err == b"err\n"
+
+
+async def test_child_is_reaped() -> None:
+    result, sink = await run("echo $$")
+    assert result.exit_code == 0
+    assert_reaped(sink.first_line())
+    await assert_group_gone(sink.first_line())
+
+
+# ── output, byte-exact ──────────────────────────────────────────────────────────────────────────
+
+
+async def test_one_megabyte_byte_exact() -> None:
+    expected = b"".join(b"%07d\n" % i for i in range(131072))  # 1 MiB
+    result, sink = await run("i=0; seq -f '%07g' 0 131071")
+    assert result.exit_code == 0
+    assert sink.out == expected
+
+
+async def test_twenty_megabyte_line_without_newline() -> None:
+    result, sink = await run("head -c 20000000 /dev/zero | tr '\\0' x")
+    assert result.exit_code == 0
+    assert len(sink.out) == 20_000_000
+    assert hashlib.sha256(sink.out).digest() == hashlib.sha256(b"x" * 20_000_000).digest()
+    assert max(len(d) for _, d in sink.chunks) <= 65536
+
+
+async def test_non_utf8_bytes_byte_exact() -> None:
+    result, sink = await run(r"printf '\377\376\000'; printf '\377\000' >&2")
+    assert result.exit_code == 0
+    assert sink.out == b"\xff\xfe\x00"
+    assert sink.err == b"\xff\x00"
+
+
+async def test_env_passed_and_cwd_honoured(tmp_path: Path) -> None:
+    result, sink = await run(
+        'printf "%s|" "$NEXUS_T" "$(pwd)"', env={"NEXUS_T": "a b$c'\"\n"}, cwd=str(tmp_path)
+    )
+    assert result.exit_code == 0
+    assert sink.out == f"a b$c'\"\n|{tmp_path}|".encode()
+
+
+async def test_stdin_is_empty() -> None:
+    result, sink = await run("wc -c")
+    assert result.exit_code == 0
+    assert sink.out.strip() == b"0"
+
+
+# ── failures to start are results ───────────────────────────────────────────────────────────────
+
+
+async def test_missing_cwd_is_an_error_result(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    result, sink = await run("echo never", cwd=str(missing))
+    assert result.exit_code is None
+    assert not result.succeeded
+    assert result.error is not None
+    assert str(missing) in result.error
+    assert "working directory" in result.error
+    assert sink.chunks == []
+
+
+async def test_cwd_not_a_directory_is_an_error_result(tmp_path: Path) -> None:
+    file = tmp_path / "file"
+    file.write_text("")
+    result, _ = await run("true", cwd=str(file))
+    assert result.exit_code is None
+    assert result.error is not None
+    assert "Not a directory" in result.error
+
+
+async def test_invalid_env_name_is_an_error_result() -> None:
+    result, _ = await run("true", env={"A=B": "x"})
+    assert result.exit_code is None
+    assert result.error is not None
+
+
+async def test_cancel_set_before_start_runs_nothing(tmp_path: Path) -> None:
+    cancel = asyncio.Event()
+    cancel.set()
+    result, _ = await run(f"touch {tmp_path / 'ran'}", cancel=cancel)
+    assert result.cancelled
+    assert result.exit_code is None
+    assert not (tmp_path / "ran").exists()
+
+
+# ── sudo: argv built as a list, env values never in it ──────────────────────────────────────────
+
+
+@pytest.fixture
+def fake_sudo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str] | None]:
+    """A stand-in sudo early on PATH that records its argv and refuses like ``sudo -n`` does;
+    the fixture's value reads the argv it was called with (None if it was not called)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    argv_file = tmp_path / "argv"
+    sudo = bindir / "sudo"
+    sudo.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done > {argv_file}\n'
+        "echo 'sudo: a password is required' >&2\nexit 1\n"
+    )
+    sudo.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    return lambda: argv_file.read_text().splitlines() if argv_file.exists() else None
+
+
+async def test_sudo_argv_and_sudo_error_is_the_result(
+    fake_sudo: Callable[[], list[str] | None],
+) -> None:
+    result, sink = await run(
+        "echo $TOKEN", sudo=True, user="deploy", env={"TOKEN": "s3cr3t", "B": "x"}
+    )
+    assert (result.exit_code, result.error) == (1, None)
+    assert sink.err == b"sudo: a password is required\n"
+    argv = fake_sudo()
+    assert argv == [
+        "-n", "-u", "deploy", "--preserve-env=B,TOKEN", "--", "/bin/sh", "-c", "echo $TOKEN",
+    ]  # fmt: skip
+    assert "s3cr3t" not in str(argv)
+
+
+async def test_sudo_without_env_or_user(fake_sudo: Callable[[], list[str] | None]) -> None:
+    await run("id", sudo=True)
+    assert fake_sudo() == ["-n", "--", "/bin/sh", "-c", "id"]
+
+
+async def test_sudo_rejects_option_like_user(fake_sudo: Callable[[], list[str] | None]) -> None:
+    result, _ = await run("id", user="-s")
+    assert result.exit_code is None
+    assert result.error is not None
+    assert fake_sudo() is None
+
+
+async def test_sudo_not_installed_is_an_error_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result, _ = await run("id", sudo=True)
+    assert result.exit_code is None
+    assert result.error is not None
+    assert "sudo" in result.error
+
+
+async def test_real_sudo_runs_the_step_as_root_with_its_environment() -> None:
+    """sudo comes with the test command's system packages; as root it always admits us, and as
+    anyone else without a sudoers entry ``sudo -n`` must say so itself rather than hang."""
+    assert shutil.which("sudo"), "sudo is missing: `just system-deps` installs it"
+    result, sink = await run('id -u; printf %s "$STAGE"', sudo=True, env={"STAGE": "prod"})
+    assert result.error is None
+    if os.geteuid() == 0:
+        assert (result.exit_code, sink.out) == (0, b"0\nprod")
+    else:
+        assert result.exit_code == 1
+        assert b"sudo" in sink.err
+
+
+# ── timeout and cancellation: the whole group goes ─────────────────────────────────────────────
+
+TERM_IGNORING_GRANDCHILD = "echo $$; sh -c 'trap \"\" TERM; echo trapped; sleep 300' & sleep 300"
+
+
+async def test_timeout_kills_group_with_term_ignoring_grandchild() -> None:
+    begun = time.monotonic()
+    result, sink = await run(TERM_IGNORING_GRANDCHILD, timeout=0.5)
+    elapsed = time.monotonic() - begun
+    assert result.timed_out
+    assert not result.cancelled
+    assert not result.succeeded
+    assert (result.exit_code, result.signal) == (None, signal.SIGTERM)
+    assert 0.5 + GRACE - 0.05 <= elapsed < 0.5 + GRACE + 1.0  # the grace, then KILL
+    assert b"trapped" in sink.out
+    pgid = sink.first_line()
+    assert_reaped(pgid)
+    await assert_group_gone(pgid)
+
+
+async def test_timeout_keeps_partial_output() -> None:
+    result, sink = await run("echo before; sleep 300", timeout=0.3)
+    assert result.timed_out
+    assert sink.out == b"before\n"
+
+
+async def test_timeout_reports_exit_code_of_a_process_that_exits_on_term() -> None:
+    result, _ = await run("trap 'exit 7' TERM; sleep 300 & wait", timeout=0.3)
+    assert result.timed_out
+    assert (result.exit_code, result.signal) == (7, None)
+
+
+async def test_cancel_kills_group_with_term_ignoring_grandchild() -> None:
+    cancel = asyncio.Event()
+    sink = Sink()
+
+    async def cancel_when_started() -> None:
+        await sink.wait_for(b"trapped")
+        cancel.set()
+
+    canceller = asyncio.create_task(cancel_when_started())
+    begun = time.monotonic()
+    result, _ = await run(TERM_IGNORING_GRANDCHILD, sink=sink, cancel=cancel)
+    await canceller
+    elapsed = time.monotonic() - begun
+    assert result.cancelled
+    assert not result.timed_out
+    assert not result.succeeded
+    assert result.signal == signal.SIGTERM
+    assert GRACE - 0.05 <= elapsed < GRACE + 2.0  # the grandchild outlived TERM: it took KILL
+    pgid = sink.first_line()
+    assert_reaped(pgid)
+    await assert_group_gone(pgid)
+
+
+@pytest.mark.parametrize("trap", ["", "trap '' TERM; "], ids=["plain", "shell-ignores-term"])
+async def test_marker_never_appears_after_timeout(tmp_path: Path, trap: str) -> None:
+    marker = tmp_path / "MARKER"
+    result, sink = await run(f"{trap}echo $$; sleep 300 & sleep 300; touch {marker}", timeout=0.5)
+    assert result.timed_out
+    await assert_group_gone(sink.first_line())
+    await asyncio.sleep(0.3)
+    assert not marker.exists()
+
+
+# ── leftovers after a normal exit ───────────────────────────────────────────────────────────────
+
+
+async def test_normal_exit_with_background_job_holding_the_pipes() -> None:
+    begun = time.monotonic()
+    result, sink = await run("echo $$; sleep 300 & echo started")
+    assert (result.exit_code, result.timed_out) == (0, False)
+    assert sink.out.endswith(b"started\n")
+    assert time.monotonic() - begun < 0.5 + GRACE + 1.0
+    await assert_group_gone(sink.first_line())
+
+
+async def test_normal_exit_with_detached_background_job() -> None:
+    result, sink = await run("echo $$; sleep 300 >/dev/null 2>&1 &")
+    assert result.exit_code == 0
+    await assert_group_gone(sink.first_line())
+
+
+async def test_output_written_just_before_exit_by_a_background_job_is_kept() -> None:
+    result, sink = await run("(sleep 0.2; echo late) & echo early")
+    assert result.exit_code == 0
+    assert sink.out == b"early\nlate\n"
+
+
+async def test_slow_sink_after_exit_does_not_truncate_the_childs_output() -> None:
+    calls = 0
+
+    async def stalls_once(stream: Stream, data: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        received.extend(data)
+        if calls == 1:
+            await asyncio.sleep(0.8)  # longer than the drain: the child exits meanwhile
+
+    received = bytearray()
+    result = await LocalTransport(kill_grace=GRACE, drain=0.3).run(
+        CommandSpec("head -c 200000 /dev/zero"), stalls_once, asyncio.Event()
+    )
+    assert result.exit_code == 0
+    assert len(received) == 200000
+
+
+async def test_endless_writer_left_behind_is_cut_off_and_killed() -> None:
+    result, sink = await run("echo $$; yes &")
+    assert result.exit_code == 0
+    assert 0 < len(sink.out) < 20 * 1024 * 1024
+    await assert_group_gone(sink.first_line())
+
+
+async def test_process_escaping_the_group_does_not_hang_the_run() -> None:
+    begun = time.monotonic()
+    result, sink = await run("setsid sh -c 'echo $$; exec sleep 30' & sleep 0.1")
+    try:
+        assert result.exit_code == 0
+        assert time.monotonic() - begun < 0.5 + 1.0
+    finally:
+        os.kill(sink.first_line(), signal.SIGKILL)
+
+
+# ── back-pressure ───────────────────────────────────────────────────────────────────────────────
+
+
+async def test_slow_sink_throttles_the_command(tmp_path: Path) -> None:
+    marker = tmp_path / "wrote-everything"
+    size = 8_000_000
+    in_sink = 0
+    most_in_sink = 0
+    seen_marker_early: list[bool] = []
+    received = bytearray()
+
+    async def slow(stream: Stream, data: bytes) -> None:
+        nonlocal in_sink, most_in_sink
+        in_sink += 1
+        most_in_sink = max(most_in_sink, in_sink)
+        if not received:  # the first chunk: stall, and check the writer is blocked meanwhile
+            await asyncio.sleep(0.3)
+            seen_marker_early.append(marker.exists())
+        received.extend(data)
+        in_sink -= 1
+
+    result = await LocalTransport(kill_grace=GRACE).run(
+        CommandSpec(f"head -c {size} /dev/zero; touch {marker}; head -c {size} /dev/zero >&2"),
+        slow,
+        asyncio.Event(),
+    )
+    assert result.exit_code == 0
+    assert seen_marker_early == [False]  # it did not read 8 MB ahead of the stalled sink
+    assert most_in_sink == 1  # one chunk at a time reaches the sink
+    assert len(received) == 2 * size
+
+
+async def test_sink_failure_propagates_and_kills_the_group() -> None:
+    pids: list[int] = []
+
+    async def failing(stream: Stream, data: bytes) -> None:
+        pids.append(int(data.split(b"\n", 1)[0]))
+        raise RuntimeError("sink broke")
+
+    with pytest.raises(RuntimeError, match="sink broke"):
+        await LocalTransport(kill_grace=GRACE).run(
+            CommandSpec("echo $$; sleep 300"), failing, asyncio.Event()
+        )
+    await assert_group_gone(pids[0])
+
+
+async def test_task_cancellation_kills_the_group() -> None:
+    sink = Sink()
+    task = asyncio.create_task(run("echo $$; sleep 300", sink=sink))
+    await sink.started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_group_gone(sink.first_line())
+
+
+def test_transport_satisfies_protocol() -> None:
+    transport: Transport = LocalTransport()
+    run_method: Callable[..., object] = transport.run
+    assert callable(run_method)
