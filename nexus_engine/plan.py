@@ -1,0 +1,207 @@
+"""Tasks × hosts expanded into units, each with its resolved steps and what it waits for.
+
+A plan is a plain value: ``--dry-run`` prints it and the scheduler runs it, so what the operator
+reviewed is exactly what executes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from nexus_engine import graph
+from nexus_engine.config import LoadedConfig
+from nexus_engine.config.hosts import Host, expand_targets, resolve_hosts
+from nexus_engine.config.models import LOCAL, Settings, Step, Task
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class UnitKey:
+    task: str
+    host: str
+
+    def __str__(self) -> str:
+        return f"{self.task}@{self.host}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    cmd: str
+    shown: str  # cmd with secrets masked: the only form that is ever printed or stored
+    sudo: bool
+    user: str | None
+    timeout: float
+    retries: int
+    retry_delay: float
+    env: tuple[tuple[str, str], ...]
+    cwd: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    key: UnitKey
+    host: Host | None  # None runs on the controller itself
+    steps: tuple[StepPlan, ...]
+    waits_for: frozenset[UnitKey]
+    batch: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPlan:
+    name: str
+    description: str
+    deps: tuple[str, ...]
+    hosts: tuple[str, ...]
+    strategy: str
+    batch_size: int
+    max_failures: int  # failed units tolerated before the task counts as failed
+    timeout: float | None  # for the whole task on one host, retries included
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    tasks: tuple[TaskPlan, ...]  # dependencies first
+    units: tuple[Unit, ...]  # in task order, then host order: the order units start in
+    phases: tuple[tuple[str, ...], ...]
+    parallel_limit: int
+
+    def task(self, name: str) -> TaskPlan:
+        return next(task for task in self.tasks if task.name == name)
+
+
+def build_plan(
+    loaded: LoadedConfig,
+    targets: Sequence[str] = (),
+    *,
+    redact: Callable[[str], str] = str,
+    parallel_limit: int | None = None,
+) -> Plan:
+    """The plan for ``targets`` (every task when empty) and everything they depend on.
+
+    Raises ``graph.UnknownTaskError`` for a target the config does not declare.
+    """
+    config = loaded.config
+    full = graph.build_graph({name: task.deps for name, task in config.tasks.items()})
+    selected = graph.requested(full, targets or list(config.tasks))
+    order = graph.topological_order(selected)
+    hosts = resolve_hosts(config)
+    task_hosts = {name: expand_targets(config, config.tasks[name].targets) for name in order}
+
+    task_plans: list[TaskPlan] = []
+    units: list[Unit] = []
+    unit_keys: dict[str, list[UnitKey]] = {}
+    for name in order:
+        task = config.tasks[name]
+        names = task_hosts[name]
+        task_plan = _task_plan(name, task, names)
+        task_plans.append(task_plan)
+        steps = tuple(_step_plan(step, task, config.settings, redact) for step in task.commands)
+        keys = [UnitKey(name, host) for host in names]
+        unit_keys[name] = keys
+        batches = _batches(keys, task_plan)
+        for batch_index, batch in enumerate(batches):
+            previous = batches[batch_index - 1] if batch_index else []
+            for key in batch:
+                waits = set(previous)
+                for dep in task.deps:
+                    if key.host in task_hosts[dep]:
+                        waits.add(UnitKey(dep, key.host))
+                    else:
+                        waits.update(unit_keys[dep])
+                units.append(
+                    Unit(
+                        key=key,
+                        host=None if key.host == LOCAL else hosts[key.host],
+                        steps=steps,
+                        waits_for=frozenset(waits),
+                        batch=batch_index,
+                    )
+                )
+    return Plan(
+        tasks=tuple(task_plans),
+        units=tuple(units),
+        phases=tuple(tuple(phase) for phase in graph.phases(selected)),
+        parallel_limit=parallel_limit or config.settings.parallel_limit,
+    )
+
+
+def _task_plan(name: str, task: Task, hosts: Sequence[str]) -> TaskPlan:
+    serial = task.strategy == "serial"
+    return TaskPlan(
+        name=name,
+        description=task.description,
+        deps=tuple(task.deps),
+        hosts=tuple(hosts),
+        strategy=task.strategy,
+        batch_size=_share(task.batch, len(hosts), minimum=1) if serial else len(hosts),
+        max_failures=_share(task.max_failures, len(hosts), minimum=0),
+        timeout=task.timeout,
+    )
+
+
+def _share(value: int | str, total: int, *, minimum: int) -> int:
+    """``3`` stays 3; ``"25%"`` of 10 hosts is 2 for a failure budget (rounded down, so a
+    budget never tolerates more than asked) and 3 for a batch (rounded up, so no host is left
+    without a batch)."""
+    if isinstance(value, int):
+        return max(value, minimum)
+    fraction = Fraction(value.rstrip("%")) / 100 * total  # exact: 7 % of 100 is 7, not 8
+    rounded = math.ceil(fraction) if minimum else math.floor(fraction)
+    return max(rounded, minimum)
+
+
+def _batches(keys: list[UnitKey], task: TaskPlan) -> list[list[UnitKey]]:
+    size = max(task.batch_size, 1)
+    return [keys[i : i + size] for i in range(0, len(keys), size)] or [[]]
+
+
+def _step_plan(
+    step: str | Step, task: Task, settings: Settings, redact: Callable[[str], str]
+) -> StepPlan:
+    if isinstance(step, str):
+        step = Step(cmd=step)
+    return StepPlan(
+        cmd=step.cmd,
+        shown=redact(step.cmd),
+        sudo=step.sudo,
+        user=step.user,
+        timeout=step.timeout if step.timeout is not None else settings.timeout,
+        retries=step.retries if step.retries is not None else settings.retries,
+        retry_delay=step.retry_delay if step.retry_delay is not None else settings.retry_delay,
+        env=tuple(sorted(step.env.items())),
+        cwd=step.cwd,
+    )
+
+
+def describe(plan: Plan, hosts_of: Callable[[Iterable[str]], str] = ", ".join) -> list[str]:
+    """The plan as lines for ``--dry-run``: phases, then each task's hosts and steps."""
+    lines: list[str] = []
+    for number, phase in enumerate(plan.phases, start=1):
+        lines.append(f"phase {number}: {', '.join(phase)}")
+    by_task: dict[str, list[Unit]] = {}
+    for unit in plan.units:
+        by_task.setdefault(unit.key.task, []).append(unit)
+    for task in plan.tasks:
+        mode = task.strategy
+        if task.strategy == "serial":
+            mode += f", batch {task.batch_size}"
+        deps = f" (after {', '.join(task.deps)})" if task.deps else ""
+        lines.append("")
+        lines.append(f"task {task.name}{deps} on {hosts_of(task.hosts)} [{mode}]")
+        task_units = by_task.get(task.name, [])
+        for index, step in enumerate(task_units[0].steps if task_units else (), start=1):
+            flags = [f"timeout {step.timeout:g}s"]
+            if step.retries:
+                flags.append(f"retries {step.retries}")
+            if step.sudo:
+                flags.append("sudo")
+            if step.user:
+                flags.append(f"as {step.user}")
+            if step.cwd:
+                flags.append(f"in {step.cwd}")
+            lines.append(f"  {index}. {step.shown}  ({', '.join(flags)})")
+    lines.append("")
+    lines.append(f"{len(plan.units)} units, at most {plan.parallel_limit} at once")
+    return lines
