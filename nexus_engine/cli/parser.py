@@ -1,0 +1,96 @@
+"""The ``nexus`` command line, declared once: help, dispatch and shell completion all read it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nexus_engine import __version__
+
+DEFAULT_CONFIG = Path("nexus.toml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help=f"the config file (default: ./{DEFAULT_CONFIG})",
+    )
+    common.add_argument(
+        "--headless",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="run without the dashboard, for scripts and CI",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="nexus",
+        description="Run a DAG of shell tasks on this machine and on SSH hosts.",
+        parents=[common],
+        epilog="Exit codes: 0 success, 1 a unit failed, 2 usage or config error, 130 interrupted.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"nexus {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run tasks and what they depend on",
+        description="Run the named tasks (all tasks when none is named) and their dependencies.",
+    )
+    run.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to run (default: all)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
+    run.add_argument(
+        "--continue-on-error",
+        action="store_true",
+        help="after a failure, independent tasks go on; dependents are skipped",
+    )
+    run.add_argument(
+        "-p", "--parallel", type=_positive, metavar="N", help="at most N units at once"
+    )
+    loud = run.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="count", default=0, help="say more")
+    loud.add_argument("-q", "--quiet", action="store_true", help="failures and summary only")
+    run.add_argument("--plain", action="store_true", help="no colour, no progress line")
+    run.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="text for people; json: one summary document; jsonl: every event, a line each",
+    )
+
+    commands.add_parser("list", parents=[common], help="list tasks, their hosts and deps")
+    commands.add_parser("validate", parents=[common], help="check the config; run nothing")
+    init = commands.add_parser("init", help="write a starter nexus.toml")
+    init.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    commands.add_parser("version", help="print the version")
+    completion = commands.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    commands.add_parser("runs", help="list recorded runs, newest first")
+    logs = commands.add_parser("logs", help="print a recorded unit's output")
+    logs.add_argument("run", metavar="RUN", help="a run id, a unique prefix of one, or 'last'")
+    logs.add_argument("--task", help="only this task")
+    logs.add_argument("--host", help="only this host")
+    logs.add_argument("--stderr", action="store_true", help="only what went to stderr")
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
+    return value
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # argparse exposes sub-parsers only this way
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}

@@ -1,0 +1,131 @@
+"""``nexus run``: load, plan, then either print the plan or run it with the headless faces."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from typing import Any, TextIO
+
+from nexus_engine.config import LoadedConfig
+from nexus_engine.journal import Journal, JournalError, new_run_id
+from nexus_engine.plan import Plan, Unit, build_plan, describe
+from nexus_engine.redact import Redactor
+from nexus_engine.render import json as json_render
+from nexus_engine.render.terminal import wants_colour
+from nexus_engine.render.text import TextRenderer
+from nexus_engine.runner import Runner
+from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.status import EXIT_USAGE, RunStatus
+from nexus_engine.transports.base import Transport
+from nexus_engine.transports.local import LocalTransport
+
+
+def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    redactor = Redactor(loaded.secrets)
+    plan = build_plan(loaded, args.tasks, redact=redactor.text, parallel_limit=args.parallel)
+    if args.dry_run:
+        return print_plan(plan, args.format, sys.stdout)
+    remote = sorted({unit.key.host for unit in plan.units if unit.host is not None})
+    if remote:
+        print(
+            f"nexus: this version runs tasks locally only; remote hosts: {', '.join(remote)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    continue_on_error = args.continue_on_error or loaded.config.settings.continue_on_error
+    policy = FailurePolicy.CONTINUE if continue_on_error else FailurePolicy.FAIL_FAST
+    return asyncio.run(execute(plan, loaded, redactor, policy, args))
+
+
+async def execute(
+    plan: Plan,
+    loaded: LoadedConfig,
+    redactor: Redactor,
+    policy: FailurePolicy,
+    args: argparse.Namespace,
+) -> int:
+    run_id = new_run_id()
+    try:
+        journal = Journal(run_id)
+    except (JournalError, OSError) as error:
+        print(f"nexus: cannot record the run, so not starting it: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    local = LocalTransport()
+
+    def transport_for(unit: Unit) -> Transport:
+        return local
+
+    runner = Runner(
+        plan,
+        transport_for,
+        run_id=run_id,
+        config_path=str(loaded.path),
+        redactor=redactor,
+        policy=policy,
+        journal_dir=str(journal.run_dir),
+    )
+    faces: list[Coroutine[Any, Any, None]] = [journal.record(runner.bus.subscribe())]
+    faces.append(_face(runner, args, sys.stdout, sys.stderr))
+    running = [asyncio.create_task(face) for face in faces]
+    finished = await runner.run()
+    outcomes = await asyncio.gather(*running, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, JournalError):
+            print(f"nexus: {outcome}", file=sys.stderr)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    if args.format == "text" and not args.quiet:
+        print(f"journal: {journal.run_dir}", file=sys.stderr)
+    if any(isinstance(outcome, JournalError) for outcome in outcomes) and not finished.exit_code:
+        return RunStatus.FAILED.exit_code  # a run whose record is incomplete is no success
+    return finished.exit_code
+
+
+def _face(
+    runner: Runner, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> Coroutine[Any, Any, None]:
+    events = runner.bus.subscribe()
+    if args.format == "json":
+        return json_render.write_summary(events, out)
+    if args.format == "jsonl":
+        return json_render.write_lines(events, out)
+    colour = wants_colour(out, args.plain)
+    progress = not args.plain and not args.quiet and err.isatty() and colour
+    verbosity = -1 if args.quiet else args.verbose
+    renderer = TextRenderer(out, err, colour=colour, progress=progress, verbosity=verbosity)
+    return renderer.consume(events)
+
+
+def print_plan(plan: Plan, fmt: str, out: TextIO) -> int:
+    if fmt == "text":
+        for line in describe(plan):
+            print(line, file=out)
+        return 0
+    document = {
+        "phases": [list(phase) for phase in plan.phases],
+        "parallel_limit": plan.parallel_limit,
+        "tasks": [
+            {
+                "name": task.name,
+                "deps": list(task.deps),
+                "hosts": list(task.hosts),
+                "strategy": task.strategy,
+                "batch": task.batch_size,
+                "max_failures": task.max_failures,
+                "steps": [step.shown for step in _steps_of(plan, task.name)],
+            }
+            for task in plan.tasks
+        ],
+        "units": len(plan.units),
+    }
+    json.dump(document, out, indent=2)
+    out.write("\n")
+    return 0
+
+
+def _steps_of(plan: Plan, task: str) -> tuple[Any, ...]:
+    unit = next((u for u in plan.units if u.key.task == task), None)
+    return unit.steps if unit else ()

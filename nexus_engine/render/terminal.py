@@ -1,0 +1,90 @@
+"""What a terminal can take: colour decisions and making untrusted output safe to print.
+
+Host output is data, not instructions to the operator's terminal: escape sequences and other
+control characters are removed before it is printed, so a remote command cannot move the cursor,
+retitle the window or hide its own lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TextIO
+
+from nexus_engine.status import UnitStatus
+
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+COLOURS = {
+    UnitStatus.SUCCEEDED: "32",
+    UnitStatus.FAILED: "31",
+    UnitStatus.TIMED_OUT: "31",
+    UnitStatus.INTERRUPTED: "35",
+    UnitStatus.SKIPPED: "33",
+    UnitStatus.NOT_RUN: "2",
+    UnitStatus.RUNNING: "36",
+    UnitStatus.RETRY_WAIT: "33",
+    UnitStatus.AWAITING_DECISION: "33",
+    UnitStatus.PENDING: "2",
+}
+GLYPHS = {
+    UnitStatus.SUCCEEDED: "✓",
+    UnitStatus.FAILED: "✗",
+    UnitStatus.TIMED_OUT: "⏱",
+    UnitStatus.INTERRUPTED: "■",
+    UnitStatus.SKIPPED: "↷",
+    UnitStatus.NOT_RUN: "·",
+    UnitStatus.RUNNING: "▶",
+    UnitStatus.RETRY_WAIT: "↻",
+    UnitStatus.AWAITING_DECISION: "?",
+    UnitStatus.PENDING: "·",
+}
+
+
+def wants_colour(stream: TextIO, plain: bool) -> bool:
+    """Colour only for a person at a terminal: never with --plain, NO_COLOR, or TERM=dumb."""
+    if plain or "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+def printable(text: str) -> str:
+    """``text`` with escape sequences and control characters (but tabs) removed."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def paint(text: str, code: str | None, enabled: bool) -> str:
+    if not enabled or not code:
+        return text
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def status_text(status: UnitStatus, colour: bool) -> str:
+    return paint(f"{GLYPHS[status]} {status.value}", COLOURS[status], colour)
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def table(rows: list[list[str]], widths_of: list[list[str]] | None = None) -> list[str]:
+    """Left-aligned columns; ``widths_of`` gives the unpainted cells when ``rows`` carry
+    colour codes, which take no room on screen."""
+    plain = widths_of or rows
+    widths = [max(len(row[i]) for row in plain) for i in range(len(plain[0]))]
+    lines = []
+    for row, bare in zip(rows, plain, strict=True):
+        cells = [
+            cell + " " * (width - len(b)) for cell, b, width in zip(row, bare, widths, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines

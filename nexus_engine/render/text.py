@@ -1,0 +1,204 @@
+"""The run as lines of text: every output line prefixed with its task and host, a live progress
+line on a terminal, and a summary table at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import TextIO
+
+from nexus_engine import events as ev
+from nexus_engine.render.terminal import (
+    COLOURS,
+    duration_text,
+    paint,
+    printable,
+    status_text,
+    table,
+)
+from nexus_engine.status import UnitStatus
+from nexus_engine.transports.base import Stream
+
+#: A partial line longer than this is printed anyway, so a 20 MB line never sits in memory.
+MAX_PENDING = 64 * 1024
+PROGRESS_INTERVAL = 0.1
+
+
+class TextRenderer:
+    def __init__(
+        self,
+        out: TextIO,
+        err: TextIO,
+        *,
+        colour: bool = False,
+        progress: bool = False,
+        verbosity: int = 0,
+    ) -> None:
+        self._out = out
+        self._err = err
+        self._colour = colour
+        self._progress = progress
+        self._verbosity = verbosity
+        self._pending: dict[tuple[str, str, Stream], bytes] = {}
+        self._total = 0
+        self._done = 0
+        self._running = 0
+        self._failed = 0
+        self._started = time.monotonic()
+        self._progress_shown = False
+        self._progress_drawn_at = 0.0
+
+    async def consume(self, events: AsyncIterator[ev.Event]) -> None:
+        ticker = asyncio.create_task(self._tick()) if self._progress else None
+        try:
+            async for event in events:
+                self.handle(event)
+        finally:
+            if ticker:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+
+    def handle(self, event: ev.Event) -> None:
+        loud = self._verbosity >= 0
+        match event:
+            case ev.RunStarted():
+                self._total = event.unit_count
+                self._started = time.monotonic()
+                if loud:
+                    tasks = ", ".join(event.tasks)
+                    self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
+            case ev.StepStarted() if loud:
+                self._line(event.task, event.host, "$", event.command, "1")
+            case ev.OutputReceived() if loud:
+                self._output(event)
+            case ev.StepFinished() if self._verbosity > 0:
+                detail = event.reason or f"exit status {event.exit_code}"
+                self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
+            case ev.RetryScheduled():
+                self._flush(event.task, event.host)
+                step, delay, attempt = event.step + 1, event.delay, event.attempt
+                text = f"retrying step {step} in {delay:.1f}s (attempt {attempt})"
+                self._line(event.task, event.host, "↻", text, "33")
+            case ev.UnitStarted():
+                self._running += 1
+            case ev.UnitFinished():
+                self._unit_finished(event)
+            case ev.DecisionNeeded():
+                self._line(event.task, event.host, "?", "waiting for a decision", "33")
+            case ev.RunFinished():
+                self._finish(event)
+        self._draw_progress()
+
+    # -- pieces --
+
+    def _unit_finished(self, event: ev.UnitFinished) -> None:
+        if event.status is not UnitStatus.NOT_RUN and event.status is not UnitStatus.SKIPPED:
+            self._running = max(self._running - 1, 0)
+        self._done += 1
+        if event.status.failure:
+            self._failed += 1
+        self._flush(event.task, event.host)
+        shown = self._verbosity >= 0 or event.status is not UnitStatus.SUCCEEDED
+        if not shown or (event.status is UnitStatus.NOT_RUN and self._verbosity < 1):
+            return
+        text = f"{event.status.value} in {duration_text(event.duration)}"
+        if event.reason and event.status is not UnitStatus.SUCCEEDED:
+            text += f": {event.reason}"
+        glyph = status_text(event.status, False).split()[0]
+        self._line(event.task, event.host, glyph, text, COLOURS[event.status])
+
+    def _output(self, event: ev.OutputReceived) -> None:
+        key = (event.task, event.host, event.stream)
+        data = self._pending.pop(key, b"") + event.data
+        *lines, rest = data.split(b"\n")
+        if len(rest) > MAX_PENDING:
+            lines.append(rest)
+            rest = b""
+        if rest:
+            self._pending[key] = rest
+        marker = "!" if event.stream is Stream.STDERR else "|"
+        for line in lines:
+            self._line(event.task, event.host, marker, _decode(line), None)
+
+    def _flush(self, task: str, host: str) -> None:
+        for stream in Stream:
+            rest = self._pending.pop((task, host, stream), b"")
+            if rest:
+                marker = "!" if stream is Stream.STDERR else "|"
+                self._line(task, host, marker, _decode(rest), None)
+
+    def _finish(self, event: ev.RunFinished) -> None:
+        for task, host, _stream in list(self._pending):
+            self._flush(task, host)
+        self._clear_progress()
+        self._progress = False
+        rows, bare = [["TASK", "HOST", "STATUS", "EXIT", "TRIES", "TIME"]], []
+        bare.append(list(rows[0]))
+        for task, summary in event.tasks.items():
+            for host, unit in summary.hosts.items():
+                exit_code = "-" if unit.exit_code is None else str(unit.exit_code)
+                cells = [
+                    task,
+                    host,
+                    "",
+                    exit_code,
+                    str(unit.attempts),
+                    duration_text(unit.duration),
+                ]
+                bare.append([*cells[:2], status_text(unit.status, False), *cells[3:]])
+                rows.append([*cells[:2], status_text(unit.status, self._colour), *cells[3:]])
+        self._write("")
+        for line in table(rows, bare):
+            self._write(line)
+        elapsed = duration_text(event.time - event.started)
+        verdict = paint(event.status.value, "32" if event.exit_code == 0 else "31", self._colour)
+        self._write(f"\nrun {event.run_id} {verdict} in {elapsed} (exit {event.exit_code})")
+
+    def _line(self, task: str, host: str, marker: str, text: str, code: str | None) -> None:
+        prefix = paint(f"{task}@{host}", "1", self._colour)
+        self._write(f"{prefix} {paint(marker, code, self._colour)} {printable(text)}")
+
+    def _say(self, text: str) -> None:
+        self._clear_progress()
+        print(text, file=self._err, flush=True)
+
+    def _write(self, text: str) -> None:
+        self._clear_progress()
+        print(text, file=self._out)
+
+    # -- progress line --
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self._draw_progress(force=True)
+
+    def _draw_progress(self, force: bool = False) -> None:
+        if not self._progress:
+            return
+        now = time.monotonic()
+        if not force and now - self._progress_drawn_at < PROGRESS_INTERVAL:
+            return
+        self._out.flush()
+        self._progress_drawn_at = now
+        failed = paint(f"failed {self._failed}", "31" if self._failed else None, self._colour)
+        line = (
+            f"[{self._done}/{self._total}] running {self._running} · {failed} · "
+            f"{duration_text(now - self._started)}"
+        )
+        self._err.write(f"\r\x1b[K{line}")
+        self._err.flush()
+        self._progress_shown = True
+
+    def _clear_progress(self) -> None:
+        if self._progress_shown:
+            self._err.write("\r\x1b[K")
+            self._err.flush()
+            self._progress_shown = False
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").rstrip("\r")

@@ -1,0 +1,279 @@
+"""The asyncio loop around the scheduler: it does all the I/O the scheduler only decides.
+
+Facts reach the scheduler through one inbox, handled one at a time, so the scheduler never sees
+two things at once and the commands of one fact are carried out before the next fact is read.
+Events are stamped and published under one lock, so every subscriber sees them in ``seq`` order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from nexus_engine import events as ev
+from nexus_engine import scheduler as sch
+from nexus_engine.plan import Plan, Unit, UnitKey
+from nexus_engine.redact import Redactor
+from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
+from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
+
+TransportFor = Callable[[Unit], Transport]
+
+
+class Runner:
+    """Runs one plan once. Faces subscribe to ``bus`` before ``run`` and may send decisions
+    (``retry``, ``skip``, ``abort``) while it runs."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        transport_for: TransportFor,
+        *,
+        run_id: str,
+        config_path: str = "",
+        redactor: Redactor | None = None,
+        policy: sch.FailurePolicy = sch.FailurePolicy.FAIL_FAST,
+        bus: ev.EventBus | None = None,
+        journal_dir: str | None = None,
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.bus = bus or ev.EventBus()
+        self._transport_for = transport_for
+        self._config_path = config_path
+        self._journal_dir = journal_dir
+        self._redactor = redactor or Redactor(())
+        self._scheduler = sch.Scheduler(plan, policy)
+        self._units = {unit.key: unit for unit in plan.units}
+        self._inbox: asyncio.Queue[sch.Fact] = asyncio.Queue()
+        self._cancels: dict[UnitKey, asyncio.Event] = {}
+        self._executions: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._publish_lock = asyncio.Lock()
+        self._seq = 0
+        self._started = 0.0
+        self._finished: RunStatus | None = None
+
+    # -- decisions from the faces --
+
+    def retry(self, key: UnitKey) -> bool:
+        """Retry a unit that waits for a decision; False when it is not waiting (any more)."""
+        if not self._scheduler.can_retry(key):
+            return False
+        self._inbox.put_nowait(sch.RetryRequested(key, self._now()))
+        return True
+
+    def skip(self, key: UnitKey) -> bool:
+        if not self._scheduler.can_retry(key):
+            return False
+        self._inbox.put_nowait(sch.SkipRequested(key, self._now()))
+        return True
+
+    def abort(self) -> None:
+        """Stop: running commands are killed, nothing new starts, everything is recorded."""
+        self._inbox.put_nowait(sch.AbortRequested(self._now()))
+
+    def snapshot(self) -> sch.RunSnapshot:
+        return self._scheduler.snapshot()
+
+    # -- the run --
+
+    async def run(self, *, handle_signals: bool = True) -> ev.RunFinished:
+        self._started = time.time()
+        await self._emit(
+            ev.RunStarted,
+            config_path=self._config_path,
+            tasks=tuple(task.name for task in self.plan.tasks),
+            unit_count=len(self.plan.units),
+            parallel_limit=self.plan.parallel_limit,
+            journal_dir=self._journal_dir,
+        )
+        with self._signals(handle_signals):
+            await self._apply(self._scheduler.handle(sch.RunBegan(self._now())))
+            while self._finished is None:
+                fact = await self._inbox.get()
+                await self._apply(self._scheduler.handle(fact))
+            await asyncio.gather(*self._executions)
+        for timer in self._timers:
+            timer.cancel()
+        finished = await self._emit(
+            ev.RunFinished, status=self._finished, started=self._started, tasks=self._summary()
+        )
+        await self.bus.close()
+        assert isinstance(finished, ev.RunFinished)  # noqa: S101 - narrows _emit's type
+        return finished
+
+    async def _apply(self, commands: list[sch.Command]) -> None:
+        for command in commands:
+            match command:
+                case sch.StartStep():
+                    self._start(command)
+                case sch.CancelUnit():
+                    self._cancels[command.key].set()
+                case sch.ScheduleRetry():
+                    delay = max(command.at - self._now(), 0.0)
+                    loop = asyncio.get_running_loop()
+                    self._timers.append(loop.call_later(delay, self._timer_fired))
+                    await self._emit(
+                        ev.RetryScheduled,
+                        **_where(command.key),
+                        step=command.step,
+                        attempt=command.attempt,
+                        delay=command.delay,
+                    )
+                case sch.FinishRun():
+                    self._finished = command.status
+                case sch.UnitBegan():
+                    await self._emit(ev.UnitStarted, **_where(command.key))
+                case sch.UnitSettled():
+                    view = command.view
+                    await self._emit(
+                        ev.UnitFinished,
+                        **_where(command.key),
+                        status=view.status,
+                        attempts=view.attempts,
+                        exit_code=view.exit_code,
+                        duration=view.duration,
+                        reason=view.reason,
+                    )
+                case sch.AwaitingDecision():
+                    await self._emit(
+                        ev.DecisionNeeded,
+                        **_where(command.key),
+                        status=command.status,
+                        reason=command.reason,
+                    )
+                case sch.TaskBegan():
+                    await self._emit(ev.TaskStarted, task=command.task)
+                case sch.TaskSettled():
+                    await self._emit(ev.TaskFinished, task=command.task, status=command.status)
+
+    def _start(self, command: sch.StartStep) -> None:
+        cancel = self._cancels.setdefault(command.key, asyncio.Event())
+        task = asyncio.create_task(self._execute(command, cancel))
+        self._executions.add(task)
+        task.add_done_callback(self._executions.discard)
+
+    async def _execute(self, command: sch.StartStep, cancel: asyncio.Event) -> None:
+        key, unit = command.key, self._units[command.key]
+        step = unit.steps[command.step]
+        where = {**_where(key), "step": command.step, "attempt": command.attempt}
+        await self._emit(ev.StepStarted, **where, command=step.shown)
+        redactors = {stream: self._redactor.stream() for stream in Stream}
+
+        async def on_output(stream: Stream, chunk: bytes) -> None:
+            if data := redactors[stream].feed(chunk):
+                await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
+
+        spec = CommandSpec(
+            command=step.cmd,
+            env=dict(step.env),
+            cwd=step.cwd,
+            sudo=step.sudo,
+            user=step.user,
+            timeout=command.timeout,
+        )
+        if cancel.is_set():
+            result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")
+        else:
+            result = await self._transport_for(unit).run(spec, on_output, cancel)
+        for stream, redactor in redactors.items():
+            if data := redactor.flush():
+                await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
+        outcome, reason = _outcome(result, command.timeout)
+        reason = self._redactor.text(reason) if reason else None
+        await self._emit(
+            ev.StepFinished,
+            **where,
+            status=UnitStatus(outcome.value),
+            exit_code=result.exit_code,
+            signal=result.signal,
+            duration=result.duration,
+            reason=reason,
+        )
+        self._inbox.put_nowait(
+            sch.StepExited(
+                key,
+                command.step,
+                command.attempt,
+                outcome,
+                self._now(),
+                exit_code=result.exit_code,
+                signal=result.signal,
+                reason=reason,
+            )
+        )
+
+    def _timer_fired(self) -> None:
+        self._inbox.put_nowait(sch.TimerFired(self._now()))
+
+    async def _emit(self, kind: type[ev.Event], **fields: Any) -> ev.Event:
+        async with self._publish_lock:
+            self._seq += 1
+            event = kind(run_id=self.run_id, seq=self._seq, time=time.time(), **fields)
+            await self.bus.publish(event)
+        return event
+
+    def _summary(self) -> dict[str, ev.TaskSummary]:
+        snapshot = self._scheduler.snapshot()
+        hosts: dict[str, dict[str, ev.HostSummary]] = {t.name: {} for t in self.plan.tasks}
+        for key, view in snapshot.units.items():
+            hosts[key.task][key.host] = ev.HostSummary(
+                status=view.status,
+                exit_code=view.exit_code,
+                attempts=view.attempts,
+                duration=view.duration,
+                reason=view.reason,
+            )
+        return {
+            name: ev.TaskSummary(status=snapshot.tasks[name] or UnitStatus.NOT_RUN, hosts=units)
+            for name, units in hosts.items()
+        }
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    @contextlib.contextmanager
+    def _signals(self, enabled: bool) -> Iterator[None]:
+        """Ctrl-C and SIGTERM abort the run cleanly rather than killing Nexus mid-record."""
+        if not enabled:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.abort)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _where(key: UnitKey) -> dict[str, str]:
+    return {"task": key.task, "host": key.host}
+
+
+def _outcome(result: CommandResult, timeout: float) -> tuple[StepOutcome, str | None]:
+    if result.cancelled:
+        return StepOutcome.INTERRUPTED, result.error or "interrupted"
+    if result.timed_out:
+        return StepOutcome.TIMED_OUT, f"timed out after {timeout:g}s"
+    if result.succeeded:
+        return StepOutcome.SUCCEEDED, None
+    if result.error:
+        return StepOutcome.FAILED, result.error
+    if result.signal is not None:
+        return StepOutcome.FAILED, f"killed by signal {signal_name(result.signal)}"
+    return StepOutcome.FAILED, f"exit status {result.exit_code}"
