@@ -19,7 +19,13 @@ from nexus_engine import scheduler as sch
 from nexus_engine.plan import Plan, Unit, UnitKey
 from nexus_engine.redact import Redactor
 from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
-from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
+from nexus_engine.transports.base import (
+    CommandResult,
+    CommandSpec,
+    OutputSink,
+    Stream,
+    Transport,
+)
 
 TransportFor = Callable[[Unit], Transport]
 
@@ -180,7 +186,7 @@ class Runner:
         if cancel.is_set():
             result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")
         else:
-            result = await self._transport_for(unit).run(spec, on_output, cancel)
+            result = await self._run_guarded(unit, spec, on_output, cancel)
         for stream, redactor in redactors.items():
             if data := redactor.flush():
                 await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
@@ -207,6 +213,16 @@ class Runner:
                 reason=reason,
             )
         )
+
+    async def _run_guarded(
+        self, unit: Unit, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
+    ) -> CommandResult:
+        """A transport that raises is a bug, but the run must still end: the step fails with
+        the error as its reason instead of leaving the scheduler waiting for it forever."""
+        try:
+            return await self._transport_for(unit).run(spec, on_output, cancel)
+        except Exception as error:  # noqa: BLE001 - reported as the step's failure
+            return CommandResult(exit_code=None, error=f"nexus could not run the step: {error!r}")
 
     def _timer_fired(self) -> None:
         self._inbox.put_nowait(sch.TimerFired(self._now()))

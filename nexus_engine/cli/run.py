@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TextIO
 
+from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.journal import Journal, JournalError, new_run_id
 from nexus_engine.plan import Plan, Unit, build_plan, describe
@@ -68,7 +70,7 @@ async def execute(
         journal_dir=str(journal.run_dir),
     )
     faces: list[Coroutine[Any, Any, None]] = [journal.record(runner.bus.subscribe())]
-    faces.append(_face(runner, args, sys.stdout, sys.stderr))
+    faces.append(_keep_draining(runner.bus.subscribe(), _face(args, sys.stdout, sys.stderr)))
     running = [asyncio.create_task(face) for face in faces]
     finished = await runner.run()
     outcomes = await asyncio.gather(*running, return_exceptions=True)
@@ -84,19 +86,33 @@ async def execute(
     return finished.exit_code
 
 
-def _face(
-    runner: Runner, args: argparse.Namespace, out: TextIO, err: TextIO
-) -> Coroutine[Any, Any, None]:
-    events = runner.bus.subscribe()
+Consume = Callable[[AsyncIterator[ev.Event]], Coroutine[Any, Any, None]]
+
+
+def _face(args: argparse.Namespace, out: TextIO, err: TextIO) -> Consume:
     if args.format == "json":
-        return json_render.write_summary(events, out)
+        return lambda events: json_render.write_summary(events, out)
     if args.format == "jsonl":
-        return json_render.write_lines(events, out)
+        return lambda events: json_render.write_lines(events, out)
     colour = wants_colour(out, args.plain)
     progress = not args.plain and not args.quiet and err.isatty() and colour
     verbosity = -1 if args.quiet else args.verbose
     renderer = TextRenderer(out, err, colour=colour, progress=progress, verbosity=verbosity)
-    return renderer.consume(events)
+    return renderer.consume
+
+
+async def _keep_draining(events: AsyncIterator[ev.Event], consume: Consume) -> None:
+    """A face whose reader went away (``nexus run | head``) stops printing, but its events are
+    still drained: a subscriber that stops reading would stall the run through back-pressure.
+    The run itself goes on; the journal keeps everything."""
+    try:
+        await consume(events)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush stays quiet
+        os.close(devnull)
+        async for _ in events:
+            pass
 
 
 def print_plan(plan: Plan, fmt: str, out: TextIO) -> int:
