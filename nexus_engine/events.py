@@ -90,6 +90,18 @@ class StepFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HostQuiet(Event):
+    """A running step has printed nothing for ``silent_for`` seconds: maybe hung, maybe slow.
+    Sent once per silence; output ends it, and a later silence is reported again."""
+
+    task: str
+    host: str
+    step: int
+    attempt: int
+    silent_for: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryScheduled(Event):
     task: str
     host: str

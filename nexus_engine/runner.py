@@ -45,6 +45,7 @@ class Runner:
         policy: sch.FailurePolicy = sch.FailurePolicy.FAIL_FAST,
         bus: ev.EventBus | None = None,
         journal_dir: str | None = None,
+        quiet_after: float = 60.0,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -57,25 +58,32 @@ class Runner:
         self._units = {unit.key: unit for unit in plan.units}
         self._inbox: asyncio.Queue[sch.Fact] = asyncio.Queue()
         self._cancels: dict[UnitKey, asyncio.Event] = {}
+        self._decided: set[UnitKey] = set()  # a decision is queued for these, not yet handled
         self._executions: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._publish_lock = asyncio.Lock()
         self._seq = 0
         self._started = 0.0
         self._finished: RunStatus | None = None
+        self._quiet_after = quiet_after
+        self._last_output: dict[UnitKey, tuple[float, sch.StartStep]] = {}
+        self._quiet: set[UnitKey] = set()
 
     # -- decisions from the faces --
 
     def retry(self, key: UnitKey) -> bool:
-        """Retry a unit that waits for a decision; False when it is not waiting (any more)."""
-        if not self._scheduler.can_retry(key):
+        """Retry a unit that waits for a decision; False when it is not waiting (any more)
+        or a decision about it is already on its way."""
+        if key in self._decided or not self._scheduler.can_retry(key):
             return False
+        self._decided.add(key)
         self._inbox.put_nowait(sch.RetryRequested(key, self._now()))
         return True
 
     def skip(self, key: UnitKey) -> bool:
-        if not self._scheduler.can_retry(key):
+        if key in self._decided or not self._scheduler.can_retry(key):
             return False
+        self._decided.add(key)
         self._inbox.put_nowait(sch.SkipRequested(key, self._now()))
         return True
 
@@ -98,12 +106,20 @@ class Runner:
             parallel_limit=self.plan.parallel_limit,
             journal_dir=self._journal_dir,
         )
+        watch = asyncio.create_task(self._watch_quiet())
         with self._signals(handle_signals):
             await self._apply(self._scheduler.handle(sch.RunBegan(self._now())))
             while self._finished is None:
                 fact = await self._inbox.get()
+                if isinstance(fact, sch.RetryRequested | sch.SkipRequested):
+                    self._decided.discard(fact.key)
+                    if not self._scheduler.can_retry(fact.key):
+                        continue  # an abort settled the unit after the decision was sent
                 await self._apply(self._scheduler.handle(fact))
             await asyncio.gather(*self._executions)
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         for timer in self._timers:
             timer.cancel()
         finished = await self._emit(
@@ -168,10 +184,12 @@ class Runner:
         key, unit = command.key, self._units[command.key]
         step = unit.steps[command.step]
         where = {**_where(key), "step": command.step, "attempt": command.attempt}
-        await self._emit(ev.StepStarted, **where, command=step.shown)
+        await self._emit(ev.StepStarted, **where, command=self._redactor.text(step.shown))
         redactors = {stream: self._redactor.stream() for stream in Stream}
+        self._heard(command)
 
         async def on_output(stream: Stream, chunk: bytes) -> None:
+            self._heard(command)
             if data := redactors[stream].feed(chunk):
                 await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
 
@@ -190,6 +208,8 @@ class Runner:
         for stream, redactor in redactors.items():
             if data := redactor.flush():
                 await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
+        self._last_output.pop(key, None)
+        self._quiet.discard(key)
         outcome, reason = _outcome(result, command.timeout)
         reason = self._redactor.text(reason) if reason else None
         await self._emit(
@@ -213,6 +233,29 @@ class Runner:
                 reason=reason,
             )
         )
+
+    def _heard(self, command: sch.StartStep) -> None:
+        self._last_output[command.key] = (self._now(), command)
+        self._quiet.discard(command.key)
+
+    async def _watch_quiet(self) -> None:
+        """Flag steps that have been silent for ``quiet_after`` seconds, so a hung host is
+        found at a glance; checked a few times per quiet period, at least once a second."""
+        interval = min(self._quiet_after / 4, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            now = self._now()
+            for key, (heard, command) in list(self._last_output.items()):
+                if key in self._quiet or now - heard < self._quiet_after:
+                    continue
+                self._quiet.add(key)
+                await self._emit(
+                    ev.HostQuiet,
+                    **_where(key),
+                    step=command.step,
+                    attempt=command.attempt,
+                    silent_for=now - heard,
+                )
 
     async def _run_guarded(
         self, unit: Unit, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event

@@ -12,17 +12,15 @@ from typing import Any, TextIO
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
-from nexus_engine.journal import Journal, JournalError, new_run_id
-from nexus_engine.plan import Plan, Unit, build_plan, describe
+from nexus_engine.journal import JournalError
+from nexus_engine.plan import Plan, build_plan, describe
 from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import wants_colour
 from nexus_engine.render.text import TextRenderer
-from nexus_engine.runner import Runner
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.status import EXIT_USAGE, RunStatus
-from nexus_engine.transports.base import Transport
-from nexus_engine.transports.local import LocalTransport
+from nexus_engine.session import remote_hosts, start_session
+from nexus_engine.status import EXIT_USAGE
 
 
 def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
@@ -30,8 +28,7 @@ def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     plan = build_plan(loaded, args.tasks, redact=redactor.text, parallel_limit=args.parallel)
     if args.dry_run:
         return print_plan(plan, args.format, sys.stdout)
-    remote = sorted({unit.key.host for unit in plan.units if unit.host is not None})
-    if remote:
+    if remote := remote_hosts(plan):
         print(
             f"nexus: this version runs tasks locally only; remote hosts: {', '.join(remote)}",
             file=sys.stderr,
@@ -39,51 +36,26 @@ def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     continue_on_error = args.continue_on_error or loaded.config.settings.continue_on_error
     policy = FailurePolicy.CONTINUE if continue_on_error else FailurePolicy.FAIL_FAST
-    return asyncio.run(execute(plan, loaded, redactor, policy, args))
+    return asyncio.run(execute(plan, loaded, policy, args))
 
 
 async def execute(
-    plan: Plan,
-    loaded: LoadedConfig,
-    redactor: Redactor,
-    policy: FailurePolicy,
-    args: argparse.Namespace,
+    plan: Plan, loaded: LoadedConfig, policy: FailurePolicy, args: argparse.Namespace
 ) -> int:
-    run_id = new_run_id()
     try:
-        journal = Journal(run_id)
+        session = start_session(loaded, plan, policy=policy)
     except (JournalError, OSError) as error:
         print(f"nexus: cannot record the run, so not starting it: {error}", file=sys.stderr)
         return EXIT_USAGE
-    local = LocalTransport()
-
-    def transport_for(unit: Unit) -> Transport:
-        return local
-
-    runner = Runner(
-        plan,
-        transport_for,
-        run_id=run_id,
-        config_path=str(loaded.path),
-        redactor=redactor,
-        policy=policy,
-        journal_dir=str(journal.run_dir),
-    )
-    faces: list[Coroutine[Any, Any, None]] = [journal.record(runner.bus.subscribe())]
-    faces.append(_keep_draining(runner.bus.subscribe(), _face(args, sys.stdout, sys.stderr)))
-    running = [asyncio.create_task(face) for face in faces]
-    finished = await runner.run()
-    outcomes = await asyncio.gather(*running, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, JournalError):
-            print(f"nexus: {outcome}", file=sys.stderr)
-        elif isinstance(outcome, BaseException):
-            raise outcome
+    face = _keep_draining(session.runner.bus.subscribe(), _face(args, sys.stdout, sys.stderr))
+    showing = asyncio.create_task(face)
+    finished = await session.run()
+    await showing
+    for problem in session.journal_errors:
+        print(f"nexus: {problem}", file=sys.stderr)
     if args.format == "text" and not args.quiet:
-        print(f"journal: {journal.run_dir}", file=sys.stderr)
-    if any(isinstance(outcome, JournalError) for outcome in outcomes) and not finished.exit_code:
-        return RunStatus.FAILED.exit_code  # a run whose record is incomplete is no success
-    return finished.exit_code
+        print(f"journal: {session.run_dir}", file=sys.stderr)
+    return session.exit_code(finished)
 
 
 Consume = Callable[[AsyncIterator[ev.Event]], Coroutine[Any, Any, None]]

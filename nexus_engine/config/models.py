@@ -43,6 +43,7 @@ class Settings(StrictModel):
     timeout: Annotated[float, Field(gt=0)] = 3600.0
     user: NonEmptyStr | None = None
     known_hosts: Literal["strict", "accept-new", "off"] = "strict"
+    quiet_after: Annotated[float, Field(gt=0)] = 60.0
 
 
 class HostTable(StrictModel):
@@ -98,3 +99,5 @@ class NexusConfig(StrictModel):
     hosts: dict[str, NonEmptyStr | HostTable] = Field(default_factory=dict)
     groups: dict[str, list[NonEmptyStr]] = Field(default_factory=dict)
     tasks: dict[str, Task] = Field(default_factory=dict)
+    #: dashboard key remaps: binding id → keys, comma-separated ("retry" = "ctrl+r,r")
+    keymap: dict[str, NonEmptyStr] = Field(default_factory=dict)

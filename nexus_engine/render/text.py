@@ -74,9 +74,11 @@ class TextRenderer:
                 self._line(event.task, event.host, "$", event.command, "1")
             case ev.OutputReceived() if loud:
                 self._output(event)
-            case ev.StepFinished() if self._verbosity > 0:
-                detail = event.reason or f"exit status {event.exit_code}"
-                self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
+            case ev.StepFinished():
+                self._flush(event.task, event.host)  # a step's last partial line is its own
+                if self._verbosity > 0:
+                    detail = event.reason or f"exit status {event.exit_code}"
+                    self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
             case ev.RetryScheduled():
                 self._flush(event.task, event.host)
                 step, delay, attempt = event.step + 1, event.delay, event.attempt
@@ -86,6 +88,9 @@ class TextRenderer:
                 self._running += 1
             case ev.UnitFinished():
                 self._unit_finished(event)
+            case ev.HostQuiet():
+                text = f"quiet for {duration_text(event.silent_for)} (step {event.step + 1})"
+                self._line(event.task, event.host, "…", text, "33")
             case ev.DecisionNeeded():
                 self._line(event.task, event.host, "?", "waiting for a decision", "33")
             case ev.RunFinished():

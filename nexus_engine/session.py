@@ -1,0 +1,83 @@
+"""One run, wired: a run id, its journal, the transports and the runner, for any face.
+
+The headless CLI and the dashboard start runs the same way, so both get the same journal,
+the same redaction and the same transports; a face only adds its own subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nexus_engine import events as ev
+from nexus_engine.config import LoadedConfig
+from nexus_engine.journal import Journal, JournalError, new_run_id
+from nexus_engine.plan import Plan, Unit
+from nexus_engine.redact import Redactor
+from nexus_engine.runner import Runner
+from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.status import RunStatus
+from nexus_engine.transports.base import Transport
+from nexus_engine.transports.local import LocalTransport
+
+
+@dataclass
+class RunSession:
+    runner: Runner
+    journal: Journal
+    journal_errors: list[str] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.journal.run_dir
+
+    async def run(self, *, handle_signals: bool = True) -> ev.RunFinished:
+        """Run to the end with the journal recording; subscribe faces before calling this.
+        A journal that could not record everything makes a successful run count as failed:
+        a run whose record is incomplete is no success."""
+        recording = asyncio.create_task(self.journal.record(self.runner.bus.subscribe()))
+        finished = await self.runner.run(handle_signals=handle_signals)
+        try:
+            await recording
+        except JournalError as error:
+            self.journal_errors.append(str(error))
+        return finished
+
+    def exit_code(self, finished: ev.RunFinished) -> int:
+        if self.journal_errors and finished.exit_code == 0:
+            return RunStatus.FAILED.exit_code
+        return finished.exit_code
+
+
+def remote_hosts(plan: Plan) -> list[str]:
+    """Hosts the plan would reach over SSH, which this version cannot do yet."""
+    return sorted({unit.key.host for unit in plan.units if unit.host is not None})
+
+
+def start_session(
+    loaded: LoadedConfig,
+    plan: Plan,
+    *,
+    policy: FailurePolicy,
+    state_dir: Path | None = None,
+) -> RunSession:
+    """Raises JournalError or OSError when the run cannot be recorded: then it must not run."""
+    run_id = new_run_id()
+    journal = Journal(run_id, state_dir)
+    local = LocalTransport()
+
+    def transport_for(unit: Unit) -> Transport:
+        return local
+
+    runner = Runner(
+        plan,
+        transport_for,
+        run_id=run_id,
+        config_path=str(loaded.path),
+        redactor=Redactor(loaded.secrets),
+        policy=policy,
+        journal_dir=str(journal.run_dir),
+        quiet_after=loaded.config.settings.quiet_after,
+    )
+    return RunSession(runner, journal)

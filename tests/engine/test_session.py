@@ -1,0 +1,89 @@
+"""A run wired by start_session: journal, redaction, local transport, and quiet-host flags."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+
+from nexus_engine import events as ev
+from nexus_engine.config import load_config
+from nexus_engine.plan import build_plan
+from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.session import RunSession, remote_hosts, start_session
+from nexus_engine.status import RunStatus, UnitStatus
+
+
+def _config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "nexus.toml"
+    path.write_text(body)
+    return path
+
+
+async def _run(
+    tmp_path: Path, body: str, environ: dict[str, str] | None = None
+) -> tuple[RunSession, ev.RunFinished, list[ev.Event]]:
+    loaded = load_config(_config(tmp_path, body), environ or {})
+    plan = build_plan(loaded)
+    session = start_session(
+        loaded, plan, policy=FailurePolicy.FAIL_FAST, state_dir=tmp_path / "state"
+    )
+    seen: list[ev.Event] = []
+
+    async def collect() -> None:
+        async for event in session.runner.bus.subscribe():
+            seen.append(event)
+
+    collecting = asyncio.create_task(collect())
+    finished = await session.run(handle_signals=False)
+    await collecting
+    return session, finished, seen
+
+
+async def test_a_session_runs_records_and_redacts(tmp_path: Path) -> None:
+    body = '[[tasks.hello.commands]]\ncmd = "echo hello $T"\nenv = { T = "${secret:S}" }\n'
+    session, finished, seen = await _run(tmp_path, body, {"S": "hunter2"})
+    assert finished.status is RunStatus.SUCCEEDED
+    assert session.exit_code(finished) == 0
+    output = b"".join(e.data for e in seen if isinstance(e, ev.OutputReceived))
+    assert output == b"hello ***\n"
+    recorded = b"".join(p.read_bytes() for p in session.run_dir.rglob("*") if p.is_file())
+    assert b"hunter2" not in recorded
+    assert b"hello ***" in recorded
+    summary = json.loads((session.run_dir / "summary.json").read_text())
+    assert summary["status"] == "succeeded"
+
+
+async def test_a_silent_step_is_flagged_quiet_once_per_silence(tmp_path: Path) -> None:
+    body = """
+[settings]
+quiet_after = 0.2
+[tasks.slow]
+commands = ["sleep 0.5; echo awake; sleep 0.5"]
+[tasks.chatty]
+commands = ["for i in 1 2 3 4 5 6; do echo $i; sleep 0.05; done"]
+"""
+    _, finished, seen = await _run(tmp_path, body)
+    assert finished.status is RunStatus.SUCCEEDED
+    quiet = [e for e in seen if isinstance(e, ev.HostQuiet)]
+    assert [e.task for e in quiet] == ["slow", "slow"]  # before and after it spoke
+    assert all(e.silent_for >= 0.2 for e in quiet)
+    awake = next(
+        i for i, e in enumerate(seen) if isinstance(e, ev.OutputReceived) and e.task == "slow"
+    )
+    assert seen.index(quiet[0]) < awake < seen.index(quiet[1])
+
+
+def test_remote_hosts_are_named(tmp_path: Path) -> None:
+    body = '[hosts]\nweb1 = "web1.example"\n[tasks.a]\non = ["local", "web1"]\ncommands = ["x"]\n'
+    plan = build_plan(load_config(_config(tmp_path, body), {}))
+    assert remote_hosts(plan) == ["web1"]
+
+
+async def test_a_journal_that_fails_turns_success_into_failure(tmp_path: Path) -> None:
+    session, finished, _ = await _run(tmp_path, '[tasks.a]\ncommands = ["true"]\n')
+    assert session.exit_code(finished) == 0
+    broken = dataclasses.replace(session, journal_errors=["disk full"])
+    assert broken.exit_code(finished) == 1
+    assert finished.tasks["a"].hosts["local"].status is UnitStatus.SUCCEEDED
