@@ -14,7 +14,7 @@ from typing import TextIO
 from nexus_engine.status import UnitStatus
 
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0, DEL and C1 (U+009B is CSI)
 
 COLOURS = {
     UnitStatus.SUCCEEDED: "32",
@@ -44,7 +44,7 @@ GLYPHS = {
 
 def wants_colour(stream: TextIO, plain: bool) -> bool:
     """Colour only for a person at a terminal: never with --plain, NO_COLOR, or TERM=dumb."""
-    if plain or "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+    if plain or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":  # no-color.org
         return False
     return stream.isatty()
 
@@ -67,9 +67,9 @@ def status_text(status: UnitStatus, colour: bool) -> str:
 def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    if seconds < 60:
+    if round(seconds, 1) < 60:  # 59.97 would print as "60.0s"
         return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
+    minutes, rest = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{rest:02d}s"
     hours, minutes = divmod(minutes, 60)

@@ -1,0 +1,123 @@
+"""``nexus init`` and ``nexus completion``: what they write, and what they refuse."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nexus_engine.status import EXIT_USAGE
+from tests.engine.cli.conftest import Project
+
+COMMANDS = ["completion", "init", "list", "logs", "run", "runs", "validate", "version"]
+
+
+def test_init_writes_a_starter_config_that_validates_and_runs(project: Project) -> None:
+    target = project.root / "fresh" / "nexus.toml"
+    target.parent.mkdir()
+    code, out, _ = project.nexus("init", str(target))
+    assert code == 0
+    assert out == f"wrote {target}; try: nexus -c {target} --headless run\n"
+    assert target.read_text().startswith("# Nexus tasks.")
+    assert target.stat().st_mode & 0o777 == 0o644
+    code, out, _ = project.nexus("-c", str(target), "validate")
+    assert (code, out) == (0, f"{target}: valid: 2 tasks, 0 hosts, 0 groups\n")
+    code, out, _ = project.nexus("-c", str(target), "run")
+    assert code == 0
+    assert "build@local | building" in out
+    assert "test@local | testing" in out
+
+
+def test_init_defaults_to_nexus_toml_here(project: Project) -> None:
+    project.config.unlink()
+    code, _, _ = project.nexus("init")
+    assert code == 0
+    assert project.config.exists()
+
+
+def test_init_refuses_to_overwrite(project: Project) -> None:
+    before = project.config.read_text()
+    code, out, err = project.nexus("init")
+    assert code == EXIT_USAGE
+    assert out == ""
+    assert err == "nexus: nexus.toml already exists; not overwriting it\n"
+    assert project.config.read_text() == before
+
+
+def test_init_refuses_to_write_through_a_symlink(project: Project) -> None:
+    victim = project.root / "victim"
+    link = project.root / "link.toml"
+    link.symlink_to(victim)
+    code, _, err = project.nexus("init", str(link))
+    assert code == EXIT_USAGE
+    assert "already exists" in err
+    assert not victim.exists()
+
+
+def test_init_into_a_missing_directory(project: Project) -> None:
+    code, _, err = project.nexus("init", str(project.root / "no" / "such" / "nexus.toml"))
+    assert code == EXIT_USAGE
+    assert "cannot create" in err
+    assert "No such file or directory" in err
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_names_every_command(project: Project, shell: str) -> None:
+    code, out, _ = project.nexus("completion", shell)
+    assert code == 0
+    for command in COMMANDS:
+        assert command in out
+    assert "dry-run" in out
+    assert "continue-on-error" in out
+
+
+def test_bash_completion(project: Project, tmp_path: Path) -> None:
+    _, out, _ = project.nexus("completion", "bash")
+    assert out.startswith("# bash completion for nexus")
+    assert "complete -o default -F _nexus nexus" in out
+    assert " ".join(COMMANDS) in out
+    script = tmp_path / "nexus.bash"
+    script.write_text(out)
+    bash = shutil.which("bash")
+    assert bash is not None
+    checked = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    # and it completes: the sub-command "ru" → run, runs; options of run after "run -"
+    for words, cword, expected in (
+        ("nexus ru", 1, {"run", "runs"}),
+        ("nexus run --dr", 2, {"--dry-run"}),
+    ):
+        probe = (
+            f"source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; _nexus; "
+            'printf "%s\\n" "${COMPREPLY[@]}"'
+        )
+        result = subprocess.run([bash, "-c", probe], capture_output=True, text=True, check=False)
+        assert set(result.stdout.split()) == expected, result.stderr
+
+
+def test_zsh_completion(project: Project) -> None:
+    _, out, _ = project.nexus("completion", "zsh")
+    assert out.startswith("#compdef nexus")
+    assert f"commands=({' '.join(COMMANDS)})" in out
+    assert out.rstrip().endswith('_nexus "$@"')
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_completion_parses(project: Project, tmp_path: Path) -> None:
+    _, out, _ = project.nexus("completion", "zsh")
+    zsh = shutil.which("zsh")
+    assert zsh is not None
+    script = tmp_path / "_nexus"
+    script.write_text(out)
+    checked = subprocess.run([zsh, "-n", str(script)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_fish_completion(project: Project) -> None:
+    _, out, _ = project.nexus("completion", "fish")
+    lines = out.splitlines()
+    assert lines[1] == f"complete -c nexus -f -n __fish_use_subcommand -a '{' '.join(COMMANDS)}'"
+    assert "complete -c nexus -n '__fish_seen_subcommand_from run' -l dry-run" in lines
+    assert "complete -c nexus -n '__fish_seen_subcommand_from logs' -l stderr" in lines

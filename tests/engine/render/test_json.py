@@ -1,0 +1,126 @@
+"""The machine-readable faces: the summary document scripts read, and every event as a line."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from nexus_engine.render import json as json_render
+from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.transports.base import Stream
+from tests.engine.render.script import Script, stream
+
+S = UnitStatus
+
+
+def finished_run(s: Script):  # type: ignore[no-untyped-def]
+    build = s.unit_finished("build@local", duration=1.23456)
+    web1 = s.unit_finished("deploy@web1", S.FAILED, 3, 2.0, "exit status 3", attempts=2)
+    skipped = s.unit_finished("report@local", S.NOT_RUN, None, None, "not run: deploy failed")
+    return s.run_finished(RunStatus.FAILED, build, web1, skipped)
+
+
+def test_the_summary_document_has_status_times_and_every_unit() -> None:
+    document = json_render.summary_document(finished_run(Script(run_id="20251124-051217-abc123")))
+    assert document == {
+        "status": "failed",
+        "exit_code": 1,
+        "run_id": "20251124-051217-abc123",
+        "started": "2025-11-24T05:12:17.000+00:00",
+        "finished": "2025-11-24T05:13:17.000+00:00",
+        "tasks": {
+            "build": {
+                "status": "succeeded",
+                "hosts": {
+                    "local": {
+                        "status": "succeeded",
+                        "exit_code": 0,
+                        "attempts": 1,
+                        "duration": 1.235,
+                        "reason": None,
+                    }
+                },
+            },
+            "deploy": {
+                "status": "failed",
+                "hosts": {
+                    "web1": {
+                        "status": "failed",
+                        "exit_code": 3,
+                        "attempts": 2,
+                        "duration": 2.0,
+                        "reason": "exit status 3",
+                    }
+                },
+            },
+            "report": {
+                "status": "not_run",
+                "hosts": {
+                    "local": {
+                        "status": "not_run",
+                        "exit_code": None,
+                        "attempts": 1,
+                        "duration": None,
+                        "reason": "not run: deploy failed",
+                    }
+                },
+            },
+        },
+    }
+    json.dumps(document)  # plain JSON all the way down
+
+
+def test_the_exit_code_follows_the_status() -> None:
+    for status, code in (
+        (RunStatus.SUCCEEDED, 0),
+        (RunStatus.FAILED, 1),
+        (RunStatus.INTERRUPTED, 130),
+    ):
+        document = json_render.summary_document(Script().run_finished(status))
+        assert (document["status"], document["exit_code"]) == (status.value, code)
+
+
+async def test_write_summary_prints_one_document_at_the_end() -> None:
+    s = Script()
+    events = [
+        s.run_started("build", units=1),
+        s.unit_started("build@local"),
+        s.out("build@local", b"noise\n"),
+        finished_run(s),
+    ]
+    out = io.StringIO()
+    await json_render.write_summary(stream(events), out)
+    text = out.getvalue()
+    assert text.endswith("}\n")
+    assert "noise" not in text
+    assert json.loads(text) == json_render.summary_document(events[-1])
+    assert text.startswith('{\n  "status": "failed"')  # indented for people too
+
+
+async def test_write_lines_prints_every_event_as_one_json_line() -> None:
+    s = Script()
+    events = [
+        s.run_started("build", units=1),
+        s.unit_started("build@local"),
+        s.out("build@local", b"two\nlines\n"),
+        s.out("build@local", b"\xff\xfe", Stream.STDERR),
+        finished_run(s),
+    ]
+    out = io.StringIO()
+    await json_render.write_lines(stream(events), out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == len(events)
+    decoded = [json.loads(line) for line in lines]
+    assert [d["event"] for d in decoded] == [
+        "run_started",
+        "unit_started",
+        "output_received",
+        "output_received",
+        "run_finished",
+    ]
+    assert [d["seq"] for d in decoded] == [e.seq for e in events]
+    assert decoded[2]["text"] == "two\nlines\n"  # the newline is escaped, the line stays whole
+    assert decoded[3]["data_b64"] == "//4="
+    assert decoded[3]["stream"] == "stderr"
+    assert decoded[-1]["status"] == "failed"
+    assert " " not in lines[1]  # compact separators

@@ -1,0 +1,334 @@
+"""The text renderer fed scripted events: prefixes, line assembly, safety, verbosity, summary,
+colour and the progress line."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+
+import pytest
+
+from nexus_engine import events as ev
+from nexus_engine.render import text as text_render
+from nexus_engine.render.text import MAX_PENDING, TextRenderer
+from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.transports.base import Stream
+from tests.engine.render.script import Script, stream
+
+S = UnitStatus
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class Screen:
+    def __init__(self, **options: object) -> None:
+        self.out = io.StringIO()
+        self.err = io.StringIO()
+        self.renderer = TextRenderer(self.out, self.err, **options)  # type: ignore[arg-type]
+
+    def feed(self, *events: ev.Event) -> None:
+        for event in events:
+            self.renderer.handle(event)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.getvalue().splitlines()
+
+
+def a_run(s: Script) -> list[ev.Event]:
+    """Two units: build succeeds with some output, test fails with output on stderr."""
+    build = s.unit_finished("build@local", duration=1.5)
+    test = s.unit_finished(
+        "test@web1", S.FAILED, exit_code=2, duration=125, reason="exit status 2", attempts=3
+    )
+    events = [
+        s.run_started("build", "test", units=2),
+        s.unit_started("build@local"),
+        s.step_started("build@local", "make all"),
+        s.out("build@local", b"compiling\n"),
+        s.step_finished("build@local"),
+        build,
+        s.unit_started("test@web1"),
+        s.step_started("test@web1", "make test"),
+        s.out("test@web1", b"1 failed\n", Stream.STDERR),
+        s.step_finished("test@web1", S.FAILED, exit_code=2, reason="exit status 2"),
+        test,
+    ]
+    return [*events, s.run_finished(RunStatus.FAILED, build, test)]
+
+
+def test_output_lines_are_prefixed_with_task_and_host() -> None:
+    screen = Screen()
+    screen.feed(*a_run(Script()))
+    lines = screen.lines
+    assert "build@local $ make all" in lines
+    assert "build@local | compiling" in lines
+    assert "test@web1 ! 1 failed" in lines
+    assert "build@local ✓ succeeded in 1.5s" in lines
+    assert "test@web1 ✗ failed in 2m05s: exit status 2" in lines
+    # in the order they happened
+    assert lines.index("build@local | compiling") < lines.index("test@web1 ! 1 failed")
+    assert screen.err.getvalue() == "nexus: run r1: 2 units (build, test)\n"
+
+
+def test_partial_lines_are_joined_across_chunks_and_flushed_at_unit_end() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(
+        s.unit_started("a@local"),
+        s.out("a@local", b"hel"),
+        s.out("a@local", b"lo\nwor"),
+    )
+    assert screen.lines == ["a@local | hello"]
+    screen.feed(s.out("a@local", b"ld"), s.out("a@local", b"err", Stream.STDERR))
+    assert screen.lines == ["a@local | hello"]  # still waiting for the newlines
+    screen.feed(s.unit_finished("a@local"))
+    assert screen.lines == [
+        "a@local | hello",
+        "a@local | world",
+        "a@local ! err",
+        "a@local ✓ succeeded in 1.5s",
+    ]
+
+
+def test_streams_and_units_do_not_mix_their_partial_lines() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(
+        s.out("a@h1", b"one "),
+        s.out("a@h2", b"two\n"),
+        s.out("a@h1", b"err ", Stream.STDERR),
+        s.out("a@h1", b"more\n"),
+        s.out("a@h1", b"done\n", Stream.STDERR),
+    )
+    assert screen.lines == ["a@h2 | two", "a@h1 | one more", "a@h1 ! err done"]
+
+
+def test_a_partial_line_ends_with_its_step() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(
+        s.step_started("a@local", "printf abc"),
+        s.out("a@local", b"abc"),
+        s.step_finished("a@local"),
+        s.step_started("a@local", "echo def", step=1),
+        s.out("a@local", b"def\n", step=1),
+    )
+    assert screen.lines == [
+        "a@local $ printf abc",
+        "a@local | abc",
+        "a@local $ echo def",
+        "a@local | def",
+    ]
+
+
+def test_crlf_line_endings_are_trimmed() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(s.out("a@local", b"dos\r\nline\r\n"))
+    assert screen.lines == ["a@local | dos", "a@local | line"]
+
+
+def test_a_huge_line_without_newline_is_printed_without_holding_it() -> None:
+    s, screen = Script(), Screen()
+    huge = b"x" * (MAX_PENDING + 10)
+    screen.feed(s.out("a@local", huge))
+    assert screen.lines == ["a@local | " + "x" * (MAX_PENDING + 10)]
+    # and what follows is a line of its own
+    screen.feed(s.out("a@local", b"tail\n"))
+    assert screen.lines[-1] == "a@local | tail"
+
+
+def test_a_huge_line_in_small_chunks_is_printed_once_it_passes_the_limit() -> None:
+    s, screen = Script(), Screen()
+    chunk = b"y" * 16384
+    for _ in range(4):
+        screen.feed(s.out("a@local", chunk))
+    assert screen.lines == []  # 64 KiB exactly: still held
+    screen.feed(s.out("a@local", b"y"))
+    assert screen.lines == ["a@local | " + "y" * (4 * 16384 + 1)]
+
+
+def test_escape_sequences_and_control_characters_are_stripped() -> None:
+    s, screen = Script(), Screen()
+    hostile = (
+        b"\x1b[31mred\x1b[0m \x1b]0;pwned title\x07ok\x1b[2J\x1b[1;1H"
+        b" bell\x07 nul\x00 bs\x08 c1\xc2\x9b31m tab\tkept \xff\r\n"
+    )
+    screen.feed(
+        s.out("a@local", hostile),
+        s.step_started("a@local", "echo \x1b]52;c;Zm9v\x07hi"),
+    )
+    assert screen.lines == [
+        "a@local | red ok bell nul bs c131m tab\tkept \ufffd",
+        "a@local $ echo hi",
+    ]
+    assert "\x1b" not in screen.out.getvalue()
+    assert "\x9b" not in screen.out.getvalue()
+
+
+def test_quiet_prints_only_failures_and_the_summary() -> None:
+    screen = Screen(verbosity=-1)
+    screen.feed(*a_run(Script()))
+    text = screen.out.getvalue()
+    assert "make all" not in text
+    assert "compiling" not in text
+    assert "test@web1 ! 1 failed" not in screen.lines
+    assert "build@local ✓" not in text
+    assert "test@web1 ✗ failed in 2m05s: exit status 2" in screen.lines
+    assert "TASK" in text
+    assert screen.lines[-1] == "run r1 failed in 1m00s (exit 1)"
+    assert screen.err.getvalue() == ""
+
+
+def test_not_run_units_are_listed_only_when_verbose() -> None:
+    for verbosity, shown in ((-1, False), (0, False), (1, True)):
+        s, screen = Script(), Screen(verbosity=verbosity)
+        screen.feed(s.unit_finished("b@local", S.NOT_RUN, None, None, "not run: a failed"))
+        assert (screen.lines == ["b@local · not_run in -: not run: a failed"]) is shown
+
+
+def test_skipped_and_interrupted_units_are_shown_even_when_quiet() -> None:
+    s, screen = Script(), Screen(verbosity=-1)
+    screen.feed(
+        s.unit_finished("b@local", S.SKIPPED, None, None, "skipped: a@local failed"),
+        s.unit_finished("c@local", S.INTERRUPTED, None, 0.5, "interrupted"),
+    )
+    assert screen.lines == [
+        "b@local ↷ skipped in -: skipped: a@local failed",
+        "c@local ■ interrupted in 0.5s: interrupted",
+    ]
+
+
+def test_verbose_prints_step_results() -> None:
+    quiet, verbose = Screen(), Screen(verbosity=1)
+    for screen in (quiet, verbose):
+        screen.feed(*a_run(Script()))
+    assert "build@local · step 1: exit status 0" in verbose.lines
+    assert "test@web1 · step 1: exit status 2" in verbose.lines
+    assert not any("step 1:" in line for line in quiet.lines)
+
+
+def test_retries_and_decisions_are_announced() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(
+        s.out("a@local", b"partial"),
+        s(ev.RetryScheduled, task="a", host="local", step=0, attempt=2, delay=1.25),
+        s(ev.DecisionNeeded, task="a", host="local", status=S.FAILED, reason="exit status 1"),
+    )
+    assert screen.lines == [
+        "a@local | partial",
+        "a@local ↻ retrying step 1 in 1.2s (attempt 2)",
+        "a@local ? waiting for a decision",
+    ]
+
+
+def test_a_quiet_host_is_pointed_out() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(s(ev.HostQuiet, task="a", host="h1", step=1, attempt=1, silent_for=75.0))
+    assert screen.lines == ["a@h1 … quiet for 1m15s (step 2)"]
+
+
+def test_the_summary_lists_every_unit_with_status_exit_tries_and_time() -> None:
+    screen = Screen()
+    screen.feed(*a_run(Script()))
+    lines = screen.lines
+    header = lines.index("TASK   HOST   STATUS       EXIT  TRIES  TIME")
+    assert lines[header + 1 : header + 3] == [
+        "build  local  ✓ succeeded  0     1      1.5s",
+        "test   web1   ✗ failed     2     3      2m05s",
+    ]
+    assert lines[-1] == "run r1 failed in 1m00s (exit 1)"
+
+
+def test_the_summary_shows_a_dash_for_no_exit_code_or_time() -> None:
+    s, screen = Script(), Screen()
+    unit = s.unit_finished("b@local", S.NOT_RUN, None, None)
+    screen.feed(s.run_finished(RunStatus.SUCCEEDED, unit))
+    assert "b     local  · not_run  -     1      -" in screen.lines
+    assert screen.lines[-1] == "run r1 succeeded in 1m00s (exit 0)"
+
+
+def test_partial_lines_left_at_the_end_of_the_run_are_flushed_before_the_summary() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(s.out("a@local", b"dangling"), s.run_finished(RunStatus.INTERRUPTED))
+    assert screen.lines[0] == "a@local | dangling"
+    assert screen.lines[-1] == "run r1 interrupted in 1m00s (exit 130)"
+
+
+def test_no_ansi_without_colour() -> None:
+    screen = Screen(colour=False)
+    screen.feed(*a_run(Script()))
+    assert "\x1b" not in screen.out.getvalue()
+    assert "\x1b" not in screen.err.getvalue()
+
+
+def test_ansi_with_colour_and_the_table_still_lines_up() -> None:
+    plain, painted = Screen(colour=False), Screen(colour=True)
+    plain.feed(*a_run(Script()))
+    painted.feed(*a_run(Script()))
+    text = painted.out.getvalue()
+    assert "\x1b[1mbuild@local\x1b[0m" in text  # the prefix is bold
+    assert "\x1b[32m✓ succeeded\x1b[0m" in text
+    assert "\x1b[31m✗ failed\x1b[0m" in text
+    assert "\x1b[31mfailed\x1b[0m in 1m00s" in text
+    # painted cells take no room: without the codes it is the plain screen, letter for letter
+    assert ANSI.sub("", text) == plain.out.getvalue()
+
+
+def test_the_progress_line_goes_to_err_only_when_asked() -> None:
+    without, with_progress = Screen(), Screen(progress=True)
+    for screen in (without, with_progress):
+        screen.feed(*a_run(Script()))
+    assert "running" not in without.err.getvalue()
+    err = with_progress.err.getvalue()
+    assert "\r\x1b[K[0/2] running 0 · failed 0 · " in err
+    assert "running" not in with_progress.out.getvalue()
+    assert err.endswith("\r\x1b[K")  # cleared before the summary, and not drawn again
+    assert with_progress.out.getvalue() == without.out.getvalue()
+
+
+def test_the_progress_line_counts_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_render, "PROGRESS_INTERVAL", 0.0)  # draw at every event
+    s, screen = Script(), Screen(progress=True)
+    screen.feed(
+        s.run_started("a", units=3),
+        s.unit_started("a@h1"),
+        s.unit_started("a@h2"),
+        s.unit_finished("a@h1", S.FAILED, 1),
+        s.unit_finished("a@h3", S.NOT_RUN, None),
+    )
+    assert screen.err.getvalue().endswith("[2/3] running 1 · failed 1 · 0.0s")
+
+
+async def test_consume_reads_the_stream_to_its_end() -> None:
+    screen = Screen(progress=True)
+    await asyncio.wait_for(screen.renderer.consume(stream(a_run(Script()))), 5)
+    assert screen.lines[-1] == "run r1 failed in 1m00s (exit 1)"
+    assert "build@local | compiling" in screen.lines
+
+
+async def test_the_progress_ticker_redraws_while_nothing_happens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fast_sleep(delay: float) -> None:
+        ticks.append(delay)
+        await real_sleep(0.001)
+
+    monkeypatch.setattr(text_render.asyncio, "sleep", fast_sleep)
+    s = Script()
+    screen = Screen(progress=True)
+    gate = asyncio.Event()
+
+    async def slow_stream():  # type: ignore[no-untyped-def]
+        yield s.run_started("a", units=1)
+        await gate.wait()
+        yield s.run_finished(RunStatus.SUCCEEDED)
+
+    consumer = asyncio.create_task(screen.renderer.consume(slow_stream()))
+    while len(ticks) < 3:
+        await real_sleep(0.001)
+    redraws = screen.err.getvalue().count("[0/1] running 0")
+    assert redraws >= 2  # the event drew it once, the ticker again
+    gate.set()
+    await asyncio.wait_for(consumer, 5)
+    assert ticks[0] == 1
