@@ -201,7 +201,8 @@ def describe(plan: Plan, hosts_of: Callable[[Iterable[str]], str] = ", ".join) -
                 flags.append(f"as {step.user}")
             if step.cwd:
                 flags.append(f"in {step.cwd}")
-            lines.append(f"  {index}. {step.shown}  ({', '.join(flags)})")
+            shown = step.shown.replace("\n", "\n" + " " * (len(str(index)) + 4))
+            lines.append(f"  {index}. {shown}  ({', '.join(flags)})")
     lines.append("")
     lines.append(f"{len(plan.units)} units, at most {plan.parallel_limit} at once")
     return lines

@@ -65,6 +65,7 @@ class Runner:
         self._seq = 0
         self._started = 0.0
         self._finished: RunStatus | None = None
+        self._aborted = False
         self._quiet_after = quiet_after
         self._last_output: dict[UnitKey, tuple[float, sch.StartStep]] = {}
         self._quiet: set[UnitKey] = set()
@@ -72,24 +73,27 @@ class Runner:
     # -- decisions from the faces --
 
     def retry(self, key: UnitKey) -> bool:
-        """Retry a unit that waits for a decision; False when it is not waiting (any more)
-        or a decision about it is already on its way."""
-        if key in self._decided or not self._scheduler.can_retry(key):
-            return False
-        self._decided.add(key)
-        self._inbox.put_nowait(sch.RetryRequested(key, self._now()))
-        return True
+        """Retry a unit that waits for a decision, from the step that failed. False when it
+        is not waiting (any more), a decision about it is on its way, or the run is aborting."""
+        return self._decide(key, sch.RetryRequested)
 
     def skip(self, key: UnitKey) -> bool:
-        if key in self._decided or not self._scheduler.can_retry(key):
-            return False
-        self._decided.add(key)
-        self._inbox.put_nowait(sch.SkipRequested(key, self._now()))
-        return True
+        """Skip a unit that waits for a decision: it and its dependents on that host."""
+        return self._decide(key, sch.SkipRequested)
 
     def abort(self) -> None:
         """Stop: running commands are killed, nothing new starts, everything is recorded."""
+        self._aborted = True
         self._inbox.put_nowait(sch.AbortRequested(self._now()))
+
+    def _decide(self, key: UnitKey, decision: type[sch.RetryRequested | sch.SkipRequested]) -> bool:
+        if self._aborted or key not in self._units or key in self._decided:
+            return False
+        if not self._scheduler.can_retry(key):
+            return False
+        self._decided.add(key)
+        self._inbox.put_nowait(decision(key, self._now()))
+        return True
 
     def snapshot(self) -> sch.RunSnapshot:
         return self._scheduler.snapshot()

@@ -13,7 +13,9 @@ from typing import TextIO
 
 from nexus_engine.status import UnitStatus
 
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+#: CSI sequences, OSC strings, then every other escape: ESC, intermediates, a final byte
+#: (``ESC 7``, ``ESC ( B``, ``ESC c`` …) so no stray final character is left behind.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -/]*[0-~]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0, DEL and C1 (U+009B is CSI)
 
 COLOURS = {

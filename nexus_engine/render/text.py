@@ -44,7 +44,7 @@ class TextRenderer:
         self._pending: dict[tuple[str, str, Stream], bytes] = {}
         self._total = 0
         self._done = 0
-        self._running = 0
+        self._running: set[tuple[str, str]] = set()  # units with a step executing now
         self._failed = 0
         self._started = time.monotonic()
         self._progress_shown = False
@@ -70,25 +70,26 @@ class TextRenderer:
                 if loud:
                     tasks = ", ".join(event.tasks)
                     self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
-            case ev.StepStarted() if loud:
-                self._line(event.task, event.host, "$", event.command, "1")
+            case ev.StepStarted():
+                self._running.add((event.task, event.host))
+                if loud:
+                    self._line(event.task, event.host, "$", event.command, "1")
             case ev.OutputReceived() if loud:
                 self._output(event)
             case ev.StepFinished():
+                self._running.discard((event.task, event.host))
                 self._flush(event.task, event.host)  # a step's last partial line is its own
                 if self._verbosity > 0:
                     detail = event.reason or f"exit status {event.exit_code}"
                     self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
-            case ev.RetryScheduled():
+            case ev.RetryScheduled() if loud:
                 self._flush(event.task, event.host)
                 step, delay, attempt = event.step + 1, event.delay, event.attempt
                 text = f"retrying step {step} in {delay:.1f}s (attempt {attempt})"
                 self._line(event.task, event.host, "↻", text, "33")
-            case ev.UnitStarted():
-                self._running += 1
             case ev.UnitFinished():
                 self._unit_finished(event)
-            case ev.HostQuiet():
+            case ev.HostQuiet() if loud:
                 text = f"quiet for {duration_text(event.silent_for)} (step {event.step + 1})"
                 self._line(event.task, event.host, "…", text, "33")
             case ev.DecisionNeeded():
@@ -100,8 +101,6 @@ class TextRenderer:
     # -- pieces --
 
     def _unit_finished(self, event: ev.UnitFinished) -> None:
-        if event.status is not UnitStatus.NOT_RUN and event.status is not UnitStatus.SKIPPED:
-            self._running = max(self._running - 1, 0)
         self._done += 1
         if event.status.failure:
             self._failed += 1
@@ -163,8 +162,10 @@ class TextRenderer:
         self._write(f"\nrun {event.run_id} {verdict} in {elapsed} (exit {event.exit_code})")
 
     def _line(self, task: str, host: str, marker: str, text: str, code: str | None) -> None:
-        prefix = paint(f"{task}@{host}", "1", self._colour)
-        self._write(f"{prefix} {paint(marker, code, self._colour)} {printable(text)}")
+        """Every line gets its prefix, also each line of a multi-line command."""
+        prefix = f"{paint(f'{task}@{host}', '1', self._colour)} {paint(marker, code, self._colour)}"
+        for line in text.split("\n"):
+            self._write(f"{prefix} {printable(line)}")
 
     def _say(self, text: str) -> None:
         self._clear_progress()
@@ -191,7 +192,7 @@ class TextRenderer:
         self._progress_drawn_at = now
         failed = paint(f"failed {self._failed}", "31" if self._failed else None, self._colour)
         line = (
-            f"[{self._done}/{self._total}] running {self._running} · {failed} · "
+            f"[{self._done}/{self._total}] running {len(self._running)} · {failed} · "
             f"{duration_text(now - self._started)}"
         )
         self._err.write(f"\r\x1b[K{line}")

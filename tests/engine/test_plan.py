@@ -371,3 +371,9 @@ def test_every_wait_is_on_a_dependency_or_the_previous_batch(
     for target in list(wanted):
         wanted |= nx.ancestors(dag, target)
     assert {t.name for t in plan.tasks} == wanted
+
+
+def test_describe_indents_the_lines_of_a_multi_line_command() -> None:
+    plan = plan_from('[tasks.a]\ncommands = ["set -e\\nmake all"]\n')
+    text = "\n".join(describe(plan))
+    assert "  1. set -e\n     make all  (timeout 3600s)" in text

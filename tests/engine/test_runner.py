@@ -567,6 +567,9 @@ async def test_decisions_on_a_unit_that_is_not_waiting_are_refused(tmp_path: Pat
     assert runner.retry(key("fragile@local")) is False
     assert rec.runner.retry(key("fragile@local")) is False
     assert rec.runner.skip(key("other@local")) is False
+    assert rec.runner.retry(key("nosuchtask@local")) is False  # not in the plan: no, not a crash
+    runner.abort()
+    assert runner.retry(key("fragile@local")) is False  # an abort is on its way
 
 
 # ---- limits and back-pressure -----------------------------------------------------------------

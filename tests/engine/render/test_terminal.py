@@ -71,7 +71,8 @@ def test_no_term_at_all_still_colours_a_tty(clean_env: pytest.MonkeyPatch) -> No
         ("\x1b[1;31mbold red\x1b[0m", "bold red"),
         ("\x1b]0;new title\x07after", "after"),
         ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"),
-        ("\x1b7saved\x1b8", "7saved8"),  # the ESC is gone; the byte after it is plain text
+        ("\x1b7saved\x1b8", "saved"),  # save/restore cursor: two-byte escapes go whole
+        ("\x1b(Bascii\x1bc", "ascii"),  # charset selection and reset, likewise
         ("a\rb", "ab"),
         ("tab\tstays", "tab\tstays"),
         ("del\x7f c1\u009b2J \u0085nel", "del c12J nel"),

@@ -285,12 +285,19 @@ def test_the_progress_line_goes_to_err_only_when_asked() -> None:
 
 
 def test_the_progress_line_counts_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running means a step executing now: not a unit waiting to retry or for a decision."""
     monkeypatch.setattr(text_render, "PROGRESS_INTERVAL", 0.0)  # draw at every event
     s, screen = Script(), Screen(progress=True)
     screen.feed(
         s.run_started("a", units=3),
         s.unit_started("a@h1"),
+        s.step_started("a@h1", "x"),
         s.unit_started("a@h2"),
+        s.step_started("a@h2", "x"),
+    )
+    assert screen.err.getvalue().endswith("[0/3] running 2 · failed 0 · 0.0s")
+    screen.feed(
+        s.step_finished("a@h1", S.FAILED, 1),
         s.unit_finished("a@h1", S.FAILED, 1),
         s.unit_finished("a@h3", S.NOT_RUN, None),
     )
@@ -332,3 +339,21 @@ async def test_the_progress_ticker_redraws_while_nothing_happens(
     gate.set()
     await asyncio.wait_for(consumer, 5)
     assert ticks[0] == 1
+
+
+def test_each_line_of_a_multi_line_command_gets_the_prefix() -> None:
+    s, screen = Script(), Screen()
+    screen.feed(s.step_started("build@local", "set -e\nmake all"))
+    assert screen.lines == ["build@local $ set -e", "build@local $ make all"]
+
+
+def test_quiet_mode_leaves_out_retries_and_quiet_hosts() -> None:
+    s, screen = Script(), Screen(verbosity=-1)
+    screen.feed(
+        s(ev.RetryScheduled, task="t", host="local", step=0, attempt=2, delay=1.0),
+        s(ev.HostQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0),
+    )
+    assert screen.lines == []
+    loud = Screen()
+    loud.feed(s(ev.HostQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0))
+    assert loud.lines == ["t@local … quiet for 1m01s (step 1)"]
