@@ -14,7 +14,7 @@ lint:
     {{python}} -m ruff format --check .
     {{python}} -m mypy
 
-# Debian packages the SSH, sudo and terminal tests need; installed only when missing.
+# Debian packages the SSH, sudo, terminal and completion tests need; installed only when missing.
 system-deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -22,6 +22,7 @@ system-deps:
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     [ -x /usr/bin/sudo ] || missing+=(sudo)
     command -v tmux >/dev/null || missing+=(tmux)
+    command -v zsh >/dev/null || missing+=(zsh)
     if [ ${#missing[@]} -gt 0 ]; then
         sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         $sudo apt-get update -qq

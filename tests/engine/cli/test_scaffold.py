@@ -104,11 +104,10 @@ def test_zsh_completion(project: Project) -> None:
     assert out.rstrip().endswith('_nexus "$@"')
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_completion_parses(project: Project, tmp_path: Path) -> None:
     _, out, _ = project.nexus("completion", "zsh")
     zsh = shutil.which("zsh")
-    assert zsh is not None
+    assert zsh is not None, "zsh is missing: `just system-deps` installs it"
     script = tmp_path / "_nexus"
     script.write_text(out)
     checked = subprocess.run([zsh, "-n", str(script)], capture_output=True, text=True, check=False)
