@@ -161,7 +161,7 @@ def _step_plan(
     step: str | Step, task: Task, settings: Settings, redact: Callable[[str], str]
 ) -> StepPlan:
     if isinstance(step, str):
-        step = Step(cmd=step)
+        step = Step.model_construct(cmd=step)  # validated with the file; defaults only here
     return StepPlan(
         cmd=step.cmd,
         shown=redact(step.cmd),

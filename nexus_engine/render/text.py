@@ -42,6 +42,7 @@ class TextRenderer:
         self._progress = progress
         self._verbosity = verbosity
         self._pending: dict[tuple[str, str, Stream], bytes] = {}
+        self._prefixes: dict[tuple[str, str, str, str | None], str] = {}
         self._total = 0
         self._done = 0
         self._running: set[tuple[str, str]] = set()  # units with a step executing now
@@ -115,24 +116,29 @@ class TextRenderer:
         self._line(event.task, event.host, glyph, text, COLOURS[event.status])
 
     def _output(self, event: ev.OutputReceived) -> None:
+        """Whole lines are printed as one block per chunk, decoded and cleaned once: output
+        of many short lines must not cost a Python round trip per line, since a slow face
+        slows the command itself through back-pressure."""
         key = (event.task, event.host, event.stream)
         data = self._pending.pop(key, b"") + event.data
-        *lines, rest = data.split(b"\n")
-        if len(rest) > MAX_PENDING:
-            lines.append(rest)
-            rest = b""
+        cut = data.rfind(b"\n")
+        complete, rest = (b"", data) if cut < 0 else (data[:cut], data[cut + 1 :])
+        if len(rest) > MAX_PENDING:  # a huge line is printed in pieces, never held whole
+            complete, rest = (complete + b"\n" + rest if cut >= 0 else rest), b""
+        elif cut < 0:
+            self._pending[key] = rest
+            return
         if rest:
             self._pending[key] = rest
         marker = "!" if event.stream is Stream.STDERR else "|"
-        for line in lines:
-            self._line(event.task, event.host, marker, _decode(line), None)
+        self._block(event.task, event.host, marker, _decode(complete))
 
     def _flush(self, task: str, host: str) -> None:
         for stream in Stream:
             rest = self._pending.pop((task, host, stream), b"")
             if rest:
                 marker = "!" if stream is Stream.STDERR else "|"
-                self._line(task, host, marker, _decode(rest), None)
+                self._block(task, host, marker, _decode(rest))
 
     def _finish(self, event: ev.RunFinished) -> None:
         for task, host, _stream in list(self._pending):
@@ -163,9 +169,17 @@ class TextRenderer:
 
     def _line(self, task: str, host: str, marker: str, text: str, code: str | None) -> None:
         """Every line gets its prefix, also each line of a multi-line command."""
-        prefix = f"{paint(f'{task}@{host}', '1', self._colour)} {paint(marker, code, self._colour)}"
-        for line in text.split("\n"):
-            self._write(f"{prefix} {printable(line)}")
+        self._block(task, host, marker, printable(text), code)
+
+    def _block(self, task: str, host: str, marker: str, text: str, code: str | None = None) -> None:
+        """``text`` (already printable) as lines, each with the ``task@host marker`` prefix."""
+        prefix = self._prefixes.get((task, host, marker, code))
+        if prefix is None:
+            painted = (
+                f"{paint(f'{task}@{host}', '1', self._colour)} {paint(marker, code, self._colour)}"
+            )
+            prefix = self._prefixes[(task, host, marker, code)] = painted + " "
+        self._write(prefix + text.replace("\n", "\n" + prefix))
 
     def _say(self, text: str) -> None:
         self._clear_progress()
@@ -207,4 +221,4 @@ class TextRenderer:
 
 
 def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace").rstrip("\r")
+    return printable(data.decode("utf-8", errors="replace"))
