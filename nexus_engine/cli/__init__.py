@@ -7,11 +7,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexus_engine.cli.parser import DEFAULT_CONFIG, build_parser
-from nexus_engine.config import ConfigError, load_config
-from nexus_engine.graph import UnknownTaskError
+from nexus_engine.render.terminal import detach_stdout
 from nexus_engine.status import EXIT_USAGE
+
+if TYPE_CHECKING:
+    from nexus_engine.config import LoadedConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,14 +23,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path = getattr(args, "config", DEFAULT_CONFIG)
     try:
         return dispatch(parser, args, config_path)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return EXIT_USAGE
-    except UnknownTaskError as error:
-        print(f"nexus: no task named {error.args[0]!r} in {config_path}", file=sys.stderr)
+    except _user_errors() as error:
+        if isinstance(error, ValueError):  # an unknown task named on the command line
+            print(f"nexus: no task named {error.args[0]!r} in {config_path}", file=sys.stderr)
+        else:
+            print(error, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C outside a run (during loading): nothing to record
         return 130
+    except BrokenPipeError:  # the reader went away (`nexus list | head`): stop, quietly
+        detach_stdout()
+        return 141  # 128 + SIGPIPE, what shells report for a command its reader left
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors a user causes, imported only once one is raised: an ``except`` clause evaluates
+    its expression then, so ``nexus version`` never pays for pydantic and networkx."""
+    from nexus_engine.config import ConfigError  # noqa: PLC0415
+    from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
+
+    return (ConfigError, UnknownTaskError)
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_path: Path) -> int:
@@ -41,16 +56,45 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
         "runs": inspect.runs,
         "logs": lambda: inspect.logs(args.run, args.task, args.host, stderr_only=args.stderr),
     }
-    if args.command in standalone:
+    dashboard = args.command is None and not getattr(args, "headless", False) and _interactive()
+    if args.command in standalone and not dashboard:
         return standalone[args.command]()
+    from nexus_engine.config import load_config  # noqa: PLC0415 - only commands that need it
+    from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
+
     loaded = load_config(config_path)
+    if dashboard:
+        return _dashboard(loaded, None, None)
     if args.command == "validate":
         return inspect.validate(loaded)
     if args.command == "list":
         return inspect.list_tasks(loaded)
+    if args.command == "run" and _wants_dashboard(args):
+        if unknown := [task for task in args.tasks if task not in loaded.config.tasks]:
+            raise UnknownTaskError(unknown[0])
+        if _interactive():
+            return _dashboard(loaded, args.tasks, args.parallel)
+        if not args.quiet:
+            print("nexus: not an interactive terminal, so running headless", file=sys.stderr)
     from nexus_engine.cli.run import run_command  # noqa: PLC0415 - only a run needs the runner
 
     return run_command(loaded, args)
+
+
+def _wants_dashboard(args: argparse.Namespace) -> bool:
+    """``nexus run`` opens the dashboard unless told --headless, or asked for JSON or a plan."""
+    return not getattr(args, "headless", False) and not args.dry_run and args.format == "text"
+
+
+def _interactive() -> bool:
+    return sys.stdout.isatty() and sys.stdin.isatty()
+
+
+def _dashboard(loaded: LoadedConfig, tasks: list[str] | None, parallel: int | None) -> int:
+    """The only place the engine imports the dashboard, and only when it opens it."""
+    from nexus_tui.launch import open_dashboard  # noqa: PLC0415 - Textual only for the dashboard
+
+    return open_dashboard(loaded, tasks, parallel=parallel)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="nexus",
-        description="Run a DAG of shell tasks on this machine and on SSH hosts.",
+        description="Run a DAG of shell tasks on this machine and on SSH hosts. With no command,"
+        " on a terminal, open the dashboard.",
         parents=[common],
         epilog="Exit codes: 0 success, 1 a unit failed, 2 usage or config error, 130 interrupted.",
     )

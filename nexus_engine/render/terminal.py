@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from typing import TextIO
 
 from nexus_engine.status import UnitStatus
@@ -90,3 +91,11 @@ def table(rows: list[list[str]], widths_of: list[list[str]] | None = None) -> li
         ]
         lines.append("  ".join(cells).rstrip())
     return lines
+
+
+def detach_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (``nexus … | head``), so nothing
+    more is written there and the interpreter's last flush does not fail loudly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

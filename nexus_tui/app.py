@@ -1,0 +1,187 @@
+"""The Nexus dashboard app: owns the run (its event source, model and bridge) and one worker.
+
+One exclusive worker pumps the engine's events on the app's own event loop (no threads) into
+the bridge, which posts messages to the dashboard screen; a timer flushes batched output every
+~50 ms. The app itself never touches widgets; its screens do, in their message handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from textual import work
+from textual.app import App
+from textual.timer import Timer
+
+from nexus_engine import events as ev
+from nexus_engine.graph import UnknownTaskError
+from nexus_engine.plan import Plan, UnitKey
+from nexus_tui.bindings import unknown_ids
+from nexus_tui.bridge import Bridge
+from nexus_tui.commands import NexusCommands
+from nexus_tui.messages import RunEnded
+from nexus_tui.model import RunModel
+from nexus_tui.screens.confirm import ConfirmScreen
+from nexus_tui.screens.dashboard import DashboardScreen
+from nexus_tui.source import EventSource, StartError
+
+Starter = Callable[[Sequence[str]], EventSource]
+FLUSH_EVERY = 0.05
+#: Events handled before the pump lets the rest of the app run, however busy the engine is.
+YIELD_EVERY = 64
+
+
+class NexusApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "nexus"
+    COMMANDS = App.COMMANDS | {NexusCommands}
+
+    def __init__(
+        self,
+        view: Plan,
+        start: Starter,
+        *,
+        config_name: str = "nexus.toml",
+        autostart: Sequence[str] | None = None,
+        keymap: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        tick: float = 1.0,
+    ) -> None:
+        """``view`` is the plan of every task (the idle DAG); ``start`` plans and wires a run
+        of the chosen tasks; ``clock`` gives wall-clock seconds (frozen in snapshot tests)."""
+        super().__init__()
+        self.model = RunModel(view)
+        self.config_name = config_name
+        self.keymap = dict(keymap or {})
+        self.now = clock
+        self.tick = tick
+        self.source: EventSource | None = None
+        self.bridge: Bridge | None = None
+        self.ended: RunEnded | None = None
+        self.quitting = False
+        self._start = start
+        self._autostart = autostart
+        self._flusher: Timer | None = None
+        self._showing: list[UnitKey] = []
+        self.dashboard = DashboardScreen()
+
+    def get_default_screen(self) -> DashboardScreen:
+        return self.dashboard
+
+    def on_mount(self) -> None:
+        self.set_keymap(self.keymap)
+        if unknown := unknown_ids(self.keymap):
+            self.notify(
+                f"[keymap] names no such key binding: {', '.join(unknown)}",
+                severity="warning",
+                markup=False,
+            )
+        if self._autostart is not None:
+            self.call_after_refresh(self.start_run, self._autostart)
+
+    @property
+    def running(self) -> bool:
+        """A run has started and has not yet ended (and been recorded)."""
+        return self.source is not None and self.ended is None
+
+    def history(self, key: UnitKey) -> list[str]:
+        return self.bridge.lines(key) if self.bridge else []
+
+    def showing(self, keys: Sequence[UnitKey]) -> None:
+        """The screen shows these hosts' logs: only their output is decoded as it comes."""
+        self._showing = list(keys)
+        if self.bridge is not None:
+            self.bridge.show(keys)
+
+    # -- the run --
+
+    def start_run(self, tasks: Sequence[str]) -> bool:
+        """Start a run of ``tasks``; one per dashboard. Says why on screen when it cannot."""
+        if self.source is not None:
+            return False
+        try:
+            source = self._start(tasks)
+        except (StartError, UnknownTaskError) as error:
+            message = str(error) if isinstance(error, StartError) else f"no task {error}"
+            self.notify(message, title="Cannot run", severity="error", markup=False)
+            return False
+        self.source = source
+        self.model.begin(source.plan)
+        self.bridge = Bridge(self.model, self.dashboard.post_message)
+        self.bridge.show(self._showing)
+        self.dashboard.run_began()
+        # The footer rebuilds now (Enter and Space change meaning); that takes several turns
+        # of the event loop, which a flood of output would stretch to seconds. So the engine
+        # starts once the screen has refreshed.
+        self.call_after_refresh(self._begin, source, self.bridge)
+        return True
+
+    def _begin(self, source: EventSource, bridge: Bridge) -> None:
+        self._flusher = self.set_interval(FLUSH_EVERY, bridge.flush)
+        self.pump(source, bridge)
+
+    @work(exclusive=True, group="engine")
+    async def pump(self, source: EventSource, bridge: Bridge) -> None:
+        finished: ev.RunFinished | None = None
+        count = 0
+        async for event in source.events():
+            bridge.accept(event)
+            if isinstance(event, ev.RunFinished):
+                finished = event
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a queue with events never waits: let keys through
+        if finished is None:  # a replay that ends early: nothing to summarise
+            return
+        code, problems = await source.finish()
+        if self._flusher is not None:
+            self._flusher.stop()
+        bridge.flush()
+        self.ended = RunEnded(finished, code, self.model.totals.journal, problems)
+        self.dashboard.post_message(self.ended)
+
+    # -- decisions: passed to the engine, never shown before the engine acts on them --
+
+    def decide(self, decision: str, key: UnitKey) -> bool:
+        if self.source is None:
+            return False
+        if decision == "retry":
+            return self.source.retry(key)
+        return self.source.skip(key)
+
+    def abort(self) -> None:
+        if self.source is not None and self.running:
+            self.source.abort()
+
+    def request_quit(self) -> None:
+        """Quit: at once when nothing runs; else after confirmation, by aborting and exiting
+        once the run has ended and been recorded (exit code as the headless run's)."""
+        if not self.running:
+            self.exit(return_code=self.ended.exit_code if self.ended else 0)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.quitting = True
+                self.abort()
+
+        detail = "Everything running is cancelled and recorded in the journal."
+        self.push_screen(ConfirmScreen("Quit and cancel the run?", detail), answered)
+
+    def stop(self) -> None:
+        """Quit without asking (a signal): the run is aborted, recorded, then the app exits."""
+        if self.running:
+            self.quitting = True
+            self.abort()
+        else:
+            self.exit(return_code=self.ended.exit_code if self.ended else 0)
+
+    async def action_quit(self) -> None:
+        self.request_quit()
+
+    async def close_run(self) -> None:
+        """After the app has exited: a run still going is aborted, drained and recorded."""
+        if self.source is not None:
+            await self.source.close()

@@ -1,0 +1,70 @@
+"""Opening the dashboard from the ``nexus`` command: the one entry point the CLI imports, lazily.
+
+Problems the operator can fix before anything is drawn (an unknown task, tasks that need SSH,
+a journal that cannot be written) are reported on stderr as the headless path does, so the
+screen never opens only to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+from nexus_engine.config import LoadedConfig
+from nexus_engine.plan import build_plan
+from nexus_engine.status import EXIT_USAGE
+from nexus_tui.app import NexusApp, Starter
+from nexus_tui.source import EventSource, StartError, start_live
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def open_dashboard(
+    loaded: LoadedConfig, tasks: Sequence[str] | None = None, *, parallel: int | None = None
+) -> int:
+    """The dashboard on ``loaded``; with ``tasks`` (even empty: every task) a run of them
+    starts at once. Returns the exit code the headless run would have had (0 if none ran).
+    Raises UnknownTaskError for a task the config does not declare."""
+    start: Starter = partial(start_live, loaded, parallel=parallel)
+    if tasks is not None:
+        try:
+            start = _already(start(tasks))
+        except StartError as error:
+            print(f"nexus: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    app = NexusApp(
+        build_plan(loaded),
+        start,
+        config_name=str(loaded.path),
+        autostart=tasks,
+        keymap=loaded.config.keymap,
+    )
+    return asyncio.run(run_app(app))
+
+
+def _already(source: EventSource) -> Starter:
+    def start(tasks: Sequence[str]) -> EventSource:
+        return source
+
+    return start
+
+
+async def run_app(app: NexusApp, *, headless: bool = False) -> int:
+    """Run the app; whatever way it ends, a run still going is aborted and recorded.
+
+    SIGTERM and SIGHUP (the terminal went away) stop the run the way a confirmed quit does,
+    without asking: commands run in their own process groups, so dying on the spot would
+    leave them running and the journal unfinished."""
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, app.stop)
+    try:
+        await app.run_async(headless=headless)
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+        await app.close_run()
+    return app.return_code or 0

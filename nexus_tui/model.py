@@ -1,0 +1,254 @@
+"""What the dashboard knows about a run, folded from the engine's events: plain values, no Textual.
+
+Kept apart from the widgets so every widget reads the same facts and so the folding can be
+tested on its own. Rows are frozen and replaced on every change, which makes a row safe to
+carry in a message that may be coalesced: the newest message always holds the newest row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from nexus_engine import events as ev
+from nexus_engine.plan import Plan, UnitKey
+from nexus_engine.status import RunStatus, UnitStatus
+
+S = UnitStatus
+ACTIVE = frozenset({S.RUNNING, S.RETRY_WAIT})
+
+
+@dataclass(frozen=True, slots=True)
+class HostRow:
+    """One unit (a task on a host) as the screen shows it."""
+
+    key: UnitKey
+    steps: int
+    in_run: bool = False
+    status: UnitStatus = S.PENDING
+    step: int = 0
+    attempts: int = 0
+    exit_code: int | None = None
+    started: float | None = None  # wall-clock times from the events, never from our own clock
+    stopped: float | None = None  # settled, or waiting for a decision: the clock stops
+    duration: float | None = None  # the engine's own measure, once the unit has settled
+    reason: str | None = None
+    quiet_since: float | None = None
+
+    def elapsed(self, now: float) -> float | None:
+        if self.duration is not None:
+            return self.duration
+        if self.started is None:
+            return None
+        return max((self.stopped or now) - self.started, 0.0)
+
+    @property
+    def waiting(self) -> bool:
+        return self.status is S.AWAITING_DECISION
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """One task of the DAG: its place in the graph and how its hosts are doing."""
+
+    name: str
+    deps: tuple[str, ...]
+    hosts: tuple[str, ...]
+    in_run: bool = False
+    status: UnitStatus = S.PENDING
+    settled: bool = False
+    done: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+    def elapsed(self, now: float) -> float | None:
+        if self.started is None:
+            return None
+        return max((self.finished or now) - self.started, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    """The run as a whole: the header's numbers."""
+
+    run_id: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    total: int = 0
+    done: int = 0
+    running: int = 0
+    failed: int = 0
+    awaiting: int = 0
+    status: RunStatus | None = None
+    journal: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.run_id is not None and self.status is None
+
+    def elapsed(self, now: float) -> float | None:
+        if self.started is None:
+            return None
+        return max((self.finished or now) - self.started, 0.0)
+
+
+@dataclass(slots=True)
+class Changed:
+    """What one event changed, so only those rows are redrawn."""
+
+    tasks: set[str] = field(default_factory=set)
+    hosts: set[UnitKey] = field(default_factory=set)
+    run: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.hosts or self.run)
+
+
+class RunModel:
+    """Every task of the config (the idle DAG), then the run's events folded in."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.order: list[str] = [task.name for task in plan.tasks]
+        self.tasks: dict[str, TaskRow] = {
+            task.name: TaskRow(task.name, task.deps, task.hosts) for task in plan.tasks
+        }
+        self.hosts: dict[UnitKey, HostRow] = {
+            unit.key: HostRow(unit.key, steps=len(unit.steps)) for unit in plan.units
+        }
+        self.waits_for: dict[UnitKey, frozenset[UnitKey]] = {
+            unit.key: unit.waits_for for unit in plan.units
+        }
+        self.totals = RunTotals()
+
+    def begin(self, plan: Plan) -> None:
+        """Mark what the run will do; the rest of the DAG stays on screen, greyed."""
+        for task in plan.tasks:
+            self.tasks[task.name] = dataclasses.replace(self.tasks[task.name], in_run=True)
+        for unit in plan.units:
+            self.hosts[unit.key] = dataclasses.replace(self.hosts[unit.key], in_run=True)
+        self.totals = dataclasses.replace(self.totals, total=len(plan.units))
+
+    def hosts_of(self, task: str) -> list[HostRow]:
+        return [self.hosts[UnitKey(task, host)] for host in self.tasks[task].hosts]
+
+    def awaiting(self) -> list[UnitKey]:
+        """Units waiting for a decision, in plan order (dependencies first)."""
+        return [key for key, row in self.hosts.items() if row.waiting]
+
+    def held_by(self, key: UnitKey) -> list[UnitKey]:
+        """Units that cannot start until ``key`` is decided: the ones that wait with it."""
+        held, frontier = [], [key]
+        while frontier:
+            current = frontier.pop()
+            for other, waits in self.waits_for.items():
+                if current in waits and other not in held and self.hosts[other].in_run:
+                    held.append(other)
+                    frontier.append(other)
+        return sorted(held)
+
+    def apply(self, event: ev.Event) -> Changed:  # noqa: PLR0912 - one case per event kind
+        changed = Changed()
+        match event:
+            case ev.RunStarted():
+                self.totals = dataclasses.replace(
+                    self.totals,
+                    run_id=event.run_id,
+                    started=event.time,
+                    total=event.unit_count,
+                    journal=event.journal_dir,
+                )
+                changed.run = True
+            case ev.TaskStarted():
+                self._task(event.task, started=event.time)
+                changed.tasks.add(event.task)
+            case ev.TaskFinished():
+                self._task(event.task, finished=event.time, settled=True, status=event.status)
+                changed.tasks.add(event.task)
+            case ev.UnitStarted():
+                self._host(_key(event), changed, status=S.RUNNING, started=event.time, attempts=1)
+            case ev.StepStarted():
+                row = self.hosts[_key(event)]
+                attempts = row.attempts + (1 if event.attempt > 1 else 0)
+                self._host(
+                    _key(event),
+                    changed,
+                    status=S.RUNNING,
+                    step=event.step,
+                    attempts=max(attempts, 1),
+                    stopped=None,
+                    reason=None,
+                    quiet_since=None,
+                )
+            case ev.OutputReceived():
+                if self.hosts[_key(event)].quiet_since is not None:
+                    self._host(_key(event), changed, quiet_since=None)
+            case ev.HostQuiet():
+                self._host(_key(event), changed, quiet_since=event.time - event.silent_for)
+            case ev.StepFinished():
+                self._host(_key(event), changed, exit_code=event.exit_code, quiet_since=None)
+            case ev.RetryScheduled():
+                self._host(_key(event), changed, status=S.RETRY_WAIT)
+            case ev.DecisionNeeded():
+                waiting = {"status": S.AWAITING_DECISION, "reason": event.reason}
+                self._host(_key(event), changed, stopped=event.time, **waiting)
+            case ev.UnitFinished():
+                self._host(
+                    _key(event),
+                    changed,
+                    status=event.status,
+                    attempts=event.attempts,
+                    exit_code=event.exit_code,
+                    duration=event.duration,
+                    stopped=event.time,
+                    reason=event.reason,
+                    quiet_since=None,
+                )
+            case ev.RunFinished():
+                self.totals = dataclasses.replace(
+                    self.totals, finished=event.time, status=event.status
+                )
+                changed.run = True
+        if changed.hosts:
+            self._recount(changed)
+        return changed
+
+    # -- folding --
+
+    def _host(self, key: UnitKey, changed: Changed, **values: object) -> None:
+        self.hosts[key] = dataclasses.replace(self.hosts[key], **values)  # type: ignore[arg-type]
+        changed.hosts.add(key)
+        changed.tasks.add(key.task)
+
+    def _task(self, name: str, **values: object) -> None:
+        self.tasks[name] = dataclasses.replace(self.tasks[name], **values)  # type: ignore[arg-type]
+
+    def _recount(self, changed: Changed) -> None:
+        for name in changed.tasks:
+            task = self.tasks[name]
+            rows = self.hosts_of(name)
+            done = sum(1 for row in rows if row.status.terminal)
+            status = task.status if task.settled else _live_status(rows)
+            self.tasks[name] = dataclasses.replace(task, done=done, status=status)
+        rows = [row for row in self.hosts.values() if row.in_run]
+        self.totals = dataclasses.replace(
+            self.totals,
+            done=sum(1 for row in rows if row.status.terminal),
+            running=sum(1 for row in rows if row.status in ACTIVE),
+            failed=sum(1 for row in rows if row.status.failure or row.waiting),
+            awaiting=sum(1 for row in rows if row.waiting),
+        )
+        changed.run = True
+
+
+def _key(event: ev.Event) -> UnitKey:
+    return UnitKey(event.task, event.host)  # type: ignore[attr-defined]
+
+
+def _live_status(rows: list[HostRow]) -> UnitStatus:
+    """A task that has not settled: waiting beats running beats pending, so the tree shows
+    the most urgent thing about it."""
+    statuses = {row.status for row in rows}
+    for status in (S.AWAITING_DECISION, S.RUNNING, S.RETRY_WAIT):
+        if status in statuses:
+            return status
+    return S.PENDING

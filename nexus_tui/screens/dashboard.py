@@ -1,0 +1,300 @@
+"""The run screen: the DAG on the left; the selected task's hosts and logs on the right.
+
+Widgets change only here, in message handlers, from the model's rows ("attributes down,
+messages up"). Decision actions only send the decision to the engine; the events that follow
+repaint the screen, so it never shows something the engine has not done.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Key
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Tree
+
+from nexus_engine.plan import UnitKey
+from nexus_tui import messages as msg
+from nexus_tui.bindings import SCREEN
+from nexus_tui.screens.confirm import ConfirmScreen
+from nexus_tui.screens.help import HelpScreen
+from nexus_tui.screens.summary import SummaryScreen
+from nexus_tui.widgets.dag_tree import DagTree
+from nexus_tui.widgets.decision_bar import DecisionBar
+from nexus_tui.widgets.filter_bar import FilterBar
+from nexus_tui.widgets.host_table import HostTable
+from nexus_tui.widgets.log_panes import SPLIT, LogPanes
+from nexus_tui.widgets.run_header import RunHeader
+
+if TYPE_CHECKING:
+    from nexus_tui.app import NexusApp
+
+#: After a key press the operator counts as "moving around" this long: no auto-selection.
+MOVING = 2.0
+NAV_KEYS = frozenset({"up", "down", "left", "right", "j", "k", "h", "l", "tab", "shift+tab"})
+DECISIONS = frozenset({"retry", "skip"})
+#: The actions whose footer state depends on the selection and the run.
+GATED = ("retry", "retry_all", "skip", "abort")
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [*SCREEN]
+
+    task_name: reactive[str | None] = reactive(None)
+    host: reactive[str | None] = reactive(None)
+    split: reactive[bool] = reactive(False)
+    filter: reactive[str] = reactive("")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._moved_at = float("-inf")
+        self._shown_waiting: tuple[int, object] = (0, None)
+        self._gated: tuple[bool | None, ...] = ()
+
+    @property
+    def nexus(self) -> NexusApp:
+        return cast("NexusApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        yield DecisionBar(id="decision")
+        with Horizontal(id="body"):
+            yield DagTree(id="dag")
+            with Vertical(id="right"):
+                yield FilterBar(id="filter")
+                yield HostTable(id="hosts")
+                yield LogPanes(id="logs")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        app, model = self.nexus, self.nexus.model
+        self.query_one(DecisionBar).display = False
+        self.query_one(FilterBar).display = False
+        self.query_one(RunHeader).show_idle(app.config_name, len(model.order))
+        tree = self.query_one(DagTree)
+        tree.build([model.tasks[name] for name in model.order], app.now())
+        tree.focus()
+        self.set_interval(app.tick, self.tick)
+
+    # -- selection --
+
+    def watch_task_name(self, task: str | None) -> None:
+        self._show_hosts()
+        self._gated = ()  # Enter and Space changed meaning too: refresh the footer once
+        self.sync_bindings()
+
+    def watch_filter(self, value: str) -> None:
+        self._show_hosts()
+
+    def watch_host(self, host: str | None) -> None:
+        self._show_logs()
+        self.sync_bindings()
+
+    def watch_split(self, split: bool) -> None:
+        self._show_logs()
+
+    def _show_hosts(self) -> None:
+        table = self.query_one(HostTable)
+        if self.task_name is None:
+            table.show([], 0.0)
+            return
+        rows = [r for r in self.nexus.model.hosts_of(self.task_name) if self.filter in r.key.host]
+        table.show(rows, self.nexus.now(), keep=self.host)
+        self.host = table.host
+        self._show_logs()
+
+    def _show_logs(self) -> None:
+        if self.task_name is None:
+            return
+        table = self.query_one(HostTable)
+        hosts = table.following(SPLIT) if self.split else [h for h in [self.host] if h]
+        keys = [UnitKey(self.task_name, host) for host in hosts]
+        self.query_one(LogPanes).show(keys, self.nexus.history)
+        self.nexus.showing(keys)
+
+    # The cursors are the truth: a highlight message may be stale by the time it arrives
+    # (a table rebuilt since), so the handlers read the cursor, not the message.
+    @on(Tree.NodeHighlighted, "#dag")
+    def _task_highlighted(self) -> None:
+        self.task_name = self.query_one(DagTree).cursor_task
+
+    @on(DataTable.RowHighlighted, "#hosts")
+    def _host_highlighted(self) -> None:
+        self.host = self.query_one(HostTable).host
+
+    @on(DataTable.RowSelected, "#hosts")
+    def _host_selected(self, event: DataTable.RowSelected) -> None:
+        self.query_one("#log-0").focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter = event.value
+
+    @on(Input.Submitted, "#filter")
+    def _filter_kept(self, event: Input.Submitted) -> None:
+        self.query_one(HostTable).focus()
+
+    @on(DagTree.RunRequested)
+    def _run_requested(self, event: DagTree.RunRequested) -> None:
+        self.nexus.start_run(event.tasks)
+
+    def select_task(self, name: str) -> None:
+        self.query_one(DagTree).select_task(name)
+        self.task_name = name
+
+    def select_unit(self, key: UnitKey) -> None:
+        self.select_task(key.task)
+        table = self.query_one(HostTable)
+        table.select_host(key.host)
+        self.host = table.host
+
+    @property
+    def selected(self) -> UnitKey | None:
+        if self.task_name is None or self.host is None:
+            return None
+        key = UnitKey(self.task_name, self.host)
+        return key if key in self.nexus.model.hosts else None
+
+    def on_key(self, event: Key) -> None:
+        if event.key in NAV_KEYS:
+            self._moved_at = time.monotonic()
+
+    # -- what the bridge says --
+
+    def run_began(self) -> None:
+        self.query_one(DagTree).leave_idle(self.nexus.model.tasks.values(), self.nexus.now())
+        self.query_one(RunHeader).show_totals(self.nexus.model.totals, self.nexus.now())
+        self._show_hosts()
+        self._gated = ()  # Enter and Space changed meaning too: refresh the footer once
+        self.sync_bindings()
+
+    def on_task_changed(self, message: msg.TaskChanged) -> None:
+        self.query_one(DagTree).relabel(message.row, self.nexus.now())
+
+    def on_host_changed(self, message: msg.HostChanged) -> None:
+        row = message.row
+        if row.key.task == self.task_name:
+            self.query_one(HostTable).update_row(row, self.nexus.now())
+        if row.key == self.selected:
+            self.sync_bindings()
+
+    def on_totals_changed(self, message: msg.TotalsChanged) -> None:
+        model, totals = self.nexus.model, message.totals
+        self.query_one(RunHeader).show_totals(totals, self.nexus.now())
+        if (totals.awaiting, totals.status) == self._shown_waiting:
+            return  # the footer and the decision bar only change with these
+        self._shown_waiting = (totals.awaiting, totals.status)
+        waiting = [model.hosts[key] for key in model.awaiting()]
+        held = model.held_by(waiting[0].key) if waiting else []
+        self.query_one(DecisionBar).show_waiting(waiting, held)
+        self.sync_bindings()
+
+    def on_decision_waiting(self, message: msg.DecisionWaiting) -> None:
+        """Select the first failure waiting for a decision, so r or s acts on it at once,
+        unless the operator is already on one or is moving around."""
+        selected = self.selected
+        if selected is not None and self.nexus.model.hosts[selected].waiting:
+            return
+        if time.monotonic() - self._moved_at < MOVING:
+            return
+        self.select_unit(message.key)
+
+    def on_output_batch(self, message: msg.OutputBatch) -> None:
+        self.query_one(LogPanes).write(message.lines)
+
+    def on_run_ended(self, message: msg.RunEnded) -> None:
+        self.sync_bindings()
+        if self.nexus.quitting:
+            self.app.exit(return_code=message.exit_code)
+        else:
+            self.app.push_screen(SummaryScreen(message))
+
+    def tick(self) -> None:
+        """Once a second: elapsed times move on while a run goes on."""
+        model, now = self.nexus.model, self.nexus.now()
+        if not model.totals.active:
+            return
+        self.query_one(RunHeader).show_totals(model.totals, now)
+        tree, table = self.query_one(DagTree), self.query_one(HostTable)
+        for task in model.tasks.values():
+            if task.started is not None and not task.settled:
+                tree.relabel(task, now)
+        if self.task_name is not None:
+            for host in model.hosts_of(self.task_name):
+                if host.started is not None and not host.status.terminal:
+                    table.update_row(host, now)
+
+    # -- keys --
+
+    def sync_bindings(self) -> None:
+        """Refresh the footer only when a key's state has changed: every refresh rebuilds the
+        footer, which under a flood of output would cost many turns of the event loop."""
+        gated = tuple(self.check_action(action, ()) for action in GATED)
+        if gated != self._gated:
+            self._gated = gated
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        active = self.nexus.running
+        if action in DECISIONS:
+            if not active:
+                return False
+            selected = self.selected
+            return True if selected and self.nexus.model.hosts[selected].waiting else None
+        if action == "retry_all":
+            return (True if self.nexus.model.awaiting() else None) if active else False
+        if action == "abort":
+            return active
+        return True
+
+    def action_retry(self) -> None:
+        if (key := self.selected) is not None and not self.nexus.decide("retry", key):
+            self.app.bell()
+
+    def action_retry_all(self) -> None:
+        for key in self.nexus.model.awaiting():
+            self.nexus.decide("retry", key)
+
+    def action_skip(self) -> None:
+        if (key := self.selected) is not None and not self.nexus.decide("skip", key):
+            self.app.bell()
+
+    def action_abort(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.nexus.abort()
+
+        detail = "Running commands are stopped; nothing new starts; the journal records it all."
+        self.app.push_screen(ConfirmScreen("Abort the run?", detail), answered)
+
+    def action_follow(self) -> None:
+        logs = self.query_one(LogPanes)
+        logs.set_follow(not logs.follow)
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.display = True
+        bar.focus()
+
+    def action_split(self) -> None:
+        self.split = not self.split
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.nexus.keymap))
+
+    async def action_quit(self) -> None:
+        self.nexus.request_quit()
+
+    def action_pane(self, delta: int) -> None:
+        panes = [self.query_one(DagTree), self.query_one(HostTable), self.query_one("#log-0")]
+        focused = self.focused
+        index = next((i for i, pane in enumerate(panes) if pane is focused), 0)
+        if focused is not None and focused.id and focused.id.startswith("log-"):
+            index = 2
+        panes[max(0, min(index + delta, len(panes) - 1))].focus()

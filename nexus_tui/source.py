@@ -1,0 +1,122 @@
+"""Where the dashboard's events come from, and where its decisions go.
+
+``LiveRun`` wraps a real ``RunSession``; ``ReplaySource`` (in ``replay``) plays a script for
+snapshot tests. The app only sees ``EventSource``, so it cannot reach into the engine's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from nexus_engine import events as ev
+from nexus_engine.config import LoadedConfig
+from nexus_engine.journal import JournalError
+from nexus_engine.plan import Plan, UnitKey, build_plan
+from nexus_engine.redact import Redactor
+from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.session import RunSession, remote_hosts, start_session
+
+#: Events waiting between the engine and the screen; when full the run waits (back-pressure).
+HANDOFF = 64
+
+
+class StartError(Exception):
+    """A run that cannot start, in words for the operator."""
+
+
+class EventSource(Protocol):
+    plan: Plan
+
+    def events(self) -> AsyncIterator[ev.Event]:
+        """The run's events, starting it; ends after RunFinished."""
+        ...
+
+    def retry(self, key: UnitKey) -> bool: ...
+
+    def skip(self, key: UnitKey) -> bool: ...
+
+    def abort(self) -> None: ...
+
+    async def finish(self) -> tuple[int, tuple[str, ...]]:
+        """Once the events have ended: the exit code the headless run would have had, and any
+        problem recording the run."""
+        ...
+
+    async def close(self) -> None:
+        """Stop and record the run if it still goes on; safe to call more than once."""
+        ...
+
+
+class LiveRun:
+    """A real run. A forwarding task reads the bus into a hand-off queue the screen drains, so
+    if the screen goes away mid-run, ``close`` can abort and still drain the bus (a subscriber
+    that stops reading would stall the run through back-pressure)."""
+
+    def __init__(self, session: RunSession, plan: Plan) -> None:
+        self.session = session
+        self.plan = plan
+        self._subscription = session.runner.bus.subscribe()
+        self._handoff: asyncio.Queue[ev.Event | None] = asyncio.Queue(HANDOFF)
+        self._run: asyncio.Task[ev.RunFinished] | None = None
+        self._forwarder: asyncio.Task[None] | None = None
+        self._detached = False
+
+    async def events(self) -> AsyncIterator[ev.Event]:
+        if self._run is None:
+            self._run = asyncio.create_task(self.session.run(handle_signals=False))
+            self._forwarder = asyncio.create_task(self._forward())
+        while (event := await self._handoff.get()) is not None:
+            yield event
+
+    async def _forward(self) -> None:
+        async for event in self._subscription:
+            if not self._detached:
+                await self._handoff.put(event)
+        if not self._detached:
+            await self._handoff.put(None)
+
+    def retry(self, key: UnitKey) -> bool:
+        return self.session.runner.retry(key)
+
+    def skip(self, key: UnitKey) -> bool:
+        return self.session.runner.skip(key)
+
+    def abort(self) -> None:
+        self.session.runner.abort()
+
+    async def finish(self) -> tuple[int, tuple[str, ...]]:
+        assert self._run is not None  # noqa: S101 - finish follows events()
+        finished = await self._run
+        return self.session.exit_code(finished), tuple(self.session.journal_errors)
+
+    async def close(self) -> None:
+        if self._run is None:
+            return
+        self._detached = True
+        while not self._handoff.empty():  # frees a forwarder blocked on a full queue
+            self._handoff.get_nowait()
+        if not self._run.done():
+            self.abort()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._run
+        if self._forwarder is not None:
+            await self._forwarder
+
+
+def start_live(loaded: LoadedConfig, tasks: Sequence[str], parallel: int | None = None) -> LiveRun:
+    """Plan and wire a run of ``tasks`` (and what they need), asking on failure: the failed
+    unit waits for a decision while independent work goes on. Raises StartError."""
+    plan = build_plan(loaded, tasks, redact=Redactor(loaded.secrets).text, parallel_limit=parallel)
+    if remote := remote_hosts(plan):
+        raise StartError(
+            f"this version runs tasks locally only; {', '.join(tasks) or 'the run'} "
+            f"needs remote hosts: {', '.join(remote)}"
+        )
+    try:
+        session = start_session(loaded, plan, policy=FailurePolicy.ASK)
+    except (JournalError, OSError) as error:
+        raise StartError(f"cannot record the run, so not starting it: {error}") from error
+    return LiveRun(session, plan)

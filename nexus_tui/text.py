@@ -1,0 +1,102 @@
+"""How the dashboard words and colours things: glyphs, durations, labels and cells.
+
+Everything returns Rich ``Text`` built from plain strings, never markup, so a task, host or
+reason that contains ``[bold]`` is shown as typed. Glyphs and durations are the headless
+renderer's, so both faces speak alike.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from nexus_engine.render.terminal import GLYPHS, duration_text
+from nexus_engine.status import RunStatus, UnitStatus
+from nexus_tui.model import HostRow, RunTotals, TaskRow
+
+S = UnitStatus
+STYLES: dict[UnitStatus, str] = {
+    S.SUCCEEDED: "green",
+    S.FAILED: "bold red",
+    S.TIMED_OUT: "bold red",
+    S.INTERRUPTED: "magenta",
+    S.SKIPPED: "yellow",
+    S.NOT_RUN: "dim",
+    S.RUNNING: "cyan",
+    S.RETRY_WAIT: "yellow",
+    S.AWAITING_DECISION: "bold yellow",
+    S.PENDING: "dim",
+}
+WORDS: dict[UnitStatus, str] = {S.AWAITING_DECISION: "waiting", S.RETRY_WAIT: "retrying"}
+RUN_STYLES = {RunStatus.SUCCEEDED: "bold green", RunStatus.FAILED: "bold red"}
+OUT_OF_RUN = "–"
+BAR_WIDTH = 12
+
+
+def duration(seconds: float | None) -> str:
+    return duration_text(seconds)
+
+
+def status_word(status: UnitStatus) -> str:
+    return WORDS.get(status, status.value.replace("_", " "))
+
+
+def glyph(status: UnitStatus) -> Text:
+    return Text(GLYPHS[status], style=STYLES[status])
+
+
+def task_label(row: TaskRow, now: float, *, under: str | None = None) -> Text:
+    """``✓ build  2/2  3.1s``; a reference to a task shown in full elsewhere in the tree says
+    under which task: ``✓ deploy  ↑lint``."""
+    if under is not None:
+        text = Text.assemble(glyph(row.status), " ", (row.name, "italic"))
+        text.append(f"  ↑{under}", style="dim")
+        return text
+    if not row.in_run:
+        return Text.assemble((OUT_OF_RUN, "dim"), " ", row.name, (f"  {len(row.hosts)}h", "dim"))
+    text = Text.assemble(glyph(row.status), " ", (row.name, "bold"))
+    text.append(f"  {row.done}/{len(row.hosts)}", style="dim")
+    if (elapsed := row.elapsed(now)) is not None:
+        text.append(f"  {duration(elapsed)}", style="dim")
+    return text
+
+
+def host_cells(row: HostRow, now: float) -> tuple[Text, ...]:
+    """Status, host, tries, exit, time, note: the columns of the host table."""
+    status = Text.assemble(glyph(row.status), " ", (status_word(row.status), STYLES[row.status]))
+    if not row.in_run:
+        status = Text(f"{OUT_OF_RUN} idle", style="dim")
+    exit_code = "-" if row.exit_code is None else str(row.exit_code)
+    tries = str(row.attempts) if row.attempts else "-"
+    return (
+        status,
+        Text(row.key.host),
+        Text(tries, justify="right"),
+        Text(exit_code, justify="right", style="red" if row.exit_code else ""),
+        Text(duration(row.elapsed(now)), justify="right"),
+        note(row, now),
+    )
+
+
+def note(row: HostRow, now: float) -> Text:
+    """Why a host needs a look: quiet for a while, or why it failed."""
+    if row.quiet_since is not None and row.status is S.RUNNING:
+        return Text(f"quiet {duration(max(now - row.quiet_since, 0.0))}", style="bold yellow")
+    if row.reason and row.status is not S.SUCCEEDED:
+        return Text(row.reason, style="dim")
+    return Text("")
+
+
+def progress(totals: RunTotals, now: float) -> Text:
+    """The header: a bar of units done, then what is running, failed and waiting."""
+    total = max(totals.total, 1)
+    filled = round(BAR_WIDTH * totals.done / total)
+    text = Text.assemble(("█" * filled, "green"), ("░" * (BAR_WIDTH - filled), "dim"))
+    text.append(f" {totals.done}/{totals.total} units")
+    text.append(f"  ▶ {totals.running} running", style="cyan" if totals.running else "dim")
+    text.append(f"  ✗ {totals.failed} failed", style="bold red" if totals.failed else "dim")
+    if totals.awaiting:
+        text.append(f"  ? {totals.awaiting} waiting", style="bold yellow")
+    text.append(f"  ⏱ {duration(totals.elapsed(now))}")
+    if totals.status is not None:
+        text.append(f"  {totals.status.value}", style=RUN_STYLES.get(totals.status, "magenta"))
+    return text

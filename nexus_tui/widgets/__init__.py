@@ -1,0 +1,1 @@
+"""The dashboard's widgets, one per module; each is told what to show and posts what happened."""

@@ -1,0 +1,25 @@
+"""The top line: progress of the run (units done / total), what runs, fails and waits, elapsed.
+
+Before a run it says how to start one instead.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from nexus_tui import text
+from nexus_tui.model import RunTotals
+
+IDLE_HINT = "Space chooses tasks · Enter runs them"
+
+
+class RunHeader(Static):
+    def show_idle(self, config: str, tasks: int) -> None:
+        count = f"{tasks} task" if tasks == 1 else f"{tasks} tasks"
+        self.update(
+            Text.assemble(("nexus  ", "bold"), (IDLE_HINT, "italic"), f"  ·  {count} in ", config)
+        )
+
+    def show_totals(self, totals: RunTotals, now: float) -> None:
+        self.update(Text.assemble(("nexus ", "bold"), text.progress(totals, now)))
