@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexus_engine import __version__, journal
-from nexus_engine.config import LoadedConfig
-from nexus_engine.config.hosts import expand_targets
 from nexus_engine.render.terminal import table
 from nexus_engine.status import EXIT_USAGE
+
+if TYPE_CHECKING:  # the config's models are loaded only by commands that read a config
+    from nexus_engine.config import LoadedConfig
 
 
 def version() -> int:
@@ -28,6 +31,8 @@ def validate(loaded: LoadedConfig) -> int:
 
 
 def list_tasks(loaded: LoadedConfig) -> int:
+    from nexus_engine.config.hosts import expand_targets  # noqa: PLC0415 - see TYPE_CHECKING
+
     config = loaded.config
     rows = [["TASK", "ON", "DEPS", "STEPS", "DESCRIPTION"]]
     for name, task in config.tasks.items():
@@ -72,11 +77,15 @@ def logs(run_ref: str, task: str | None, host: str | None, *, stderr_only: bool)
     out = sys.stdout.buffer
     for unit_task, unit_host in units:
         for piece in journal.unit_output(run_dir, unit_task, unit_host):
-            header = f"── {unit_task}@{unit_host} step {piece.step + 1} attempt {piece.attempt}\n"
-            out.write(header.encode())
+            # Headers go to stderr: stdout is the recorded output, byte for byte, so that
+            # `nexus logs … > file` gives back exactly what the command printed.
+            out.flush()
+            header = f"── {unit_task}@{unit_host} step {piece.step + 1} attempt {piece.attempt}"
+            print(header, file=sys.stderr, flush=True)
             path = piece.err if stderr_only else piece.log
             if path.exists():
-                out.write(path.read_bytes())
+                with path.open("rb") as recorded:
+                    shutil.copyfileobj(recorded, out)
     out.flush()
     return 0
 

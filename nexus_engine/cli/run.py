@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TextIO
@@ -16,7 +15,7 @@ from nexus_engine.journal import JournalError
 from nexus_engine.plan import Plan, build_plan, describe
 from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
-from nexus_engine.render.terminal import wants_colour
+from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import remote_hosts, start_session
@@ -80,9 +79,7 @@ async def _keep_draining(events: AsyncIterator[ev.Event], consume: Consume) -> N
     try:
         await consume(events)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush stays quiet
-        os.close(devnull)
+        detach_stdout()
         async for _ in events:
             pass
 

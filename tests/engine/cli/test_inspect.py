@@ -90,20 +90,19 @@ def test_runs_lists_recorded_runs_newest_first(project: Project) -> None:
 
 def test_logs_prints_a_recorded_units_output(project: Project) -> None:
     assert project.nexus("run")[0] == 0
-    code, out, _ = project.nexus("logs", "last", "--task", "build")
+    code, out, err = project.nexus("logs", "last", "--task", "build")
     assert code == 0
-    assert out == (
-        "── build@local step 1 attempt 1\nbuilding\n── build@local step 2 attempt 1\nwarn\n"
-    )
+    assert out == "building\nwarn\n"  # the recorded bytes alone
+    assert err == "── build@local step 1 attempt 1\n── build@local step 2 attempt 1\n"
 
 
 def test_logs_can_show_stderr_alone(project: Project) -> None:
     assert project.nexus("run", "build")[0] == 0
     (run_dir,) = project.runs()
-    code, out, _ = project.nexus("logs", run_dir.name[:10], "--host", "local", "--stderr")
+    code, out, err = project.nexus("logs", run_dir.name[:10], "--host", "local", "--stderr")
     assert code == 0
-    assert "building" not in out
-    assert out.endswith("step 2 attempt 1\nwarn\n")
+    assert out == "warn\n"  # step 1 printed "building" to stdout only
+    assert err.endswith("step 2 attempt 1\n")
 
 
 def test_logs_of_an_unknown_run(project: Project) -> None:

@@ -282,6 +282,6 @@ def test_ctrl_c_while_loading_exits_130(project: Project, monkeypatch: pytest.Mo
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("nexus_engine.cli.load_config", interrupted)
+    monkeypatch.setattr("nexus_engine.config.load_config", interrupted)
     code, _, _ = project.nexus("run")
     assert code == 130
