@@ -25,39 +25,21 @@ import contextlib
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Profile, Row, bench_env, nexus_argv, write_local_config
+from benchmarks.memory import Sample, measure
 
 UNITS = 100
 LINES_FULL = 10_000
 LINES_QUICK = 1_000
 KEY_PAUSE = 0.01  # seconds between a press showing on screen and the next press
 SIZE = (160, 48)
-KIB, MB = 1024, 1_000_000
-
-#: Runs argv[1:] with output discarded; prints exit status, wall time and peak RSS (KiB).
-HELPER = """\
-import json, resource, subprocess, sys, time
-started = time.perf_counter()
-code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
-wall = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"code": code, "wall": wall, "peak_kib": peak}))
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    wall: float  # seconds
-    peak: float  # MB
 
 
 def run(profile: Profile, workdir: Path) -> list[Row]:
@@ -79,9 +61,9 @@ def run(profile: Profile, workdir: Path) -> list[Row]:
     latencies: list[float] = []
     runs: list[float] = []
     for _ in range(repeats):  # in turn, so a neighbour's load hits both alike
-        headless.append(_measure(headless_argv, env))
+        headless.append(measure(headless_argv, env))
         shutil.rmtree(state / "runs", ignore_errors=True)
-        dashboard.append(_measure(child_argv, env))
+        dashboard.append(measure(child_argv, env))
         shutil.rmtree(state / "runs", ignore_errors=True)
         child = json.loads(report.read_text())
         latencies += child["latencies"]
@@ -130,7 +112,7 @@ def _steady(workdir: Path, env: dict[str, str], profile: Profile) -> list[float]
         parallel_limit=UNITS,
     )
     report = workdir / "steady.json"
-    _measure([sys.executable, "-m", "benchmarks.tui", "--child", str(config), str(report)], env)
+    measure([sys.executable, "-m", "benchmarks.tui", "--child", str(config), str(report)], env)
     return [float(latency) for latency in json.loads(report.read_text())["latencies"]]
 
 
@@ -155,16 +137,6 @@ def _latency_rows(workload: str, latencies: Sequence[float]) -> list[Row]:
             note=f"p90 {_percentile(ms, 0.9):.0f} ms" if ms else "",
         ),
     ]
-
-
-def _measure(argv: Sequence[str], env: dict[str, str]) -> Sample:
-    result = subprocess.run(
-        [sys.executable, "-c", HELPER, *argv], capture_output=True, env=env, check=True
-    )
-    report = json.loads(result.stdout)
-    if report["code"] != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {report['code']}")
-    return Sample(wall=report["wall"], peak=report["peak_kib"] * KIB / MB)
 
 
 def _percentile(values: Sequence[float], fraction: float) -> float:
