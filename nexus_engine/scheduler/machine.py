@@ -13,230 +13,40 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 
-from nexus_engine.plan import Plan, TaskPlan, Unit, UnitKey
+from nexus_engine.plan import Plan, UnitKey
+from nexus_engine.scheduler.messages import (
+    AbortRequested,
+    AwaitingDecision,
+    CancelUnit,
+    Command,
+    Fact,
+    FailurePolicy,
+    FinishRun,
+    RetryRequested,
+    RunBegan,
+    RunSnapshot,
+    SchedulerError,
+    ScheduleRetry,
+    SkipRequested,
+    StartStep,
+    StepExited,
+    TaskBegan,
+    TaskSettled,
+    TimerFired,
+    UnitBegan,
+    UnitSettled,
+)
+from nexus_engine.scheduler.units import UnitRecord, task_status
 from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
 
 S = UnitStatus
-
-#: Every legal move of a unit. Anything else is a bug in the caller and raises SchedulerError.
-TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = {
-    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.NOT_RUN, S.FAILED, S.TIMED_OUT}),
-    S.RUNNING: frozenset(
-        {S.RUNNING, S.RETRY_WAIT, S.AWAITING_DECISION, S.SUCCEEDED, S.FAILED, S.TIMED_OUT}
-        | {S.INTERRUPTED}
-    ),
-    S.RETRY_WAIT: frozenset({S.RUNNING, S.INTERRUPTED, S.TIMED_OUT}),
-    S.AWAITING_DECISION: frozenset({S.PENDING, S.SKIPPED, S.FAILED, S.TIMED_OUT}),
-    **{status: frozenset() for status in S if status.terminal},
-}
 
 DEADLINE_SLACK = 1e-3  # a step stopped by the task deadline reports a hair before it
 JITTER = 0.2  # retry delays vary ±20 % so hosts that failed together do not retry in lockstep
 
 
-class SchedulerError(RuntimeError):
-    """A fact that cannot happen in the current state: a bug in whoever sent it."""
-
-
-class FailurePolicy(StrEnum):
-    FAIL_FAST = "fail_fast"  # a failure beyond a task's budget stops new work
-    CONTINUE = "continue"  # independent branches go on; dependents are skipped
-    ASK = "ask"  # the failed unit waits for a decision; only its dependents wait with it
-
-
-# ---- facts (past tense) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunBegan:
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class StepExited:
-    key: UnitKey
-    step: int
-    attempt: int
-    outcome: StepOutcome
-    now: float
-    exit_code: int | None = None
-    signal: int | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class RetryRequested:
-    key: UnitKey
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class SkipRequested:
-    key: UnitKey
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class AbortRequested:
-    now: float
-
-
-Fact = RunBegan | StepExited | TimerFired | RetryRequested | SkipRequested | AbortRequested
-
-
-# ---- commands (imperative) and notices (what changed) ---------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StartStep:
-    key: UnitKey
-    step: int
-    attempt: int
-    timeout: float
-
-
-@dataclass(frozen=True, slots=True)
-class CancelUnit:
-    key: UnitKey
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRetry:
-    key: UnitKey
-    step: int
-    attempt: int
-    at: float
-    delay: float
-
-
-@dataclass(frozen=True, slots=True)
-class FinishRun:
-    status: RunStatus
-
-
-@dataclass(frozen=True, slots=True)
-class UnitBegan:
-    key: UnitKey
-
-
-@dataclass(frozen=True, slots=True)
-class UnitSettled:
-    key: UnitKey
-    view: UnitView
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitingDecision:
-    key: UnitKey
-    status: UnitStatus
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskBegan:
-    task: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskSettled:
-    task: str
-    status: UnitStatus
-
-
-Command = (
-    StartStep
-    | CancelUnit
-    | ScheduleRetry
-    | FinishRun
-    | UnitBegan
-    | UnitSettled
-    | AwaitingDecision
-    | TaskBegan
-    | TaskSettled
-)
-
-
-# ---- read-only views ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class UnitView:
-    key: UnitKey
-    status: UnitStatus
-    step: int
-    attempt: int
-    attempts: int
-    exit_code: int | None
-    signal: int | None
-    reason: str | None
-    started_at: float | None
-    finished_at: float | None
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class RunSnapshot:
-    units: Mapping[UnitKey, UnitView]
-    tasks: Mapping[str, UnitStatus | None]  # None until every unit of the task has settled
-    total: int
-    done: int
-    running: int
-    failed: int
-    awaiting: int
-    status: RunStatus | None  # None while the run goes on
-
-
 # ---- the machine ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Unit:
-    index: int
-    unit: Unit
-    task: TaskPlan
-    waiting: set[int]
-    dependents: list[int] = field(default_factory=list)
-    status: UnitStatus = S.PENDING
-    step: int = 0
-    attempt: int = 1
-    attempts: int = 0
-    started_at: float | None = None
-    finished_at: float | None = None
-    deadline: float | None = None
-    retry_at: float | None = None
-    exit_code: int | None = None
-    signal: int | None = None
-    reason: str | None = None
-    failure: UnitStatus | None = None  # how it failed, while awaiting a decision
-    skipped_because: int | None = None  # the unit whose outcome skipped this one
-
-    def view(self) -> UnitView:
-        return UnitView(
-            key=self.unit.key,
-            status=self.status,
-            step=self.step,
-            attempt=self.attempt,
-            attempts=self.attempts,
-            exit_code=self.exit_code,
-            signal=self.signal,
-            reason=self.reason,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-        )
 
 
 class Scheduler:
@@ -254,14 +64,14 @@ class Scheduler:
         tasks = {task.name: task for task in plan.tasks}
         index = {unit.key: i for i, unit in enumerate(plan.units)}
         self._units = [
-            _Unit(i, unit, tasks[unit.key.task], {index[key] for key in unit.waits_for})
+            UnitRecord(i, unit, tasks[unit.key.task], {index[key] for key in unit.waits_for})
             for i, unit in enumerate(plan.units)
         ]
         for state in self._units:
             for dep in state.waiting:
                 self._units[dep].dependents.append(state.index)
         self._by_key = index
-        self._of_task: dict[str, list[_Unit]] = {task.name: [] for task in plan.tasks}
+        self._of_task: dict[str, list[UnitRecord]] = {task.name: [] for task in plan.tasks}
         for state in self._units:
             self._of_task[state.task.name].append(state)
         self._unsettled = {name: len(units) for name, units in self._of_task.items()}
@@ -354,7 +164,7 @@ class Scheduler:
             failed = S.TIMED_OUT if fact.outcome is StepOutcome.TIMED_OUT else S.FAILED
             self._step_failed(state, failed, now)
 
-    def _step_failed(self, state: _Unit, failed: UnitStatus, now: float) -> None:
+    def _step_failed(self, state: UnitRecord, failed: UnitStatus, now: float) -> None:
         step = state.unit.steps[state.step]
         if state.deadline is not None and now >= state.deadline - DEADLINE_SLACK:
             state.reason = f"task timeout ({state.task.timeout:g}s)"
@@ -370,7 +180,7 @@ class Scheduler:
             state.reason = f"task timeout ({state.task.timeout:g}s) before the next retry"
             self._fail(state, S.TIMED_OUT, now)
             return
-        self._move(state, S.RETRY_WAIT)
+        state.move(S.RETRY_WAIT)
         state.retry_at = at
         self._retrying.add(state.index)
         self._out.append(ScheduleRetry(state.unit.key, state.step, state.attempt + 1, at, delay))
@@ -383,14 +193,14 @@ class Scheduler:
             state.retry_at = None
             state.attempt += 1
             state.attempts += 1
-            self._move(state, S.RUNNING)
+            state.move(S.RUNNING)
             self._start_step(state, now)
 
     def _retry_requested(self, fact: RetryRequested) -> None:
         state = self._state(fact.key)
         if state.status is not S.AWAITING_DECISION:
             raise SchedulerError(f"{fact.key} is {state.status}, not waiting for a decision")
-        self._move(state, S.PENDING)
+        state.move(S.PENDING)
         heapq.heappush(self._ready, state.index)
 
     def _skip_requested(self, fact: SkipRequested) -> None:
@@ -428,16 +238,16 @@ class Scheduler:
                 state.failure = None
                 state.attempt += 1
                 state.attempts += 1
-                self._move(state, S.RUNNING)
+                state.move(S.RUNNING)
                 self._busy += 1
                 self._start_step(state, now)
 
-    def _begin(self, state: _Unit, now: float) -> None:
+    def _begin(self, state: UnitRecord, now: float) -> None:
         task = state.task.name
         if task not in self._tasks_begun:
             self._tasks_begun.add(task)
             self._out.append(TaskBegan(task))
-        self._move(state, S.RUNNING)
+        state.move(S.RUNNING)
         self._busy += 1
         state.started_at = now
         state.attempts = 1
@@ -449,16 +259,16 @@ class Scheduler:
         else:
             self._start_step(state, now)
 
-    def _start_step(self, state: _Unit, now: float) -> None:
+    def _start_step(self, state: UnitRecord, now: float) -> None:
         timeout = state.unit.steps[state.step].timeout
         if state.deadline is not None:
             timeout = min(timeout, state.deadline - now)
         self._out.append(StartStep(state.unit.key, state.step, state.attempt, timeout))
 
-    def _fail(self, state: _Unit, failed: UnitStatus, now: float) -> None:
+    def _fail(self, state: UnitRecord, failed: UnitStatus, now: float) -> None:
         over_budget = self._failures[state.task.name] + 1 > state.task.max_failures
         if self._policy is FailurePolicy.ASK and over_budget and not self._aborting:
-            self._move(state, S.AWAITING_DECISION)
+            state.move(S.AWAITING_DECISION)
             self._busy -= 1
             state.failure = failed
             self._out.append(AwaitingDecision(state.unit.key, failed, state.reason))
@@ -466,18 +276,18 @@ class Scheduler:
         self._settle(state, failed, now)
 
     def _settle(
-        self, first: _Unit, status: UnitStatus, now: float, reason: str | None = None
+        self, first: UnitRecord, status: UnitStatus, now: float, reason: str | None = None
     ) -> None:
         """Move a unit to a final state, then everything that outcome decides, breadth first
         (a chain of ten thousand skipped dependents must not recurse ten thousand deep)."""
-        queue: deque[tuple[_Unit, UnitStatus, str | None]] = deque([(first, status, reason)])
+        queue: deque[tuple[UnitRecord, UnitStatus, str | None]] = deque([(first, status, reason)])
         while queue:
             state, status, reason = queue.popleft()
             if state.status.terminal:
                 continue
             if state.status in (S.RUNNING, S.RETRY_WAIT):
                 self._busy -= 1
-            self._move(state, status)
+            state.move(status)
             state.finished_at = now
             if reason is not None:
                 state.reason = reason
@@ -500,7 +310,7 @@ class Scheduler:
                     queue.append((dependent, verdict, f"{verdict}: {state.unit.key} {status}"))
 
     def _count_failure(
-        self, state: _Unit, queue: deque[tuple[_Unit, UnitStatus, str | None]]
+        self, state: UnitRecord, queue: deque[tuple[UnitRecord, UnitStatus, str | None]]
     ) -> None:
         task = state.task.name
         self._failures[task] += 1
@@ -515,7 +325,7 @@ class Scheduler:
                     if other.status is S.PENDING and other.started_at is None
                 )
 
-    def _verdict(self, dependent: _Unit, dep: _Unit) -> UnitStatus | None:
+    def _verdict(self, dependent: UnitRecord, dep: UnitRecord) -> UnitStatus | None:
         """None when ``dep``'s outcome lets ``dependent`` go on, else what it becomes."""
         if dep.status is S.SUCCEEDED:
             return None
@@ -526,7 +336,7 @@ class Scheduler:
             return None
         return S.SKIPPED
 
-    def _excused(self, state: _Unit) -> bool:
+    def _excused(self, state: UnitRecord) -> bool:
         """Whether a failed or skipped unit only drops its host out of the run (within the
         task's failure budget, or skipped by the operator) rather than breaking what needs it."""
         while True:
@@ -546,7 +356,7 @@ class Scheduler:
         if self._unsettled[task]:
             return
         statuses = {state.status for state in self._of_task[task]}
-        status = _task_status(statuses)
+        status = task_status(statuses)
         self._task_status[task] = status
         self._out.append(TaskSettled(task, status))
 
@@ -561,24 +371,8 @@ class Scheduler:
             self._status = RunStatus.SUCCEEDED
         self._out.append(FinishRun(self._status))
 
-    def _move(self, state: _Unit, status: UnitStatus) -> None:
-        if status not in TRANSITIONS[state.status]:
-            raise SchedulerError(f"{state.unit.key}: {state.status} → {status} is not allowed")
-        state.status = status
-
-    def _state(self, key: UnitKey) -> _Unit:
+    def _state(self, key: UnitKey) -> UnitRecord:
         try:
             return self._units[self._by_key[key]]
         except KeyError:
             raise SchedulerError(f"no unit {key} in this plan") from None
-
-
-def _task_status(statuses: set[UnitStatus]) -> UnitStatus:
-    for status in (S.INTERRUPTED, S.FAILED, S.TIMED_OUT):
-        if status in statuses:
-            return status
-    if S.NOT_RUN in statuses:
-        return S.NOT_RUN
-    if statuses == {S.SKIPPED}:
-        return S.SKIPPED
-    return S.SUCCEEDED

@@ -1,0 +1,175 @@
+"""What the scheduler hears and says: facts in (past tense), commands and notices out, and the
+read-only views it gives of a run. Plain frozen values, so tests and faces can build and compare
+them, and a recorded run can be replayed into the machine fact by fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from nexus_engine.plan import UnitKey
+from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
+
+
+class SchedulerError(RuntimeError):
+    """A fact that cannot happen in the current state: a bug in whoever sent it."""
+
+
+class FailurePolicy(StrEnum):
+    FAIL_FAST = "fail_fast"  # a failure beyond a task's budget stops new work
+    CONTINUE = "continue"  # independent branches go on; dependents are skipped
+    ASK = "ask"  # the failed unit waits for a decision; only its dependents wait with it
+
+
+# ---- facts (past tense) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunBegan:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepExited:
+    key: UnitKey
+    step: int
+    attempt: int
+    outcome: StepOutcome
+    now: float
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequested:
+    key: UnitKey
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SkipRequested:
+    key: UnitKey
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class AbortRequested:
+    now: float
+
+
+Fact = RunBegan | StepExited | TimerFired | RetryRequested | SkipRequested | AbortRequested
+
+
+# ---- commands (imperative) and notices (what changed) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartStep:
+    key: UnitKey
+    step: int
+    attempt: int
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelUnit:
+    key: UnitKey
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRetry:
+    key: UnitKey
+    step: int
+    attempt: int
+    at: float
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class FinishRun:
+    status: RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class UnitBegan:
+    key: UnitKey
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSettled:
+    key: UnitKey
+    view: UnitView
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingDecision:
+    key: UnitKey
+    status: UnitStatus
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskBegan:
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSettled:
+    task: str
+    status: UnitStatus
+
+
+Command = (
+    StartStep
+    | CancelUnit
+    | ScheduleRetry
+    | FinishRun
+    | UnitBegan
+    | UnitSettled
+    | AwaitingDecision
+    | TaskBegan
+    | TaskSettled
+)
+
+
+# ---- read-only views ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    key: UnitKey
+    status: UnitStatus
+    step: int
+    attempt: int
+    attempts: int
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    units: Mapping[UnitKey, UnitView]
+    tasks: Mapping[str, UnitStatus | None]  # None until every unit of the task has settled
+    total: int
+    done: int
+    running: int
+    failed: int
+    awaiting: int
+    status: RunStatus | None  # None while the run goes on

@@ -1,0 +1,81 @@
+"""One unit's record inside the scheduler, and the table of the moves it may make.
+
+The record changes only through ``move``, which refuses anything the table does not list:
+an illegal move is a bug in the scheduler, caught where it happens rather than reported later
+as a strange summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from nexus_engine.plan import TaskPlan, Unit
+from nexus_engine.scheduler.messages import SchedulerError, UnitView
+from nexus_engine.status import UnitStatus
+
+S = UnitStatus
+
+#: Every legal move of a unit. Anything else is a bug in the caller and raises SchedulerError.
+TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = {
+    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.NOT_RUN, S.FAILED, S.TIMED_OUT}),
+    S.RUNNING: frozenset(
+        {S.RUNNING, S.RETRY_WAIT, S.AWAITING_DECISION, S.SUCCEEDED, S.FAILED, S.TIMED_OUT}
+        | {S.INTERRUPTED}
+    ),
+    S.RETRY_WAIT: frozenset({S.RUNNING, S.INTERRUPTED, S.TIMED_OUT}),
+    S.AWAITING_DECISION: frozenset({S.PENDING, S.SKIPPED, S.FAILED, S.TIMED_OUT}),
+    **{status: frozenset() for status in S if status.terminal},
+}
+
+
+@dataclass(slots=True)
+class UnitRecord:
+    index: int
+    unit: Unit
+    task: TaskPlan
+    waiting: set[int]
+    dependents: list[int] = field(default_factory=list)
+    status: UnitStatus = S.PENDING
+    step: int = 0
+    attempt: int = 1
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    deadline: float | None = None
+    retry_at: float | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    failure: UnitStatus | None = None  # how it failed, while awaiting a decision
+    skipped_because: int | None = None  # the unit whose outcome skipped this one
+
+    def view(self) -> UnitView:
+        return UnitView(
+            key=self.unit.key,
+            status=self.status,
+            step=self.step,
+            attempt=self.attempt,
+            attempts=self.attempts,
+            exit_code=self.exit_code,
+            signal=self.signal,
+            reason=self.reason,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
+
+    def move(self, status: UnitStatus) -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise SchedulerError(f"{self.unit.key}: {self.status} → {status} is not allowed")
+        self.status = status
+
+
+def task_status(statuses: set[UnitStatus]) -> UnitStatus:
+    for status in (S.INTERRUPTED, S.FAILED, S.TIMED_OUT):
+        if status in statuses:
+            return status
+    if S.NOT_RUN in statuses:
+        return S.NOT_RUN
+    if statuses == {S.SKIPPED}:
+        return S.SKIPPED
+    return S.SUCCEEDED
