@@ -15,28 +15,7 @@ import random
 from collections import deque
 
 from nexus_engine.plan import Plan, UnitKey
-from nexus_engine.scheduler.messages import (
-    AbortRequested,
-    AwaitingDecision,
-    CancelUnit,
-    Command,
-    Fact,
-    FailurePolicy,
-    FinishRun,
-    RetryRequested,
-    RunBegan,
-    RunSnapshot,
-    SchedulerError,
-    ScheduleRetry,
-    SkipRequested,
-    StartStep,
-    StepExited,
-    TaskBegan,
-    TaskSettled,
-    TimerFired,
-    UnitBegan,
-    UnitSettled,
-)
+from nexus_engine.scheduler import messages as m
 from nexus_engine.scheduler.units import UnitRecord, task_status
 from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
 
@@ -55,7 +34,7 @@ class Scheduler:
     def __init__(
         self,
         plan: Plan,
-        policy: FailurePolicy = FailurePolicy.FAIL_FAST,
+        policy: m.FailurePolicy = m.FailurePolicy.FAIL_FAST,
         rng: random.Random | None = None,
     ) -> None:
         self._plan = plan
@@ -87,33 +66,33 @@ class Scheduler:
         self._stopping = False
         self._aborting = False
         self._status: RunStatus | None = None
-        self._out: list[Command] = []
+        self._out: list[m.Command] = []
 
     # -- public surface --
 
-    def handle(self, fact: Fact) -> list[Command]:
-        if self._status is not None and not isinstance(fact, AbortRequested):
-            raise SchedulerError(f"the run has finished; cannot handle {fact!r}")
+    def handle(self, fact: m.Fact) -> list[m.Command]:
+        if self._status is not None and not isinstance(fact, m.AbortRequested):
+            raise m.SchedulerError(f"the run has finished; cannot handle {fact!r}")
         match fact:
-            case RunBegan():
+            case m.RunBegan():
                 self._run_began(fact)
-            case StepExited():
+            case m.StepExited():
                 self._step_exited(fact)
-            case TimerFired():
+            case m.TimerFired():
                 self._timer_fired(fact.now)
-            case RetryRequested():
+            case m.RetryRequested():
                 self._retry_requested(fact)
-            case SkipRequested():
+            case m.SkipRequested():
                 self._skip_requested(fact)
-            case AbortRequested():
+            case m.AbortRequested():
                 self._abort(fact.now)
         self._fill(fact.now)
         self._maybe_finish()
         out, self._out = self._out, []
         return out
 
-    def snapshot(self) -> RunSnapshot:
-        return RunSnapshot(
+    def snapshot(self) -> m.RunSnapshot:
+        return m.RunSnapshot(
             units={state.unit.key: state.view() for state in self._units},
             tasks=dict(self._task_status),
             total=len(self._units),
@@ -129,21 +108,21 @@ class Scheduler:
 
     # -- facts --
 
-    def _run_began(self, fact: RunBegan) -> None:
+    def _run_began(self, fact: m.RunBegan) -> None:
         if self._began:
-            raise SchedulerError("the run has already begun")
+            raise m.SchedulerError("the run has already begun")
         self._began = True
         for state in self._units:
             if not state.waiting:
                 heapq.heappush(self._ready, state.index)
 
-    def _step_exited(self, fact: StepExited) -> None:
+    def _step_exited(self, fact: m.StepExited) -> None:
         state = self._state(fact.key)
         if state.status is not S.RUNNING or (state.step, state.attempt) != (
             fact.step,
             fact.attempt,
         ):
-            raise SchedulerError(
+            raise m.SchedulerError(
                 f"{fact.key} reported step {fact.step} attempt {fact.attempt} while "
                 f"{state.status} at step {state.step} attempt {state.attempt}"
             )
@@ -183,7 +162,7 @@ class Scheduler:
         state.move(S.RETRY_WAIT)
         state.retry_at = at
         self._retrying.add(state.index)
-        self._out.append(ScheduleRetry(state.unit.key, state.step, state.attempt + 1, at, delay))
+        self._out.append(m.ScheduleRetry(state.unit.key, state.step, state.attempt + 1, at, delay))
 
     def _timer_fired(self, now: float) -> None:
         due = sorted(i for i in self._retrying if (self._units[i].retry_at or 0.0) <= now)
@@ -196,17 +175,17 @@ class Scheduler:
             state.move(S.RUNNING)
             self._start_step(state, now)
 
-    def _retry_requested(self, fact: RetryRequested) -> None:
+    def _retry_requested(self, fact: m.RetryRequested) -> None:
         state = self._state(fact.key)
         if state.status is not S.AWAITING_DECISION:
-            raise SchedulerError(f"{fact.key} is {state.status}, not waiting for a decision")
+            raise m.SchedulerError(f"{fact.key} is {state.status}, not waiting for a decision")
         state.move(S.PENDING)
         heapq.heappush(self._ready, state.index)
 
-    def _skip_requested(self, fact: SkipRequested) -> None:
+    def _skip_requested(self, fact: m.SkipRequested) -> None:
         state = self._state(fact.key)
         if state.status is not S.AWAITING_DECISION:
-            raise SchedulerError(f"{fact.key} is {state.status}, not waiting for a decision")
+            raise m.SchedulerError(f"{fact.key} is {state.status}, not waiting for a decision")
         state.failure = None
         self._settle(state, S.SKIPPED, fact.now, "skipped by the operator")
 
@@ -223,7 +202,7 @@ class Scheduler:
                 self._retrying.discard(state.index)
                 self._settle(state, S.INTERRUPTED, now, "aborted while waiting to retry")
             elif state.status is S.RUNNING:
-                self._out.append(CancelUnit(state.unit.key))
+                self._out.append(m.CancelUnit(state.unit.key))
 
     # -- moves --
 
@@ -246,14 +225,14 @@ class Scheduler:
         task = state.task.name
         if task not in self._tasks_begun:
             self._tasks_begun.add(task)
-            self._out.append(TaskBegan(task))
+            self._out.append(m.TaskBegan(task))
         state.move(S.RUNNING)
         self._busy += 1
         state.started_at = now
         state.attempts = 1
         if state.task.timeout is not None:
             state.deadline = now + state.task.timeout
-        self._out.append(UnitBegan(state.unit.key))
+        self._out.append(m.UnitBegan(state.unit.key))
         if not state.unit.steps:
             self._settle(state, S.SUCCEEDED, now)
         else:
@@ -263,15 +242,15 @@ class Scheduler:
         timeout = state.unit.steps[state.step].timeout
         if state.deadline is not None:
             timeout = min(timeout, state.deadline - now)
-        self._out.append(StartStep(state.unit.key, state.step, state.attempt, timeout))
+        self._out.append(m.StartStep(state.unit.key, state.step, state.attempt, timeout))
 
     def _fail(self, state: UnitRecord, failed: UnitStatus, now: float) -> None:
         over_budget = self._failures[state.task.name] + 1 > state.task.max_failures
-        if self._policy is FailurePolicy.ASK and over_budget and not self._aborting:
+        if self._policy is m.FailurePolicy.ASK and over_budget and not self._aborting:
             state.move(S.AWAITING_DECISION)
             self._busy -= 1
             state.failure = failed
-            self._out.append(AwaitingDecision(state.unit.key, failed, state.reason))
+            self._out.append(m.AwaitingDecision(state.unit.key, failed, state.reason))
             return
         self._settle(state, failed, now)
 
@@ -292,7 +271,7 @@ class Scheduler:
             if reason is not None:
                 state.reason = reason
             self._done += 1
-            self._out.append(UnitSettled(state.unit.key, state.view()))
+            self._out.append(m.UnitSettled(state.unit.key, state.view()))
             if status.failure:
                 self._count_failure(state, queue)
             self._settle_task(state.task.name)
@@ -316,7 +295,7 @@ class Scheduler:
         self._failures[task] += 1
         if self._failures[task] > state.task.max_failures and task not in self._task_failed:
             self._task_failed.add(task)
-            if self._policy is FailurePolicy.FAIL_FAST and not self._stopping:
+            if self._policy is m.FailurePolicy.FAIL_FAST and not self._stopping:
                 self._stopping = True
                 reason = f"not run: {task} failed"
                 queue.extend(
@@ -358,7 +337,7 @@ class Scheduler:
         statuses = {state.status for state in self._of_task[task]}
         status = task_status(statuses)
         self._task_status[task] = status
-        self._out.append(TaskSettled(task, status))
+        self._out.append(m.TaskSettled(task, status))
 
     def _maybe_finish(self) -> None:
         if self._status is not None or not self._began or self._done < len(self._units):
@@ -369,10 +348,10 @@ class Scheduler:
             self._status = RunStatus.FAILED
         else:
             self._status = RunStatus.SUCCEEDED
-        self._out.append(FinishRun(self._status))
+        self._out.append(m.FinishRun(self._status))
 
     def _state(self, key: UnitKey) -> UnitRecord:
         try:
             return self._units[self._by_key[key]]
         except KeyError:
-            raise SchedulerError(f"no unit {key} in this plan") from None
+            raise m.SchedulerError(f"no unit {key} in this plan") from None
