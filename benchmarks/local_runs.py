@@ -35,12 +35,11 @@ from benchmarks.common import (
 )
 from nexus_engine.cli import main as nexus_main
 from nexus_engine.config import LoadedConfig, load_config
-from nexus_engine.journal import Journal, new_run_id
-from nexus_engine.plan import Plan, Unit, build_plan
+from nexus_engine.plan import Plan, build_plan
 from nexus_engine.render import json as json_render
-from nexus_engine.runner import Runner
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Transport
+from nexus_engine.session import start_session
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
 
 IN_PROCESS_PARALLELS = (1, 10)
 ENGINE_UNITS = (100, 1_000)
@@ -222,27 +221,13 @@ def _engine_only(plan: Plan, loaded: LoadedConfig) -> None:
 
 async def _engine_only_async(plan: Plan, loaded: LoadedConfig) -> None:
     """What ``nexus run`` wires up (runner, journal, JSON summary), with the null transport."""
-    run_id = new_run_id()
-    journal = Journal(run_id)
     null = NullTransport()
-
-    def transport_for(unit: Unit) -> Transport:
-        return null
-
-    runner = Runner(
-        plan,
-        transport_for,
-        run_id=run_id,
-        config_path=str(loaded.path),
-        policy=FailurePolicy.FAIL_FAST,
-        journal_dir=str(journal.run_dir),
+    session = start_session(
+        loaded, plan, policy=FailurePolicy.FAIL_FAST, transport_for=lambda unit: null
     )
     out = io.StringIO()
-    faces = [
-        asyncio.create_task(journal.record(runner.bus.subscribe())),
-        asyncio.create_task(json_render.write_summary(runner.bus.subscribe(), out)),
-    ]
-    finished = await runner.run()
-    await asyncio.gather(*faces)
-    if finished.exit_code != 0:
+    summary = asyncio.create_task(json_render.write_summary(session.runner.bus.subscribe(), out))
+    finished = await session.run(handle_signals=False)
+    await summary
+    if session.exit_code(finished) != 0:
         raise RuntimeError(f"engine-only run exited {finished.exit_code}")

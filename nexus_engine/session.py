@@ -15,7 +15,7 @@ from nexus_engine.config import LoadedConfig
 from nexus_engine.journal import Journal, JournalError, new_run_id
 from nexus_engine.plan import Plan, Unit
 from nexus_engine.redact import Redactor
-from nexus_engine.runner import Runner
+from nexus_engine.runner import Runner, TransportFor
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.status import RunStatus
 from nexus_engine.transports.base import Transport
@@ -61,14 +61,18 @@ def start_session(
     *,
     policy: FailurePolicy,
     state_dir: Path | None = None,
+    transport_for: TransportFor | None = None,
 ) -> RunSession:
-    """Raises JournalError or OSError when the run cannot be recorded: then it must not run."""
+    """Raises JournalError or OSError when the run cannot be recorded: then it must not run.
+
+    ``transport_for`` chooses how each unit runs; by default every unit runs locally."""
     run_id = new_run_id()
     journal = Journal(run_id, state_dir)
-    local = LocalTransport()
+    if transport_for is None:
+        local = LocalTransport()
 
-    def transport_for(unit: Unit) -> Transport:
-        return local
+        def transport_for(unit: Unit) -> Transport:
+            return local
 
     runner = Runner(
         plan,

@@ -13,6 +13,7 @@ from nexus_engine.plan import build_plan
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import RunSession, remote_hosts, start_session
 from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
 
 
 def _config(tmp_path: Path, body: str) -> Path:
@@ -87,3 +88,31 @@ async def test_a_journal_that_fails_turns_success_into_failure(tmp_path: Path) -
     broken = dataclasses.replace(session, journal_errors=["disk full"])
     assert broken.exit_code(finished) == 1
     assert finished.tasks["a"].hosts["local"].status is UnitStatus.SUCCEEDED
+
+
+async def test_a_session_runs_each_unit_on_the_transport_chosen_for_it(tmp_path: Path) -> None:
+    ran: list[tuple[str, str]] = []
+
+    class Recording:
+        async def run(
+            self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
+        ) -> CommandResult:
+            await on_output(Stream.STDOUT, b"pretend\n")
+            ran.append((spec.command, dict(spec.env)["K"]))
+            return CommandResult(exit_code=0)
+
+    body = '[[tasks.a.commands]]\ncmd = "echo real"\nenv = { K = "v" }\n'
+    loaded = load_config(_config(tmp_path, body), {})
+    recording = Recording()
+    session = start_session(
+        loaded,
+        build_plan(loaded),
+        policy=FailurePolicy.FAIL_FAST,
+        state_dir=tmp_path / "state",
+        transport_for=lambda unit: recording,
+    )
+    finished = await session.run(handle_signals=False)
+    assert finished.status is RunStatus.SUCCEEDED
+    assert ran == [("echo real", "v")]  # the command went to the chosen transport, not a shell
+    (log,) = session.run_dir.rglob("*.log")
+    assert log.read_bytes() == b"pretend\n"
