@@ -50,6 +50,10 @@ class RunSession:
         return finished.exit_code
 
 
+class RunRefused(Exception):
+    """A run that must not start, in words for the operator: every face says the same."""
+
+
 def remote_hosts(plan: Plan) -> list[str]:
     """Hosts the plan would reach over SSH, which this version cannot do yet."""
     return sorted({unit.key.host for unit in plan.units if unit.host is not None})
@@ -63,11 +67,21 @@ def start_session(
     state_dir: Path | None = None,
     transport_for: TransportFor | None = None,
 ) -> RunSession:
-    """Raises JournalError or OSError when the run cannot be recorded: then it must not run.
+    """Raises RunRefused when the plan needs what this version cannot do, or the run cannot
+    be recorded: a run without its record must not start.
 
     ``transport_for`` chooses how each unit runs; by default every unit runs locally."""
+    if transport_for is None and (remote := remote_hosts(plan)):
+        tasks = sorted({unit.key.task for unit in plan.units if unit.host is not None})
+        raise RunRefused(
+            f"this version runs tasks locally only; {', '.join(tasks)} "
+            f"needs remote hosts: {', '.join(remote)}"
+        )
     run_id = new_run_id()
-    journal = Journal(run_id, state_dir)
+    try:
+        journal = Journal(run_id, state_dir)
+    except (JournalError, OSError) as error:
+        raise RunRefused(f"cannot record the run, so not starting it: {error}") from error
     if transport_for is None:
         local = LocalTransport()
 

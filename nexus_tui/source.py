@@ -13,11 +13,10 @@ from typing import Protocol
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
-from nexus_engine.journal import JournalError
 from nexus_engine.plan import Plan, UnitKey, build_plan
 from nexus_engine.redact import Redactor
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.session import RunSession, remote_hosts, start_session
+from nexus_engine.session import RunRefused, RunSession, start_session
 
 #: Events waiting between the engine and the screen; when full the run waits (back-pressure).
 HANDOFF = 64
@@ -110,13 +109,8 @@ def start_live(loaded: LoadedConfig, tasks: Sequence[str], parallel: int | None 
     """Plan and wire a run of ``tasks`` (and what they need), asking on failure: the failed
     unit waits for a decision while independent work goes on. Raises StartError."""
     plan = build_plan(loaded, tasks, redact=Redactor(loaded.secrets).text, parallel_limit=parallel)
-    if remote := remote_hosts(plan):
-        raise StartError(
-            f"this version runs tasks locally only; {', '.join(tasks) or 'the run'} "
-            f"needs remote hosts: {', '.join(remote)}"
-        )
     try:
         session = start_session(loaded, plan, policy=FailurePolicy.ASK)
-    except (JournalError, OSError) as error:
-        raise StartError(f"cannot record the run, so not starting it: {error}") from error
+    except RunRefused as refusal:
+        raise StartError(str(refusal)) from refusal
     return LiveRun(session, plan)

@@ -11,14 +11,13 @@ from typing import Any, TextIO
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
-from nexus_engine.journal import JournalError
 from nexus_engine.plan import Plan, build_plan, describe
 from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.session import remote_hosts, start_session
+from nexus_engine.session import RunRefused, start_session
 from nexus_engine.status import EXIT_USAGE
 
 
@@ -27,12 +26,6 @@ def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     plan = build_plan(loaded, args.tasks, redact=redactor.text, parallel_limit=args.parallel)
     if args.dry_run:
         return print_plan(plan, args.format, sys.stdout)
-    if remote := remote_hosts(plan):
-        print(
-            f"nexus: this version runs tasks locally only; remote hosts: {', '.join(remote)}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     continue_on_error = args.continue_on_error or loaded.config.settings.continue_on_error
     policy = FailurePolicy.CONTINUE if continue_on_error else FailurePolicy.FAIL_FAST
     return asyncio.run(execute(plan, loaded, policy, args))
@@ -43,8 +36,8 @@ async def execute(
 ) -> int:
     try:
         session = start_session(loaded, plan, policy=policy)
-    except (JournalError, OSError) as error:
-        print(f"nexus: cannot record the run, so not starting it: {error}", file=sys.stderr)
+    except RunRefused as refusal:
+        print(f"nexus: {refusal}", file=sys.stderr)
         return EXIT_USAGE
     face = _keep_draining(session.runner.bus.subscribe(), _face(args, sys.stdout, sys.stderr))
     showing = asyncio.create_task(face)

@@ -7,11 +7,13 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from nexus_engine import events as ev
 from nexus_engine.config import load_config
 from nexus_engine.plan import build_plan
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.session import RunSession, remote_hosts, start_session
+from nexus_engine.session import RunRefused, RunSession, remote_hosts, start_session
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
 
@@ -116,3 +118,23 @@ async def test_a_session_runs_each_unit_on_the_transport_chosen_for_it(tmp_path:
     assert ran == [("echo real", "v")]  # the command went to the chosen transport, not a shell
     (log,) = session.run_dir.rglob("*.log")
     assert log.read_bytes() == b"pretend\n"
+
+
+FAIL_FAST = FailurePolicy.FAIL_FAST
+
+
+def test_a_run_that_cannot_be_recorded_or_needs_ssh_is_refused(tmp_path: Path) -> None:
+    loaded = load_config(_config(tmp_path, '[tasks.a]\ncommands = ["true"]\n'), {})
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_text("a file where the state directory should be")
+    with pytest.raises(RunRefused, match="cannot record the run, so not starting it"):
+        start_session(
+            loaded, build_plan(loaded), policy=FailurePolicy.FAIL_FAST, state_dir=not_a_dir
+        )
+
+    body = '[hosts]\nweb1 = "web1.example"\n[tasks.d]\non = ["web1"]\ncommands = ["x"]\n'
+    remote = load_config(_config(tmp_path, body), {})
+    with pytest.raises(RunRefused, match="locally only; d needs remote hosts: web1"):
+        start_session(
+            remote, build_plan(remote), policy=FailurePolicy.FAIL_FAST, state_dir=tmp_path
+        )
