@@ -7,7 +7,7 @@ reviewed is exactly what executes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -15,6 +15,7 @@ from nexus_engine import graph
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.hosts import Host, expand_targets, resolve_hosts
 from nexus_engine.config.models import LOCAL, Settings, Step, Task
+from nexus_engine.selection import HostSelection
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -77,17 +78,33 @@ def build_plan(
     *,
     redact: Callable[[str], str] = str,
     parallel_limit: int | None = None,
+    hosts: HostSelection | None = None,
 ) -> Plan:
-    """The plan for ``targets`` (every task when empty) and everything they depend on.
+    """The plan for ``targets`` (every task when empty) and everything they depend on, on the
+    hosts ``hosts`` admits (all when None).
 
-    Raises ``graph.UnknownTaskError`` for a target the config does not declare.
+    A limited plan is the plan of a config whose tasks name only their admitted hosts, so
+    waits and serial batches are those of the smaller inventory, as an operator editing the
+    file would expect. A task left with no host at all (one that ran on ``local`` alone, with
+    ``local`` excluded) is dropped and its dependents take over its dependencies, so the tasks
+    that remain still run in dependency order.
+
+    Raises ``graph.UnknownTaskError`` for a target the config does not declare, and
+    ``SelectionError`` for a selection that names nothing or leaves a task without hosts.
     """
     config = loaded.config
     full = graph.build_graph({name: task.deps for name, task in config.tasks.items()})
     selected = graph.requested(full, targets or list(config.tasks))
     order = graph.topological_order(selected)
-    hosts = resolve_hosts(config)
+    inventory = resolve_hosts(config)
     task_hosts = {name: expand_targets(config, config.tasks[name].targets) for name in order}
+    deps = {name: list(config.tasks[name].deps) for name in order}
+    if hosts is not None:
+        task_hosts = hosts.limit(config, task_hosts)
+        if len(task_hosts) < len(order):
+            deps = _bridged(deps, task_hosts)
+            order = [name for name in order if name in task_hosts]
+            selected = graph.build_graph(deps)
 
     task_plans: list[TaskPlan] = []
     units: list[Unit] = []
@@ -95,7 +112,7 @@ def build_plan(
     for name in order:
         task = config.tasks[name]
         names = task_hosts[name]
-        task_plan = _task_plan(name, task, names)
+        task_plan = _task_plan(name, task, names, deps[name])
         task_plans.append(task_plan)
         steps = tuple(_step_plan(step, task, config.settings, redact) for step in task.commands)
         keys = [UnitKey(name, host) for host in names]
@@ -105,7 +122,7 @@ def build_plan(
             previous = batches[batch_index - 1] if batch_index else []
             for key in batch:
                 waits = set(previous)
-                for dep in task.deps:
+                for dep in deps[name]:
                     if key.host in task_hosts[dep]:
                         waits.add(UnitKey(dep, key.host))
                     else:
@@ -113,7 +130,7 @@ def build_plan(
                 units.append(
                     Unit(
                         key=key,
-                        host=None if key.host == LOCAL else hosts[key.host],
+                        host=None if key.host == LOCAL else inventory[key.host],
                         steps=steps,
                         waits_for=frozenset(waits),
                         batch=batch_index,
@@ -127,12 +144,22 @@ def build_plan(
     )
 
 
-def _task_plan(name: str, task: Task, hosts: Sequence[str]) -> TaskPlan:
+def _bridged(deps: Mapping[str, list[str]], kept: Container[str]) -> dict[str, list[str]]:
+    """The dependencies of the kept tasks, a dropped dependency replaced by its own (in
+    dependency order, so each task's are settled before its dependents ask for them)."""
+    bridged: dict[str, list[str]] = {}
+    for name, needs in deps.items():
+        through = (bridged[need] if need not in kept else [need] for need in needs)
+        bridged[name] = list(dict.fromkeys(need for group in through for need in group))
+    return {name: needs for name, needs in bridged.items() if name in kept}
+
+
+def _task_plan(name: str, task: Task, hosts: Sequence[str], deps: Sequence[str]) -> TaskPlan:
     serial = task.strategy == "serial"
     return TaskPlan(
         name=name,
         description=task.description,
-        deps=tuple(task.deps),
+        deps=tuple(deps),
         hosts=tuple(hosts),
         strategy=task.strategy,
         batch_size=_share(task.batch, len(hosts), minimum=1) if serial else len(hosts),

@@ -24,10 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(parser, args, config_path)
     except _user_errors() as error:
-        if isinstance(error, ValueError):  # an unknown task named on the command line
-            print(f"nexus: no task named {error.args[0]!r} in {config_path}", file=sys.stderr)
-        else:
-            print(error, file=sys.stderr)
+        print(_user_message(error, config_path), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C outside a run (during loading): nothing to record
         return 130
@@ -41,8 +38,19 @@ def _user_errors() -> tuple[type[Exception], ...]:
     its expression then, so ``nexus version`` never pays for pydantic and networkx."""
     from nexus_engine.config import ConfigError  # noqa: PLC0415
     from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
+    from nexus_engine.selection import SelectionError  # noqa: PLC0415
 
-    return (ConfigError, UnknownTaskError)
+    return (ConfigError, UnknownTaskError, SelectionError)
+
+
+def _user_message(error: Exception, config_path: Path) -> str:
+    from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415 - loaded by now anyway
+
+    if isinstance(error, UnknownTaskError):  # an unknown task named on the command line
+        return f"nexus: no task named {error.args[0]!r} in {config_path}"
+    if isinstance(error, ValueError):  # a host selection that names nothing, or too little
+        return f"nexus: {error}"
+    return str(error)  # a config error: already a full report
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_path: Path) -> int:
@@ -82,8 +90,16 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
 
 
 def _wants_dashboard(args: argparse.Namespace) -> bool:
-    """``nexus run`` opens the dashboard unless told --headless, or asked for JSON or a plan."""
-    return not getattr(args, "headless", False) and not args.dry_run and args.format == "text"
+    """``nexus run`` opens the dashboard unless told --headless, or asked for JSON or a plan.
+    The dashboard cannot limit hosts yet, so a run with --hosts/--exclude stays headless rather
+    than quietly running on every host."""
+    limited = args.hosts is not None or args.exclude is not None
+    return (
+        not getattr(args, "headless", False)
+        and not args.dry_run
+        and args.format == "text"
+        and not limited
+    )
 
 
 def _interactive() -> bool:

@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-p", "--parallel", type=_positive, metavar="N", help="at most N units at once"
     )
+    run.add_argument(
+        "--hosts",
+        action="append",
+        metavar="PATTERN",
+        help="only these hosts: globs on host and group names, comma-separated or repeated;"
+        " local units are kept unless excluded",
+    )
+    run.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help="not these hosts (globs on host and group names; 'local' for this machine)",
+    )
     loud = run.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     loud.add_argument("-q", "--quiet", action="store_true", help="failures and summary only")

@@ -17,13 +17,20 @@ from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
 from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.selection import HostSelection
 from nexus_engine.session import RunRefused, start_session
 from nexus_engine.status import EXIT_USAGE
 
 
 def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     redactor = Redactor(loaded.secrets)
-    plan = build_plan(loaded, args.tasks, redact=redactor.text, parallel_limit=args.parallel)
+    plan = build_plan(
+        loaded,
+        args.tasks,
+        redact=redactor.text,
+        parallel_limit=args.parallel,
+        hosts=HostSelection.from_flags(args.hosts, args.exclude),
+    )
     if args.dry_run:
         return print_plan(plan, args.format, sys.stdout)
     continue_on_error = args.continue_on_error or loaded.config.settings.continue_on_error
