@@ -38,6 +38,7 @@ class RunStarted(Event):
     unit_count: int
     parallel_limit: int
     journal_dir: str | None = None
+    warnings: tuple[str, ...] = ()  # said once, before anything runs, and kept in the journal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +88,7 @@ class StepFinished(Event):
     signal: int | None
     duration: float
     reason: str | None = None
+    error_kind: str | None = None  # why it could not run or finish: unreachable, auth_failed, …
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +129,7 @@ class UnitFinished(Event):
     exit_code: int | None
     duration: float | None
     reason: str | None = None
+    error_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ class HostSummary:
     attempts: int
     duration: float | None
     reason: str | None = None
+    error_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

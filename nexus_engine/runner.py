@@ -22,6 +22,7 @@ from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
 from nexus_engine.transports.base import (
     CommandResult,
     CommandSpec,
+    Failure,
     OutputSink,
     Stream,
     Transport,
@@ -46,6 +47,7 @@ class Runner:
         bus: ev.EventBus | None = None,
         journal_dir: str | None = None,
         quiet_after: float = 60.0,
+        warnings: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -69,6 +71,7 @@ class Runner:
         self._quiet_after = quiet_after
         self._last_output: dict[UnitKey, tuple[float, sch.StartStep]] = {}
         self._quiet: set[UnitKey] = set()
+        self._warnings = tuple(warnings)
 
     # -- decisions from the faces --
 
@@ -109,6 +112,7 @@ class Runner:
             unit_count=len(self.plan.units),
             parallel_limit=self.plan.parallel_limit,
             journal_dir=self._journal_dir,
+            warnings=self._warnings,
         )
         watch = asyncio.create_task(self._watch_quiet())
         with self._signals(handle_signals):
@@ -165,6 +169,7 @@ class Runner:
                         exit_code=view.exit_code,
                         duration=view.duration,
                         reason=view.reason,
+                        error_kind=view.error_kind,
                     )
                 case sch.AwaitingDecision():
                     await self._emit(
@@ -224,6 +229,7 @@ class Runner:
             signal=result.signal,
             duration=result.duration,
             reason=reason,
+            error_kind=result.failure,
         )
         self._inbox.put_nowait(
             sch.StepExited(
@@ -235,6 +241,7 @@ class Runner:
                 exit_code=result.exit_code,
                 signal=result.signal,
                 reason=reason,
+                error_kind=result.failure,
             )
         )
 
@@ -291,6 +298,7 @@ class Runner:
                 attempts=view.attempts,
                 duration=view.duration,
                 reason=view.reason,
+                error_kind=view.error_kind,
             )
         return {
             name: ev.TaskSummary(status=snapshot.tasks[name] or UnitStatus.NOT_RUN, hosts=units)
@@ -332,11 +340,17 @@ def _outcome(result: CommandResult, timeout: float) -> tuple[StepOutcome, str | 
     if result.cancelled:
         return StepOutcome.INTERRUPTED, result.error or "interrupted"
     if result.timed_out:
-        return StepOutcome.TIMED_OUT, f"timed out after {timeout:g}s"
+        stopped = f"timed out after {timeout:g}s"
+        return StepOutcome.TIMED_OUT, f"{stopped}; {result.error}" if result.error else stopped
     if result.succeeded:
         return StepOutcome.SUCCEEDED, None
+    return StepOutcome.FAILED, _failure_reason(result)
+
+
+def _failure_reason(result: CommandResult) -> str:
     if result.error:
-        return StepOutcome.FAILED, result.error
+        unreachable = result.failure is Failure.UNREACHABLE
+        return f"unreachable: {result.error}" if unreachable else result.error
     if result.signal is not None:
-        return StepOutcome.FAILED, f"killed by signal {signal_name(result.signal)}"
-    return StepOutcome.FAILED, f"exit status {result.exit_code}"
+        return f"killed by signal {signal_name(result.signal)}"
+    return f"exit status {result.exit_code}"

@@ -12,20 +12,21 @@ from pathlib import Path
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
+from nexus_engine.connections import Connections, Overrides, warnings
 from nexus_engine.journal import Journal, JournalError, new_run_id
-from nexus_engine.plan import Plan, Unit
+from nexus_engine.plan import Plan
 from nexus_engine.redact import Redactor
 from nexus_engine.runner import Runner, TransportFor
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.status import RunStatus
-from nexus_engine.transports.base import Transport
-from nexus_engine.transports.local import LocalTransport
+from nexus_engine.transports.ssh.connect import Ask
 
 
 @dataclass
 class RunSession:
     runner: Runner
     journal: Journal
+    connections: Connections | None = None
     journal_errors: list[str] = field(default_factory=list)
 
     @property
@@ -37,7 +38,11 @@ class RunSession:
         A journal that could not record everything makes a successful run count as failed:
         a run whose record is incomplete is no success."""
         recording = asyncio.create_task(self.journal.record(self.runner.bus.subscribe()))
-        finished = await self.runner.run(handle_signals=handle_signals)
+        try:
+            finished = await self.runner.run(handle_signals=handle_signals)
+        finally:
+            if self.connections is not None:
+                await self.connections.close()
         try:
             await recording
         except JournalError as error:
@@ -54,11 +59,6 @@ class RunRefused(Exception):
     """A run that must not start, in words for the operator: every face says the same."""
 
 
-def remote_hosts(plan: Plan) -> list[str]:
-    """Hosts the plan would reach over SSH, which this version cannot do yet."""
-    return sorted({unit.key.host for unit in plan.units if unit.host is not None})
-
-
 def start_session(
     loaded: LoadedConfig,
     plan: Plan,
@@ -66,28 +66,24 @@ def start_session(
     policy: FailurePolicy,
     state_dir: Path | None = None,
     transport_for: TransportFor | None = None,
+    overrides: Overrides | None = None,
+    ask: Ask | None = None,
 ) -> RunSession:
-    """Raises RunRefused when the plan needs what this version cannot do, or the run cannot
-    be recorded: a run without its record must not start.
+    """Raises RunRefused when the run cannot be recorded: a run without its record must not
+    start.
 
-    ``transport_for`` chooses how each unit runs; by default every unit runs locally."""
-    if transport_for is None and (remote := remote_hosts(plan)):
-        tasks = sorted({unit.key.task for unit in plan.units if unit.host is not None})
-        raise RunRefused(
-            f"this version runs tasks locally only; {', '.join(tasks)} "
-            f"needs remote hosts: {', '.join(remote)}"
-        )
+    ``transport_for`` chooses how each unit runs; by default local units run here and the
+    others over SSH, with ``overrides`` from the command line and ``ask`` to prompt for a
+    password."""
     run_id = new_run_id()
     try:
         journal = Journal(run_id, state_dir)
     except (JournalError, OSError) as error:
         raise RunRefused(f"cannot record the run, so not starting it: {error}") from error
+    connections = None
     if transport_for is None:
-        local = LocalTransport()
-
-        def transport_for(unit: Unit) -> Transport:
-            return local
-
+        connections = Connections(loaded.config, overrides or Overrides(), ask)
+        transport_for = connections.transport_for
     runner = Runner(
         plan,
         transport_for,
@@ -97,5 +93,6 @@ def start_session(
         policy=policy,
         journal_dir=str(journal.run_dir),
         quiet_after=loaded.config.settings.quiet_after,
+        warnings=warnings(loaded.config),
     )
-    return RunSession(runner, journal)
+    return RunSession(runner, journal, connections)

@@ -44,6 +44,14 @@ class Settings(StrictModel):
     user: NonEmptyStr | None = None
     known_hosts: Literal["strict", "accept-new", "off"] = "strict"
     quiet_after: Annotated[float, Field(gt=0)] = 60.0
+    #: SSH: asyncssh leaves these off; a deploy must not hang on a dead or vanished host.
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    connect_limit: Annotated[int, Field(ge=1)] = 32
+    keepalive_interval: Annotated[float, Field(gt=0)] = 15.0
+    keepalive_count: Annotated[int, Field(ge=1)] = 3
+    identity: NonEmptyStr | None = None
+    password: NonEmptyStr | None = None
+    sudo_password: NonEmptyStr | None = None
 
 
 class HostTable(StrictModel):
@@ -51,6 +59,8 @@ class HostTable(StrictModel):
     user: NonEmptyStr | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     identity: NonEmptyStr | None = None
+    password: NonEmptyStr | None = None
+    sudo_password: NonEmptyStr | None = None
 
 
 class Step(StrictModel):

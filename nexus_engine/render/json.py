@@ -27,6 +27,7 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
                         "attempts": unit.attempts,
                         "duration": None if unit.duration is None else round(unit.duration, 3),
                         "reason": unit.reason,
+                        "error": unit.error_kind,
                     }
                     for host, unit in task.hosts.items()
                 },

@@ -66,11 +66,7 @@ class TextRenderer:
         loud = self._verbosity >= 0
         match event:
             case ev.RunStarted():
-                self._total = event.unit_count
-                self._started = time.monotonic()
-                if loud:
-                    tasks = ", ".join(event.tasks)
-                    self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
+                self._run_started(event, loud)
             case ev.StepStarted():
                 self._running.add((event.task, event.host))
                 if loud:
@@ -100,6 +96,15 @@ class TextRenderer:
         self._draw_progress()
 
     # -- pieces --
+
+    def _run_started(self, event: ev.RunStarted, loud: bool) -> None:
+        self._total = event.unit_count
+        self._started = time.monotonic()
+        for warning in event.warnings:  # said even with --quiet: it is about safety
+            self._say(f"nexus: warning: {warning}")
+        if loud:
+            tasks = ", ".join(event.tasks)
+            self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
 
     def _unit_finished(self, event: ev.UnitFinished) -> None:
         self._done += 1

@@ -127,6 +127,7 @@ class Scheduler:
                 f"{state.status} at step {state.step} attempt {state.attempt}"
             )
         state.exit_code, state.signal, state.reason = fact.exit_code, fact.signal, fact.reason
+        state.error_kind = fact.error_kind
         now = fact.now
         if fact.outcome is StepOutcome.SUCCEEDED:
             state.step += 1

@@ -41,6 +41,7 @@ class StepExited:
     exit_code: int | None = None
     signal: int | None = None
     reason: str | None = None
+    error_kind: str | None = None  # a transport Failure: unreachable, auth_failed, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ class UnitView:
     exit_code: int | None
     signal: int | None
     reason: str | None
+    error_kind: str | None
     started_at: float | None
     finished_at: float | None
 

@@ -47,6 +47,7 @@ class UnitRecord:
     exit_code: int | None = None
     signal: int | None = None
     reason: str | None = None
+    error_kind: str | None = None
     failure: UnitStatus | None = None  # how it failed, while awaiting a decision
     skipped_because: int | None = None  # the unit whose outcome skipped this one
 
@@ -60,6 +61,7 @@ class UnitRecord:
             exit_code=self.exit_code,
             signal=self.signal,
             reason=self.reason,
+            error_kind=self.error_kind,
             started_at=self.started_at,
             finished_at=self.finished_at,
         )

@@ -15,6 +15,22 @@ from enum import StrEnum
 from typing import Protocol
 
 
+class Failure(StrEnum):
+    """Why a command could not run or finish, beyond its own exit status: the words a face
+    shows per host, and the field JSON consumers match on."""
+
+    START_FAILED = "start_failed"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    HOST_KEY_UNKNOWN = "host_key_unknown"
+    HOST_KEY_CHANGED = "host_key_changed"
+    HOST_KEY_REVOKED = "host_key_revoked"
+    CONNECTION_LOST = "connection_lost"
+    SUDO_PASSWORD_REQUIRED = "sudo_password_required"  # noqa: S105 - a kind, not a password
+    SUDO_AUTH_FAILED = "sudo_auth_failed"
+    KILL_UNVERIFIED = "kill_unverified"
+
+
 class Stream(StrEnum):
     STDOUT = "stdout"
     STDERR = "stderr"
@@ -36,7 +52,8 @@ class CommandSpec:
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """How a command ended. ``exit_code`` is None when it never reported one (killed, lost)."""
+    """How a command ended. ``exit_code`` is None when it never reported one (killed, lost).
+    ``error`` says in words what went wrong beyond the exit status; ``failure`` classifies it."""
 
     exit_code: int | None
     signal: int | None = None
@@ -44,10 +61,13 @@ class CommandResult:
     cancelled: bool = False
     duration: float = 0.0
     error: str | None = None
+    failure: Failure | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.error)
+        return self.exit_code == 0 and not (
+            self.timed_out or self.cancelled or self.error or self.failure
+        )
 
 
 class Transport(Protocol):

@@ -118,6 +118,7 @@ def test_run_finished_carries_the_summary_and_iso_start() -> None:
                     "attempts": 2,
                     "duration": 1.5,
                     "reason": "exit status 3",
+                    "error_kind": None,
                 }
             },
         }

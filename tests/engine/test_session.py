@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from nexus_engine import events as ev
 from nexus_engine.config import load_config
+from nexus_engine.connections import remote_hosts
 from nexus_engine.plan import build_plan
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.session import RunRefused, RunSession, remote_hosts, start_session
+from nexus_engine.session import RunRefused, RunSession, start_session
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
 
@@ -81,7 +83,7 @@ commands = ["for i in 1 2 3 4 5 6; do echo $i; sleep 0.05; done"]
 def test_remote_hosts_are_named(tmp_path: Path) -> None:
     body = '[hosts]\nweb1 = "web1.example"\n[tasks.a]\non = ["local", "web1"]\ncommands = ["x"]\n'
     plan = build_plan(load_config(_config(tmp_path, body), {}))
-    assert remote_hosts(plan) == ["web1"]
+    assert list(remote_hosts(plan)) == ["web1"]
 
 
 async def test_a_journal_that_fails_turns_success_into_failure(tmp_path: Path) -> None:
@@ -123,7 +125,7 @@ async def test_a_session_runs_each_unit_on_the_transport_chosen_for_it(tmp_path:
 FAIL_FAST = FailurePolicy.FAIL_FAST
 
 
-def test_a_run_that_cannot_be_recorded_or_needs_ssh_is_refused(tmp_path: Path) -> None:
+def test_a_run_that_cannot_be_recorded_is_refused(tmp_path: Path) -> None:
     loaded = load_config(_config(tmp_path, '[tasks.a]\ncommands = ["true"]\n'), {})
     not_a_dir = tmp_path / "state"
     not_a_dir.write_text("a file where the state directory should be")
@@ -132,9 +134,26 @@ def test_a_run_that_cannot_be_recorded_or_needs_ssh_is_refused(tmp_path: Path) -
             loaded, build_plan(loaded), policy=FailurePolicy.FAIL_FAST, state_dir=not_a_dir
         )
 
-    body = '[hosts]\nweb1 = "web1.example"\n[tasks.d]\non = ["web1"]\ncommands = ["x"]\n'
-    remote = load_config(_config(tmp_path, body), {})
-    with pytest.raises(RunRefused, match="locally only; d needs remote hosts: web1"):
-        start_session(
-            remote, build_plan(remote), policy=FailurePolicy.FAIL_FAST, state_dir=tmp_path
-        )
+
+async def test_a_remote_host_that_refuses_fails_as_unreachable_and_local_units_run(
+    tmp_path: Path,
+) -> None:
+    """Remote units go over SSH, local ones run here: the host's failure is its own."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    body = (
+        f'[hosts]\nweb1 = "127.0.0.1:{port}"\n'
+        '[tasks.d]\non = ["web1", "local"]\ncommands = ["true"]\n'
+    )
+    loaded = load_config(_config(tmp_path, body), {})
+    session = start_session(
+        loaded, build_plan(loaded), policy=FailurePolicy.CONTINUE, state_dir=tmp_path / "state"
+    )
+    finished = await session.run(handle_signals=False)
+    hosts = finished.tasks["d"].hosts
+    assert hosts["local"].status is UnitStatus.SUCCEEDED
+    assert hosts["web1"].status is UnitStatus.FAILED
+    assert hosts["web1"].error_kind == "unreachable"
+    assert hosts["web1"].reason is not None
+    assert hosts["web1"].reason.startswith("unreachable: connection refused")

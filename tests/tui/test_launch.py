@@ -72,13 +72,15 @@ def test_without_a_terminal_run_is_headless_and_says_so(
     assert "interactive" not in capsys.readouterr().err
 
 
-def test_tasks_that_need_ssh_are_refused_before_the_screen_opens(
-    project: Project, capsys: pytest.CaptureFixture[str]
+def test_a_run_that_cannot_be_recorded_is_refused_before_the_screen_opens(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    not_a_dir = project.root / "state-file"
+    not_a_dir.write_text("a file where the state directory should be")
+    monkeypatch.setenv("NEXUS_STATE_DIR", str(not_a_dir))
     loaded = project.config(configs.REMOTE)
     assert launch.open_dashboard(loaded, ["deploy"]) == EXIT_USAGE
-    assert "needs remote hosts: web1, web2, web3" in capsys.readouterr().err
-    assert project.summaries() == []
+    assert "cannot record the run, so not starting it" in capsys.readouterr().err
 
 
 def test_a_run_left_behind_by_the_app_is_aborted_and_recorded(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.command import CommandPalette
 from textual.notifications import Notify
 from textual.widgets import DataTable
@@ -197,7 +198,12 @@ async def test_the_command_palette_offers_the_actions(project: Project) -> None:
     await settle(app)
 
 
-async def test_a_task_that_needs_ssh_cannot_run_and_says_why(project: Project) -> None:
+async def test_a_run_that_cannot_be_recorded_does_not_start_and_says_why(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_dir = project.root / "state-file"
+    not_a_dir.write_text("a file where the state directory should be")
+    monkeypatch.setenv("NEXUS_STATE_DIR", str(not_a_dir))
     app = project.app(configs.REMOTE)
     seen: list[object] = []
     async with app.run_test(message_hook=seen.append) as pilot:
@@ -205,7 +211,7 @@ async def test_a_task_that_needs_ssh_cannot_run_and_says_why(project: Project) -
         await pilot.pause()
         assert app.source is None
     errors = [m.notification.message for m in seen if isinstance(m, Notify)]
-    assert any("needs remote hosts: web1, web2, web3" in text for text in errors)
+    assert any("cannot record the run, so not starting it" in text for text in errors)
 
 
 async def test_host_table_is_a_data_table_of_the_selected_task(project: Project) -> None:

@@ -4,6 +4,7 @@ errors a user can cause (a bad config, an unknown task, remote hosts)."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -188,14 +189,21 @@ commands = ["ship"]
 """
 
 
-def test_remote_hosts_are_refused_with_a_message(project: Project) -> None:
-    project.write(REMOTE)
-    code, out, err = project.nexus("run")
-    assert code == EXIT_USAGE
-    assert "this version runs tasks locally only" in err
-    assert "remote hosts: web1, web2" in err
-    assert out == ""
-    assert project.runs() == []
+def test_an_unreachable_host_fails_on_its_own_and_the_run_says_why(project: Project) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    project.write(
+        f'[hosts]\nweb1 = "127.0.0.1:{port}"\n'
+        '[tasks.deploy]\non = ["web1", "local"]\ncommands = ["true"]\n'
+    )
+    code, out, _ = project.nexus("run", "--continue-on-error", "--format", "json")
+    assert code == 1
+    hosts = json.loads(out)["tasks"]["deploy"]["hosts"]
+    assert hosts["local"]["status"] == "succeeded"
+    assert hosts["web1"]["status"] == "failed"
+    assert hosts["web1"]["error"] == "unreachable"
+    assert f"connection refused by 127.0.0.1:{port}" in hosts["web1"]["reason"]
 
 
 def test_a_plan_with_remote_hosts_can_still_be_reviewed(project: Project) -> None:

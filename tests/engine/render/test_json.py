@@ -38,6 +38,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "attempts": 1,
                         "duration": 1.235,
                         "reason": None,
+                        "error": None,
                     }
                 },
             },
@@ -50,6 +51,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "attempts": 2,
                         "duration": 2.0,
                         "reason": "exit status 3",
+                        "error": None,
                     }
                 },
             },
@@ -62,6 +64,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "attempts": 1,
                         "duration": None,
                         "reason": "not run: deploy failed",
+                        "error": None,
                     }
                 },
             },

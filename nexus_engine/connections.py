@@ -1,0 +1,97 @@
+"""How a run reaches its hosts: one login per host, one pool per run, one transport per unit.
+
+Precedence, from weakest to strongest: ``~/.ssh/config`` (applied by asyncssh), ``[settings]``,
+the host's own table in ``nexus.toml``, then ``-u/--user`` and ``-i/--identity``. The faces pass
+the command-line part in; everything else comes from the config, so the CLI, the dashboard and
+preflight connect the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nexus_engine.config.hosts import Host
+from nexus_engine.config.models import HostTable, NexusConfig
+from nexus_engine.plan import Plan, Unit
+from nexus_engine.transports.base import Transport
+from nexus_engine.transports.local import LocalTransport
+from nexus_engine.transports.ssh.connect import Ask, ConnectSettings, Login
+from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHostsBook
+from nexus_engine.transports.ssh.pool import SshPool
+from nexus_engine.transports.ssh.transport import SshTransport
+
+KNOWN_HOSTS_OFF_WARNING = (
+    'known_hosts = "off": host keys are not verified, so anyone on the network path can '
+    "impersonate these hosts and read what Nexus sends them"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """What the command line says about every host, above anything in the files."""
+
+    user: str | None = None
+    identity: str | None = None
+
+
+def login_for(host: Host, config: NexusConfig, overrides: Overrides = Overrides()) -> Login:
+    settings = config.settings
+    entry = config.hosts.get(host.name)
+    table = entry if isinstance(entry, HostTable) else None
+    return Login(
+        name=host.name,
+        hostname=host.hostname,
+        port=host.port,
+        user=overrides.user or host.user or settings.user,
+        identity=overrides.identity or host.identity or settings.identity,
+        password=(table.password if table else None) or settings.password,
+        sudo_password=(table.sudo_password if table else None) or settings.sudo_password,
+    )
+
+
+def remote_hosts(plan: Plan) -> dict[str, Host]:
+    """The hosts the plan reaches over SSH, by name."""
+    return {unit.host.name: unit.host for unit in plan.units if unit.host is not None}
+
+
+def warnings(config: NexusConfig) -> list[str]:
+    return [KNOWN_HOSTS_OFF_WARNING] if config.settings.known_hosts == "off" else []
+
+
+def new_pool(config: NexusConfig, ask: Ask | None = None) -> SshPool:
+    settings = config.settings
+    return SshPool(
+        ConnectSettings(
+            connect_timeout=settings.connect_timeout,
+            keepalive_interval=settings.keepalive_interval,
+            keepalive_count_max=settings.keepalive_count,
+        ),
+        KnownHostsBook(HostKeyPolicy(settings.known_hosts)),
+        connect_limit=settings.connect_limit,
+        ask=ask,
+    )
+
+
+class Connections:
+    """The transports of one run; :meth:`close` ends every SSH connection it opened."""
+
+    def __init__(
+        self, config: NexusConfig, overrides: Overrides = Overrides(), ask: Ask | None = None
+    ) -> None:
+        self._config = config
+        self._overrides = overrides
+        self.pool = new_pool(config, ask)
+        self._local = LocalTransport()
+        self._remote: dict[str, SshTransport] = {}
+
+    def transport_for(self, unit: Unit) -> Transport:
+        if unit.host is None:
+            return self._local
+        transport = self._remote.get(unit.host.name)
+        if transport is None:
+            login = login_for(unit.host, self._config, self._overrides)
+            transport = self._remote[unit.host.name] = SshTransport(self.pool, login)
+        return transport
+
+    async def close(self) -> None:
+        await self.pool.close()

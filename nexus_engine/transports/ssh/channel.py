@@ -1,0 +1,219 @@
+"""One command on one channel: start it, feed its script, stream its output, learn how it ended.
+
+Output arrives through asyncssh's session callbacks as raw bytes (``encoding=None``), never
+``readline``: a 20 MB line is just many chunks. The callbacks only queue; a consumer hands each
+chunk to ``on_output`` and, while that is slow, the channel is paused, so the SSH window
+throttles the command instead of memory filling up.
+
+The first line of stdout is the group id the bootstrap prints (see ``remote``), and under sudo
+stderr carries sudo's random prompt and then the random marker; both are taken out of the
+stream before anyone sees it, and nothing else is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+from typing import cast
+
+import asyncssh
+
+from nexus_engine.transports.base import Failure, OutputSink, Stream
+from nexus_engine.transports.ssh.remote import BOOTSTRAP, SudoDialogue
+
+_HIGH_WATER = 16  # queued chunks before the channel is paused
+_HEADER_LIMIT = 64  # bytes: a group id line is far shorter
+_SUDO_LIMIT = 64 * 1024  # stderr held back while waiting for sudo's verdict
+_PASSWORD_REQUIRED = b"a password is required"
+
+
+class ChannelRefused(Exception):
+    """The channel could not be opened or the command not started: nothing ran, so the
+    caller may safely try again on another connection."""
+
+    def __init__(self, error: BaseException, *, at_capacity: bool) -> None:
+        super().__init__(str(error))
+        self.at_capacity = at_capacity
+
+
+@dataclass
+class Ending:
+    """What the channel said about how the command ended."""
+
+    exit_code: int | None = None
+    signal: int | None = None
+    lost: BaseException | None = None  # the connection failed under the command
+    closed_without_status: bool = False
+    failure: Failure | None = None
+    error: str | None = None
+
+
+class _Session(asyncssh.SSHClientSession[bytes]):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[Stream, bytes] | None] = asyncio.Queue()
+        self.exit_status: int | None = None
+        self.exit_signal: str | None = None
+        self.lost: BaseException | None = None
+        self.paused = False
+        self._channel: asyncssh.SSHClientChannel[bytes] | None = None
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        self._channel = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        stream = Stream.STDERR if datatype == asyncssh.EXTENDED_DATA_STDERR else Stream.STDOUT
+        self.queue.put_nowait((stream, data))
+        if self.queue.qsize() >= _HIGH_WATER and self._channel is not None and not self.paused:
+            self.paused = True
+            self._channel.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused and self._channel is not None:
+            self.paused = False
+            self._channel.resume_reading()
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit_status = status
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.exit_signal = signal
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+        self.queue.put_nowait(None)
+
+
+class RemoteCommand:
+    """A command started on a channel; :meth:`pump` streams it until the channel closes."""
+
+    def __init__(
+        self,
+        channel: asyncssh.SSHClientChannel[bytes],
+        session: _Session,
+        sudo: SudoDialogue | None,
+        sudo_password: str | None,
+    ) -> None:
+        self._channel = channel
+        self._session = session
+        self._sudo = sudo
+        self._password = sudo_password
+        self._header = bytearray()
+        self.pgid: int | None = None
+        self.has_pgid = asyncio.Event()
+        self._held = bytearray()  # stderr before sudo's marker
+        self._inside = sudo is None  # sudo has let the command in (or there is no sudo)
+        self._prompts = 0
+        self.ending = Ending()
+
+    @classmethod
+    async def start(
+        cls,
+        connection: asyncssh.SSHClientConnection,
+        script: bytes,
+        *,
+        sudo: SudoDialogue | None = None,
+        sudo_password: str | None = None,
+    ) -> RemoteCommand:
+        try:
+            channel, session = await connection.create_session(_Session, BOOTSTRAP, encoding=None)
+        except asyncssh.ChannelOpenError as error:
+            prohibited = error.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED
+            raise ChannelRefused(error, at_capacity=prohibited) from error
+        except (asyncssh.Error, OSError) as error:
+            raise ChannelRefused(error, at_capacity=False) from error
+        command = cls(channel, cast(_Session, session), sudo, sudo_password)
+        channel.write(script)
+        if sudo is None or sudo_password is None:
+            channel.write_eof()  # the command's stdin: empty, as locally
+        return command
+
+    async def pump(self, on_output: OutputSink) -> Ending:
+        """Stream output until the channel closes; then say how the command ended."""
+        session = self._session
+        while (item := await session.queue.get()) is not None:
+            if session.queue.qsize() < _HIGH_WATER // 2:
+                session.resume()
+            stream, data = item
+            if stream is Stream.STDOUT and self.pgid is None:
+                data = self._take_header(data)
+            elif stream is Stream.STDERR and not self._inside:
+                data = self._take_sudo(data)
+            if data:
+                await on_output(stream, data)
+        if self._held:
+            await on_output(Stream.STDERR, bytes(self._held))
+        if self._header and self.pgid is None:
+            await on_output(Stream.STDOUT, bytes(self._header))
+        return self._ending()
+
+    def _take_header(self, data: bytes) -> bytes:
+        self._header += data
+        line, newline, rest = self._header.partition(b"\n")
+        if not newline:
+            if len(self._header) > _HEADER_LIMIT:
+                self.pgid, data = 0, bytes(self._header)  # not our bootstrap talking
+                self._header.clear()
+                return data
+            return b""
+        self.pgid = int(line) if line.isdigit() else 0
+        self._header.clear()
+        self.has_pgid.set()
+        return bytes(rest)
+
+    def _take_sudo(self, data: bytes) -> bytes:
+        assert self._sudo is not None  # noqa: S101 - only held back under sudo
+        self._held += data
+        while (at := self._held.find(self._sudo.prompt)) >= 0:
+            del self._held[at : at + len(self._sudo.prompt)]
+            self._prompts += 1
+            if self._prompts > 1 or self._password is None:
+                self.ending.failure = Failure.SUDO_AUTH_FAILED
+                self.ending.error = "sudo refused the configured sudo password"
+                self._channel.write_eof()  # sudo gives up without another answer
+            else:
+                self._channel.write(f"{self._password}\n".encode())
+        at = self._held.find(self._sudo.marker)
+        if at >= 0:
+            end = self._held.find(b"\n", at)
+            if end >= 0:
+                rest = bytes(self._held[:at] + self._held[end + 1 :])
+                self._held.clear()
+                self._inside = True
+                if self._password is not None:
+                    self._channel.write_eof()
+                return rest
+        if len(self._held) > _SUDO_LIMIT:  # not sudo talking: let it through
+            self._inside = True
+            rest = bytes(self._held)
+            self._held.clear()
+            return rest
+        return b""
+
+    def _ending(self) -> Ending:
+        session, ending = self._session, self.ending
+        ending.exit_code = session.exit_status
+        if session.exit_signal is not None:
+            ending.signal = _signal_number(session.exit_signal)
+        if session.lost is not None:
+            ending.lost = session.lost
+        elif ending.exit_code is None and ending.signal is None:
+            ending.closed_without_status = True
+        refused = ending.exit_code == 1 and _PASSWORD_REQUIRED in self._held
+        if self._sudo is not None and not self._inside and ending.failure is None and refused:
+            ending.failure = Failure.SUDO_PASSWORD_REQUIRED
+            ending.error = (
+                "sudo needs a password on this host: set sudo_password "
+                '(e.g. sudo_password = "${secret:SUDO_PASSWORD}") or allow NOPASSWD'
+            )
+        return ending
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _signal_number(name: str) -> int:
+    try:
+        return int(signal.Signals[f"SIG{name}"])
+    except KeyError:
+        return 0

@@ -1,0 +1,173 @@
+"""Opening one SSH connection to one host, with every default Nexus insists on set explicitly.
+
+asyncssh leaves the connect timeout and keepalives off and forwards the agent when
+``~/.ssh/config`` says so; a deploy tool must not hang on a dead host, must notice a host that
+vanished mid-command, and must not hand its agent to every host it touches. So each is set here,
+in one place, and ``~/.ssh/config`` supplies the rest (aliases, HostName, User, Port,
+IdentityFile, ProxyJump, UserKnownHostsFile), with ``nexus.toml`` and then the command line
+taking precedence.
+
+Authentication tries keys, then the agent, then a password. asyncssh asks the agent first, so
+when a key is named explicitly the agent is switched off and offered only after that key: an
+agent with more keys than the server's ``MaxAuthTries`` would otherwise lock the right key out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error
+from nexus_engine.transports.ssh.known_hosts import KnownHosts, KnownHostsBook
+
+#: Asks the operator for a secret (a password or a passphrase); None when nobody can answer.
+Ask = Callable[[str], Awaitable[str | None]]
+DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """How to reach one host and be let in. Secrets are kept out of ``repr``."""
+
+    name: str
+    hostname: str
+    port: int | None = None
+    user: str | None = None
+    identity: str | None = None
+    password: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+    sudo_password: str | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        """``user@host:port`` as far as the file says; ssh_config may fill in the rest."""
+        text = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        if self.user:
+            text = f"{self.user}@{text}"
+        return f"{text}:{self.port}" if self.port else text
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectSettings:
+    connect_timeout: float = 10.0
+    keepalive_interval: float = 15.0
+    keepalive_count_max: int = 3
+
+
+async def connect(
+    login: Login, settings: ConnectSettings, book: KnownHostsBook, ask: Ask | None = None
+) -> asyncssh.SSHClientConnection:
+    """A connected, authenticated connection, or :class:`SshFailure` saying why not."""
+    client = _Client(login, ask)
+    tried = client.methods()
+    try:
+        options = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(_options, login, settings, book, client)
+        )
+        return await asyncssh.connect(login.hostname, login.port or (), options=options)
+    except (TimeoutError, OSError, asyncssh.Error, ValueError) as error:
+        if client.refusal is not None:
+            raise client.refusal from None
+        raise classify_connect_error(
+            error, login.where, timeout=settings.connect_timeout, auth_tried=tried
+        ) from None
+    finally:
+        client.forget_agent()
+
+
+def _options(
+    login: Login, settings: ConnectSettings, book: KnownHostsBook, client: _Client
+) -> asyncssh.SSHClientConnectionOptions:
+    """Two passes: the first learns from ssh_config which known_hosts files apply to this
+    host, the second is what connects."""
+    common: dict[str, object] = {
+        "host": login.hostname,
+        "connect_timeout": settings.connect_timeout,
+        "keepalive_interval": settings.keepalive_interval,
+        "keepalive_count_max": settings.keepalive_count_max,
+        "agent_forwarding": False,
+    }
+    if login.port:
+        common["port"] = login.port
+    if login.user:
+        common["username"] = login.user
+    if login.identity:
+        common["client_keys"] = [os.path.expanduser(login.identity)]
+        common["agent_path"] = None  # offered after the named key, by the client
+    if login.password is not None:
+        common["password"] = login.password
+    if login.passphrase is not None:
+        common["passphrase"] = login.passphrase
+    first = asyncssh.SSHClientConnectionOptions(**common)
+    listed = first.known_hosts if isinstance(first.known_hosts, list) else []
+    client.known = book.for_files([Path(str(path)) for path in listed] or [DEFAULT_KNOWN_HOSTS])
+    return asyncssh.SSHClientConnectionOptions(
+        first, known_hosts=client.known.matcher(), client_factory=lambda: client
+    )
+
+
+class _Client(asyncssh.SSHClient):
+    """asyncssh's callbacks for one connection: host key decisions, the agent after a named
+    key, a password typed by the operator."""
+
+    def __init__(self, login: Login, ask: Ask | None) -> None:
+        self._login = login
+        self.known: KnownHosts | None = None  # set once ssh_config has named the files
+        self._ask = ask
+        self._agent: asyncssh.SSHAgentClient | None = None
+        self._asked = False
+        self.refusal: SshFailure | None = None
+
+    def methods(self) -> str:
+        """The methods this connection will offer, for an authentication failure message."""
+        offered = []
+        if self._login.identity:
+            offered.append(f"key {self._login.identity}")
+        else:
+            offered.append("the keys in ~/.ssh and ssh_config")
+        if os.environ.get("SSH_AUTH_SOCK"):
+            offered.append("the ssh-agent's keys")
+        if self._login.password is not None:
+            offered.append("the configured password")
+        elif self._ask is not None:
+            offered.append("a password typed at the prompt")
+        return ", ".join(offered)
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        if self.known is None:  # pragma: no cover - set before asyncssh connects
+            return False
+        try:
+            self.known.decide(host, addr, port, key)
+        except SshFailure as refusal:
+            self.refusal = refusal
+            return False
+        return True
+
+    async def public_key_auth_requested(self) -> list[asyncssh.SSHKeyPair] | None:
+        sock = os.environ.get("SSH_AUTH_SOCK")
+        if not self._login.identity or not sock or self._agent is not None:
+            return None
+        try:
+            self._agent = await asyncssh.connect_agent(sock)
+            return list(await self._agent.get_keys()) or None
+        except (OSError, ValueError):
+            return None
+
+    async def password_auth_requested(self) -> str | None:
+        if self._ask is None or self._asked or self._login.password is not None:
+            return None
+        self._asked = True
+        return await self._ask(f"password for {self._login.where}: ")
+
+    def forget_agent(self) -> None:
+        if self._agent is not None:
+            self._agent.close()
+            self._agent = None

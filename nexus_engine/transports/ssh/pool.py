@@ -1,0 +1,210 @@
+"""One pooled connection per host, shared by every unit that runs there.
+
+A connection carries many channels, but an OpenSSH server refuses more than ``MaxSessions``
+(10 by default) at once, so each connection lends out at most ``max_sessions - 1`` channels to
+commands and keeps the last one for control: the out-of-band kill of a command that timed out
+must never wait for a free channel. When every connection to a host is full, another is opened.
+
+Handshakes in flight are bounded run-wide (``connect_limit``): a 500-host run opening every
+connection at once would trip sshd's ``MaxStartups`` and starve the controller's CPU of the key
+exchanges that are already under way. A host whose connections keep failing is marked down
+(a circuit breaker): its later units fail at once as unreachable instead of each waiting out
+another connect timeout. Authentication and host key failures mark it down at the first
+failure, since trying again cannot change the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from nexus_engine.transports.base import Failure
+from nexus_engine.transports.ssh.connect import Ask, ConnectSettings, Login, connect
+from nexus_engine.transports.ssh.errors import SshFailure
+from nexus_engine.transports.ssh.known_hosts import KnownHostsBook
+
+#: Failures after which one more connection attempt cannot succeed this run.
+_FINAL = frozenset(
+    {
+        Failure.AUTH_FAILED,
+        Failure.HOST_KEY_UNKNOWN,
+        Failure.HOST_KEY_CHANGED,
+        Failure.HOST_KEY_REVOKED,
+    }
+)
+
+
+@dataclass(eq=False)
+class Lease:
+    """A channel's worth of one pooled connection, held while a command runs on it."""
+
+    connection: asyncssh.SSHClientConnection
+    pool_entry: _Pooled
+
+    def broken(self) -> None:
+        """The connection failed under us: never lend it again."""
+        self.pool_entry.broken = True
+
+
+@dataclass(eq=False)
+class _Pooled:
+    connection: asyncssh.SSHClientConnection
+    in_use: int = 0
+    capacity: int = 9
+    broken: bool = False
+    idle_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.broken and not self.connection.is_closed()
+
+
+@dataclass(eq=False)
+class _Host:
+    login: Login
+    pooled: list[_Pooled] = field(default_factory=list)
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failures: int = 0
+    down: SshFailure | None = None
+
+
+class SshPool:
+    """Connections for one run; :meth:`close` ends them all."""
+
+    def __init__(
+        self,
+        settings: ConnectSettings,
+        known_hosts: KnownHostsBook,
+        *,
+        connect_limit: int = 32,
+        max_sessions: int = 10,
+        idle_timeout: float = 60.0,
+        breaker_after: int = 2,
+        ask: Ask | None = None,
+    ) -> None:
+        self.settings = settings
+        self.known_hosts = known_hosts
+        self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
+        self.breaker_after = breaker_after
+        self._ask = ask
+        self._handshakes = asyncio.Semaphore(connect_limit)
+        self._hosts: dict[str, _Host] = {}
+        self.opened = 0  # connections opened this run, for tests and benchmarks
+
+    async def acquire(self, login: Login, *, control: bool = False) -> Lease:
+        """A channel slot on a live connection to ``login``'s host, connecting if needed;
+        give it back with :meth:`release`. ``control`` may take the slot kept back for kills.
+        Raises :class:`SshFailure`."""
+        pooled = await self._acquire(self._host(login), control=control)
+        return Lease(pooled.connection, pooled)
+
+    def release(self, lease: Lease) -> None:
+        self._release(lease.pool_entry)
+
+    @contextlib.asynccontextmanager
+    async def lease(self, login: Login, *, control: bool = False) -> AsyncIterator[Lease]:
+        """:meth:`acquire` and :meth:`release` around a block."""
+        lease = await self.acquire(login, control=control)
+        try:
+            yield lease
+        finally:
+            self.release(lease)
+
+    def _host(self, login: Login) -> _Host:
+        host = self._hosts.get(login.name)
+        if host is None:
+            host = self._hosts[login.name] = _Host(login)
+        return host
+
+    async def _acquire(self, host: _Host, *, control: bool) -> _Pooled:
+        while True:
+            if host.down is not None:
+                raise host.down
+            free = self._free(host, control)
+            if free is not None:
+                return self._take(free)
+            async with host.connecting:
+                free = self._free(host, control)  # one may have opened while we waited
+                if free is not None:
+                    return self._take(free)
+                if host.down is None:
+                    host.pooled.append(await self._open(host))
+
+    def _free(self, host: _Host, control: bool) -> _Pooled | None:
+        host.pooled = [p for p in host.pooled if p.usable or p.in_use]
+        for pooled in host.pooled:
+            limit = pooled.capacity + (1 if control else 0)
+            if pooled.usable and pooled.in_use < limit:
+                return pooled
+        return None
+
+    def _take(self, pooled: _Pooled) -> _Pooled:
+        pooled.in_use += 1
+        if pooled.idle_timer is not None:
+            pooled.idle_timer.cancel()
+            pooled.idle_timer = None
+        return pooled
+
+    def _release(self, pooled: _Pooled) -> None:
+        pooled.in_use -= 1
+        if not pooled.usable:
+            if not pooled.in_use:
+                pooled.connection.close()
+        elif not pooled.in_use:
+            loop = asyncio.get_running_loop()
+            pooled.idle_timer = loop.call_later(self.idle_timeout, self._close_idle, pooled)
+
+    def _close_idle(self, pooled: _Pooled) -> None:
+        if not pooled.in_use:
+            pooled.broken = True  # not lent again; _free drops it
+            pooled.connection.close()
+
+    def at_capacity(self, lease: Lease) -> None:
+        """The server refused a channel below our limit: its ``MaxSessions`` is lower. Lend
+        this connection no more than it holds now."""
+        lease.pool_entry.capacity = max(lease.pool_entry.in_use - 1, 1)
+
+    async def _open(self, host: _Host) -> _Pooled:
+        async with self._handshakes:
+            try:
+                connection = await connect(host.login, self.settings, self.known_hosts, self._ask)
+            except SshFailure as failure:
+                host.failures += 1
+                if failure.kind in _FINAL or host.failures >= self.breaker_after:
+                    host.down = _marked_down(failure, host.failures)
+                raise
+        host.failures = 0
+        self.opened += 1
+        return _Pooled(connection, capacity=max(self.max_sessions - 1, 1))
+
+    def connections(self, name: str) -> int:
+        """Live pooled connections to a host."""
+        host = self._hosts.get(name)
+        return sum(1 for p in host.pooled if p.usable) if host else 0
+
+    async def close(self) -> None:
+        """Close every connection and wait for them to be closed: nothing outlives the run."""
+        closing = []
+        for host in self._hosts.values():
+            for pooled in host.pooled:
+                if pooled.idle_timer is not None:
+                    pooled.idle_timer.cancel()
+                pooled.connection.close()
+                closing.append(pooled.connection.wait_closed())
+            host.pooled.clear()
+        await asyncio.gather(*closing, return_exceptions=True)
+
+
+def _marked_down(failure: SshFailure, failures: int) -> SshFailure:
+    if failure.kind in _FINAL:
+        return failure
+    return SshFailure(
+        failure.kind,
+        f"{failure.message}; marked down for the rest of the run after {failures} failed "
+        f"connections",
+    )

@@ -1,0 +1,258 @@
+"""The :class:`~nexus_engine.transports.base.Transport` for one SSH host.
+
+The step's deadline covers everything from asking the pool for a channel to the command's exit:
+a host that takes the whole timeout to answer costs the step its timeout, never more. A pooled
+connection that went stale is replaced once *before* a command starts (a refused channel means
+nothing ran); once the exec request has been accepted, a lost connection is reported as
+``connection_lost`` and left to the retry policy, never silently sent again.
+
+A timeout or cancel kills the remote process group out of band (``remote.kill_command`` on the
+control channel) and waits for the channel to close, so the result is only reported once
+nothing of the command is left on the host. When that cannot be verified the step says so
+(``kill_unverified``) instead of claiming a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from dataclasses import replace
+from typing import TypeVar
+
+from nexus_engine.transports.base import (
+    CommandResult,
+    CommandSpec,
+    Failure,
+    OutputSink,
+    Stream,
+)
+from nexus_engine.transports.ssh.channel import ChannelRefused, Ending, RemoteCommand
+from nexus_engine.transports.ssh.connect import Login
+from nexus_engine.transports.ssh.errors import SshFailure, lost
+from nexus_engine.transports.ssh.pool import Lease, SshPool
+from nexus_engine.transports.ssh.remote import (
+    BOOTSTRAP_FAILED,
+    SudoDialogue,
+    kill_command,
+    step_script,
+)
+
+T = TypeVar("T")
+_HEADER_WAIT = 2.0  # seconds to learn the group id of a command stopped right after start
+_CLOSE_WAIT = 5.0  # seconds for the channel to close once its processes are gone
+
+
+class _Stopped(Exception):
+    def __init__(self, *, timed_out: bool) -> None:
+        super().__init__("timed out" if timed_out else "cancelled")
+        self.timed_out = timed_out
+
+
+class SshTransport:
+    """Runs steps on one host through the run's :class:`SshPool`."""
+
+    def __init__(self, pool: SshPool, login: Login, kill_grace: float = 5.0) -> None:
+        self.pool = pool
+        self.login = login
+        self.kill_grace = kill_grace
+
+    async def run(
+        self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
+    ) -> CommandResult:
+        started = time.monotonic()
+        if cancel.is_set():
+            return CommandResult(exit_code=None, cancelled=True)
+        deadline = None if spec.timeout is None else started + spec.timeout
+        try:
+            result = await self._run(spec, on_output, cancel, deadline)
+        except SshFailure as failure:
+            result = CommandResult(exit_code=None, error=failure.message, failure=failure.kind)
+        except _Stopped as stopped:  # before the command started: nothing to kill
+            result = CommandResult(
+                exit_code=None, timed_out=stopped.timed_out, cancelled=not stopped.timed_out
+            )
+        return replace(result, duration=time.monotonic() - started)
+
+    async def _run(
+        self,
+        spec: CommandSpec,
+        on_output: OutputSink,
+        cancel: asyncio.Event,
+        deadline: float | None,
+    ) -> CommandResult:
+        sudo = SudoDialogue.new() if spec.sudo or spec.user else None
+        password = self.login.sudo_password if sudo is not None else None
+        script = step_script(
+            spec.command,
+            env=spec.env,
+            cwd=spec.cwd,
+            sudo=sudo,
+            user=spec.user,
+            password=password is not None,
+        )
+        lease, command = await _until(self._start(script, sudo, password), deadline, cancel)
+        try:
+            return await self._supervise(
+                command,
+                lease=lease,
+                spec=spec,
+                on_output=on_output,
+                cancel=cancel,
+                deadline=deadline,
+            )
+        finally:
+            self.pool.release(lease)
+
+    async def _start(
+        self, script: bytes, sudo: SudoDialogue | None, password: str | None
+    ) -> tuple[Lease, RemoteCommand]:
+        """A started command, opening a fresh connection once if the pooled one went stale."""
+        for attempt in (1, 2):
+            lease = await self.pool.acquire(self.login)
+            try:
+                command = await RemoteCommand.start(
+                    lease.connection, script, sudo=sudo, sudo_password=password
+                )
+            except ChannelRefused as refused:
+                self.pool.release(lease)
+                if refused.at_capacity:
+                    self.pool.at_capacity(lease)
+                else:
+                    lease.broken()
+                if attempt == 2:
+                    raise SshFailure(
+                        Failure.CONNECTION_LOST,
+                        f"{self.login.where} refused to start the command: {refused}",
+                    ) from None
+                continue
+            except BaseException:
+                self.pool.release(lease)
+                raise
+            return lease, command
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _supervise(
+        self,
+        command: RemoteCommand,
+        *,
+        lease: Lease,
+        spec: CommandSpec,
+        on_output: OutputSink,
+        cancel: asyncio.Event,
+        deadline: float | None,
+    ) -> CommandResult:
+        pump = asyncio.create_task(command.pump(on_output))
+        stopped: _Stopped | None = None
+        try:
+            await _until(asyncio.shield(pump), deadline, cancel)
+        except _Stopped as stop:
+            stopped = stop
+        except BaseException:
+            command.close()
+            pump.cancel()
+            raise
+        killed = True
+        if stopped is not None:
+            killed = await self._kill(command, spec)
+            try:
+                await asyncio.wait_for(asyncio.shield(pump), _CLOSE_WAIT)
+            except TimeoutError:
+                command.close()
+        ending = await pump
+        if ending.lost is not None:
+            lease.broken()
+            if stopped is None:  # reap what the lost connection left behind, on a new one
+                await self._kill(command, spec)
+        return self._result(ending, stopped, killed)
+
+    async def _kill(self, command: RemoteCommand, spec: CommandSpec) -> bool:
+        """TERM, grace, KILL the command's process group from a control channel; True once
+        nothing of it is left on the host."""
+        if command.pgid is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(command.has_pgid.wait(), _HEADER_WAIT)
+        if not command.pgid:
+            command.close()
+            return False
+        sudo = SudoDialogue.new() if spec.sudo or spec.user else None
+        password = self.login.sudo_password if sudo is not None else None
+        script = step_script(
+            kill_command(command.pgid, self.kill_grace),
+            env={},
+            cwd=None,
+            sudo=sudo,
+            user=None,
+            password=password is not None,
+        )
+        try:
+            async with self.pool.lease(self.login, control=True) as lease:
+                killer = await RemoteCommand.start(
+                    lease.connection, script, sudo=sudo, sudo_password=password
+                )
+                ending = await asyncio.wait_for(
+                    killer.pump(_discard), self.kill_grace + 2 + _CLOSE_WAIT
+                )
+        except (SshFailure, ChannelRefused, TimeoutError):
+            return False
+        return ending.exit_code == 0
+
+    def _result(  # noqa: PLR0911 - one answer per way a channel can end
+        self, ending: Ending, stopped: _Stopped | None, killed: bool
+    ) -> CommandResult:
+        base = CommandResult(
+            exit_code=ending.exit_code,
+            signal=ending.signal,
+            timed_out=stopped is not None and stopped.timed_out,
+            cancelled=stopped is not None and not stopped.timed_out,
+        )
+        if stopped is not None:
+            if killed:
+                return base
+            return replace(
+                base,
+                failure=Failure.KILL_UNVERIFIED,
+                error=f"could not verify that the command's processes on {self.login.where} "
+                "are gone",
+            )
+        if ending.lost is not None:
+            failure = lost(self.login.where, ending.lost)
+            return replace(base, exit_code=None, failure=failure.kind, error=failure.message)
+        if ending.closed_without_status:
+            return replace(
+                base,
+                failure=Failure.CONNECTION_LOST,
+                error=f"{self.login.where} closed the channel without an exit status",
+            )
+        if ending.failure is not None:
+            return replace(base, failure=ending.failure, error=ending.error)
+        if ending.exit_code == BOOTSTRAP_FAILED:
+            return replace(
+                base,
+                failure=Failure.START_FAILED,
+                error=f"the login shell on {self.login.where} could not start the step",
+            )
+        return base
+
+
+async def _until(work: Awaitable[T], deadline: float | None, cancel: asyncio.Event) -> T:
+    """``work``'s result, or :class:`_Stopped` when the deadline passes or ``cancel`` is set
+    first (``work`` is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.create_task(cancel.wait())
+    try:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0)
+        done, _ = await asyncio.wait(
+            {task, waiter}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+        )
+        if task in done:
+            return task.result()
+        task.cancel()
+        raise _Stopped(timed_out=waiter not in done)
+    finally:
+        waiter.cancel()
+
+
+async def _discard(stream: Stream, data: bytes) -> None:
+    """The kill script's output says nothing anyone needs."""
