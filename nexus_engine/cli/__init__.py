@@ -73,10 +73,13 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
     loaded = load_config(config_path)
     if dashboard:
         return _dashboard(loaded, None, None)
-    if args.command == "validate":
-        return inspect.validate(loaded)
-    if args.command == "list":
-        return inspect.list_tasks(loaded)
+    configured: dict[str, Callable[[], int]] = {
+        "validate": lambda: inspect.validate(loaded),
+        "list": lambda: inspect.list_tasks(loaded),
+        "preflight": lambda: _preflight(loaded, args),
+    }
+    if args.command in configured:
+        return configured[args.command]()
     if args.command == "run" and _wants_dashboard(args):
         if unknown := [task for task in args.tasks if task not in loaded.config.tasks]:
             raise UnknownTaskError(unknown[0])
@@ -89,11 +92,20 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
     return run_command(loaded, args)
 
 
+def _preflight(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from nexus_engine.cli.preflight import preflight_command  # noqa: PLC0415 - SSH only here
+
+    return preflight_command(loaded, args)
+
+
 def _wants_dashboard(args: argparse.Namespace) -> bool:
     """``nexus run`` opens the dashboard unless told --headless, or asked for JSON or a plan.
-    The dashboard cannot limit hosts yet, so a run with --hosts/--exclude stays headless rather
-    than quietly running on every host."""
-    limited = args.hosts is not None or args.exclude is not None
+    The dashboard cannot limit hosts, take -u/-i or run a preflight yet, so a run with
+    --hosts/--exclude, --user/--identity or --preflight stays headless rather than quietly
+    running on every host, as someone else, or unchecked."""
+    limited = any(
+        value is not None for value in (args.hosts, args.exclude, args.user, args.identity)
+    ) or bool(args.preflight)
     return (
         not getattr(args, "headless", False)
         and not args.dry_run

@@ -37,14 +37,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"nexus {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    reach = argparse.ArgumentParser(add_help=False)  # how run and preflight reach hosts
+    reach.add_argument("tasks", nargs="*", metavar="TASK", help="tasks (default: all)")
+    reach.add_argument(
+        "--hosts",
+        action="append",
+        metavar="PATTERN",
+        help="only these hosts: globs on host and group names, comma-separated or repeated;"
+        " local units are kept unless excluded",
+    )
+    reach.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help="not these hosts (globs on host and group names; 'local' for this machine)",
+    )
+    reach.add_argument("-u", "--user", metavar="USER", help="log in as USER on every host")
+    reach.add_argument(
+        "-i", "--identity", metavar="KEY", help="try this private key first on every host"
+    )
+
     run = commands.add_parser(
         "run",
-        parents=[common],
+        parents=[common, reach],
         help="run tasks and what they depend on",
         description="Run the named tasks (all tasks when none is named) and their dependencies.",
     )
-    run.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to run (default: all)")
     run.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
+    run.add_argument(
+        "--preflight", action="store_true", help="check every host first; run only if all pass"
+    )
     run.add_argument(
         "--continue-on-error",
         action="store_true",
@@ -52,19 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "-p", "--parallel", type=_positive, metavar="N", help="at most N units at once"
-    )
-    run.add_argument(
-        "--hosts",
-        action="append",
-        metavar="PATTERN",
-        help="only these hosts: globs on host and group names, comma-separated or repeated;"
-        " local units are kept unless excluded",
-    )
-    run.add_argument(
-        "--exclude",
-        action="append",
-        metavar="PATTERN",
-        help="not these hosts (globs on host and group names; 'local' for this machine)",
     )
     loud = run.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0, help="say more")
@@ -77,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="text for people; json: one summary document; jsonl: every event, a line each",
     )
 
+    commands.add_parser(
+        "preflight",
+        parents=[common, reach],
+        help="check that every host the tasks touch can be reached and used",
+        description="Per host: TCP reachability, SSH host key and authentication, and"
+        " `sudo -n true` where a step needs sudo. Exits 1 if any check fails.",
+    )
     commands.add_parser("list", parents=[common], help="list tasks, their hosts and deps")
     commands.add_parser("validate", parents=[common], help="check the config; run nothing")
     init = commands.add_parser("init", help="write a starter nexus.toml")

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TextIO
 
 from nexus_engine import events as ev
+from nexus_engine.cli.prompt import terminal_ask
 from nexus_engine.config import LoadedConfig
+from nexus_engine.connections import Overrides
 from nexus_engine.plan import Plan, build_plan, describe
 from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
@@ -19,19 +21,13 @@ from nexus_engine.render.text import TextRenderer
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
 from nexus_engine.session import RunRefused, start_session
-from nexus_engine.status import EXIT_USAGE
+from nexus_engine.status import EXIT_USAGE, RunStatus
+from nexus_engine.transports.ssh.connect import Ask
 
 
 def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    redactor = Redactor(loaded.secrets)
-    plan = build_plan(
-        loaded,
-        args.tasks,
-        redact=redactor.text,
-        parallel_limit=args.parallel,
-        hosts=HostSelection.from_flags(args.hosts, args.exclude),
-    )
-    if args.dry_run:
+    plan = select_plan(loaded, args)
+    if args.dry_run:  # runs nothing and connects nowhere, --preflight or not
         return print_plan(plan, args.format, sys.stdout)
     continue_on_error = args.continue_on_error or loaded.config.settings.continue_on_error
     policy = FailurePolicy.CONTINUE if continue_on_error else FailurePolicy.FAIL_FAST
@@ -41,8 +37,12 @@ def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 async def execute(
     plan: Plan, loaded: LoadedConfig, policy: FailurePolicy, args: argparse.Namespace
 ) -> int:
+    # A person at a terminal is asked for passwords; a pipe or CI never waits for one.
+    ask = terminal_ask() if args.format == "text" else None
+    if args.preflight and not await _preflight_passes(plan, loaded, args, ask):
+        return RunStatus.FAILED.exit_code
     try:
-        session = start_session(loaded, plan, policy=policy)
+        session = start_session(loaded, plan, policy=policy, overrides=overrides_of(args), ask=ask)
     except RunRefused as refusal:
         print(f"nexus: {refusal}", file=sys.stderr)
         return EXIT_USAGE
@@ -55,6 +55,44 @@ async def execute(
     if args.format == "text" and not args.quiet:
         print(f"journal: {session.run_dir}", file=sys.stderr)
     return session.exit_code(finished)
+
+
+def select_plan(loaded: LoadedConfig, args: argparse.Namespace) -> Plan:
+    """The plan the command line asks for: tasks, ``--hosts``/``--exclude`` and, for a run,
+    ``--parallel``. Shared by ``run`` and ``preflight``, so preflight checks exactly the hosts
+    the same flags would run on."""
+    return build_plan(
+        loaded,
+        args.tasks,
+        redact=Redactor(loaded.secrets).text,
+        parallel_limit=getattr(args, "parallel", None),
+        hosts=HostSelection.from_flags(args.hosts, args.exclude),
+    )
+
+
+def overrides_of(args: argparse.Namespace) -> Overrides:
+    """``-u/--user`` and ``-i/--identity``: above every file, for every host."""
+    return Overrides(user=args.user, identity=args.identity)
+
+
+async def _preflight_passes(
+    plan: Plan, loaded: LoadedConfig, args: argparse.Namespace, ask: Ask | None
+) -> bool:
+    """Check every host first; on a failure print the table to stderr (stdout may be a JSON
+    consumer's) and start nothing: no run is recorded for a run that never began. Its
+    connections are closed before the run opens its own."""
+    from nexus_engine import preflight as checks  # noqa: PLC0415 - only with --preflight
+    from nexus_engine.cli import preflight as face  # noqa: PLC0415
+
+    reports = await checks.preflight(plan, loaded.config, overrides_of(args), ask=ask)
+    if not checks.all_ok(reports):
+        face.print_reports(reports, sys.stderr)
+        print("nexus: preflight failed, so not starting the run", file=sys.stderr)
+        return False
+    if args.format == "text" and not args.quiet:
+        said = face.summary(reports) if reports else f"preflight: {face.NOTHING_TO_CHECK}"
+        print(said, file=sys.stderr)
+    return True
 
 
 Consume = Callable[[AsyncIterator[ev.Event]], Coroutine[Any, Any, None]]

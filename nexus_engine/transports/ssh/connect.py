@@ -92,6 +92,7 @@ def _options(
         "keepalive_interval": settings.keepalive_interval,
         "keepalive_count_max": settings.keepalive_count_max,
         "agent_forwarding": False,
+        "config": (),  # read ~/.ssh/config here too: it names the known_hosts files
     }
     if login.port:
         common["port"] = login.port

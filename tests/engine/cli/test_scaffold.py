@@ -11,7 +11,7 @@ import pytest
 from nexus_engine.status import EXIT_USAGE
 from tests.engine.cli.conftest import Project
 
-COMMANDS = ["completion", "init", "list", "logs", "run", "runs", "validate", "version"]
+COMMANDS = ["completion", "init", "list", "logs", "preflight", "run", "runs", "validate", "version"]
 
 
 def test_init_writes_a_starter_config_that_validates_and_runs(project: Project) -> None:

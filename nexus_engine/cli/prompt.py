@@ -1,0 +1,87 @@
+"""Asking the operator for a password or passphrase at the terminal, from inside a run.
+
+Hosts connect concurrently, so several may want a password at once: the questions are asked one
+at a time (two prompts sharing a terminal would garble each other), and an answer is remembered
+for the same question, so twenty connections to one host ask once. Only a person at a terminal
+is asked: headless runs and CI get no ``ask`` at all and fail fast instead of waiting for input.
+
+The prompt is read on a daemon thread rather than the event loop's executor: a Ctrl-C at the
+prompt must end the run, and the executor's worker would keep the interpreter waiting for an
+answer nobody will type. The terminal's echo, which getpass turns off while reading, is turned
+back on when the question is abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import sys
+import termios
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from nexus_engine.transports.ssh.connect import Ask
+
+Reader = Callable[[str], str]
+
+
+class TerminalAsk:
+    """An :data:`~nexus_engine.transports.ssh.connect.Ask` that prompts with ``read``
+    (getpass by default). An empty answer or end of input counts as no answer."""
+
+    def __init__(self, read: Reader = getpass.getpass) -> None:
+        self._read = read
+        self._lock = asyncio.Lock()
+        self._answers: dict[str, str | None] = {}
+
+    async def __call__(self, prompt: str) -> str | None:
+        async with self._lock:
+            if prompt not in self._answers:
+                self._answers[prompt] = await _on_thread(self._read, prompt) or None
+            return self._answers[prompt]
+
+
+def terminal_ask() -> Ask | None:
+    """A prompt when a person is at the terminal (stdin is one), else None: never ask CI."""
+    return TerminalAsk() if sys.stdin.isatty() else None
+
+
+async def _on_thread(read: Reader, prompt: str) -> str | None:
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def settle(value: str | None) -> None:
+        if not answer.done():
+            answer.set_result(value)
+
+    def work() -> None:
+        try:
+            value: str | None = read(prompt)
+        except (EOFError, OSError):
+            value = None
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value)
+
+    saved = _tty_state()
+    threading.Thread(target=work, name="nexus-ask", daemon=True).start()
+    try:
+        return await answer
+    except asyncio.CancelledError:
+        _restore_tty(saved)
+        raise
+
+
+def _tty_state() -> list[Any] | None:
+    """The terminal's settings before getpass changes them; None without a terminal."""
+    try:
+        return termios.tcgetattr(sys.stdin.fileno())
+    except (termios.error, OSError, ValueError):  # not a terminal, or no stdin at all
+        return None
+
+
+def _restore_tty(saved: list[Any] | None) -> None:
+    if saved is not None:
+        with contextlib.suppress(termios.error, OSError, ValueError):
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
