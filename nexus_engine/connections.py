@@ -4,21 +4,25 @@ Precedence, from weakest to strongest: ``~/.ssh/config`` (applied by asyncssh), 
 the host's own table in ``nexus.toml``, then ``-u/--user`` and ``-i/--identity``. The faces pass
 the command-line part in; everything else comes from the config, so the CLI, the dashboard and
 preflight connect the same way.
+
+asyncssh and the SSH modules are imported only once a run needs a remote host: they cost about
+150 ms of start-up that a local pipeline should not pay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nexus_engine.config.hosts import Host
 from nexus_engine.config.models import HostTable, NexusConfig
 from nexus_engine.plan import Plan, Unit
-from nexus_engine.transports.base import Transport
+from nexus_engine.transports.base import Ask, Transport
 from nexus_engine.transports.local import LocalTransport
-from nexus_engine.transports.ssh.connect import Ask, ConnectSettings, Login
-from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHostsBook
-from nexus_engine.transports.ssh.pool import SshPool
-from nexus_engine.transports.ssh.transport import SshTransport
+
+if TYPE_CHECKING:
+    from nexus_engine.transports.ssh.connect import Login
+    from nexus_engine.transports.ssh.pool import SshPool
 
 KNOWN_HOSTS_OFF_WARNING = (
     'known_hosts = "off": host keys are not verified, so anyone on the network path can '
@@ -35,6 +39,8 @@ class Overrides:
 
 
 def login_for(host: Host, config: NexusConfig, overrides: Overrides = Overrides()) -> Login:
+    from nexus_engine.transports.ssh.connect import Login  # noqa: PLC0415 - see the docstring
+
     settings = config.settings
     entry = config.hosts.get(host.name)
     table = entry if isinstance(entry, HostTable) else None
@@ -59,6 +65,13 @@ def warnings(config: NexusConfig) -> list[str]:
 
 
 def new_pool(config: NexusConfig, ask: Ask | None = None) -> SshPool:
+    from nexus_engine.transports.ssh.connect import ConnectSettings  # noqa: PLC0415
+    from nexus_engine.transports.ssh.known_hosts import (  # noqa: PLC0415
+        HostKeyPolicy,
+        KnownHostsBook,
+    )
+    from nexus_engine.transports.ssh.pool import SshPool  # noqa: PLC0415
+
     settings = config.settings
     return SshPool(
         ConnectSettings(
@@ -80,18 +93,24 @@ class Connections:
     ) -> None:
         self._config = config
         self._overrides = overrides
-        self.pool = new_pool(config, ask)
+        self._ask = ask
+        self.pool: SshPool | None = None  # opened with the first remote unit
         self._local = LocalTransport()
-        self._remote: dict[str, SshTransport] = {}
+        self._remote: dict[str, Transport] = {}
 
     def transport_for(self, unit: Unit) -> Transport:
         if unit.host is None:
             return self._local
         transport = self._remote.get(unit.host.name)
         if transport is None:
+            from nexus_engine.transports.ssh.transport import SshTransport  # noqa: PLC0415
+
+            if self.pool is None:
+                self.pool = new_pool(self._config, self._ask)
             login = login_for(unit.host, self._config, self._overrides)
             transport = self._remote[unit.host.name] = SshTransport(self.pool, login)
         return transport
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self.pool is not None:
+            await self.pool.close()

@@ -37,8 +37,8 @@ from nexus_engine.config.hosts import Host
 from nexus_engine.config.models import NexusConfig
 from nexus_engine.connections import Overrides, login_for, new_pool, remote_hosts
 from nexus_engine.plan import Plan
-from nexus_engine.transports.base import CommandSpec, Failure, Stream
-from nexus_engine.transports.ssh.connect import Ask, Login
+from nexus_engine.transports.base import Ask, CommandSpec, Failure, Stream
+from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.errors import SshFailure
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport

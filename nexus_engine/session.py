@@ -19,7 +19,7 @@ from nexus_engine.redact import Redactor
 from nexus_engine.runner import Runner, TransportFor
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.status import RunStatus
-from nexus_engine.transports.ssh.connect import Ask
+from nexus_engine.transports.base import Ask
 
 
 @dataclass

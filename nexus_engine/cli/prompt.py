@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from nexus_engine.transports.ssh.connect import Ask
+from nexus_engine.transports.base import Ask
 
 Reader = Callable[[str], str]
 

@@ -22,7 +22,7 @@ from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
 from nexus_engine.session import RunRefused, start_session
 from nexus_engine.status import EXIT_USAGE, RunStatus
-from nexus_engine.transports.ssh.connect import Ask
+from nexus_engine.transports.base import Ask
 
 
 def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -38,6 +38,8 @@ class Stream(StrEnum):
 
 #: Receives each chunk of output as it arrives; awaiting it is the back-pressure.
 OutputSink = Callable[[Stream, bytes], Awaitable[None]]
+#: Asks the operator for a secret (a password or a passphrase); None when nobody can answer.
+Ask = Callable[[str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)

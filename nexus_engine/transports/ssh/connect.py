@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
+from nexus_engine.transports.base import Ask
 from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error
 from nexus_engine.transports.ssh.known_hosts import KnownHosts, KnownHostsBook
 
-#: Asks the operator for a secret (a password or a passphrase); None when nobody can answer.
-Ask = Callable[[str], Awaitable[str | None]]
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
 

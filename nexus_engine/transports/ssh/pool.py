@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from nexus_engine.transports.base import Failure
-from nexus_engine.transports.ssh.connect import Ask, ConnectSettings, Login, connect
+from nexus_engine.transports.base import Ask, Failure
+from nexus_engine.transports.ssh.connect import ConnectSettings, Login, connect
 from nexus_engine.transports.ssh.errors import SshFailure
 from nexus_engine.transports.ssh.known_hosts import KnownHostsBook
 
@@ -133,7 +133,10 @@ class SshPool:
                 if free is not None:
                     return self._take(free)
                 if host.down is None:
-                    host.pooled.append(await self._open(host))
+                    # not ``host.pooled.append(await …)``: that binds the list before the
+                    # await, and ``_free`` replaces the list meanwhile, losing the connection
+                    opened = await self._open(host)
+                    host.pooled.append(opened)
 
     def _free(self, host: _Host, control: bool) -> _Pooled | None:
         host.pooled = [p for p in host.pooled if p.usable or p.in_use]

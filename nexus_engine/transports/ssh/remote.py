@@ -5,8 +5,9 @@ visible to every user of the host in ``ps`` for as long as the step runs, and a 
 a ``${secret:…}`` value. The exec request is a fixed bootstrap that prints its PID (the process
 group: OpenSSH starts every session's shell with ``setsid``) on the first line of stdout, reads a
 line count and that many lines of script with ``read`` (a builtin that reads byte by byte from a
-pipe, so it never swallows what the step reads from stdin), and ``eval``s them. Every value in the
-script is quoted with :func:`shlex.quote`.
+pipe, so it never swallows what the step reads from stdin), and ``eval``s them; the step's own
+command is ``eval``ed last, in that same ``/bin/sh``, as ``sh -c`` would run it. Every value in
+the script is quoted with :func:`shlex.quote`.
 
 Killing goes out of band, because closing an SSH channel without a PTY kills nothing and not
 every server honours ``signal`` requests: a second channel runs :func:`kill_command`, which sends
@@ -68,9 +69,10 @@ def step_script(
         lines.append(f"cd -- {shlex.quote(cwd)} || exit 126")
     for name, value in sorted(env.items()):
         lines.append(f"export {name}={shlex.quote(value)}")
-    run = f"/bin/sh -c {shlex.quote(command)}"
     if sudo is None:
-        lines.append(f"exec {run}")
+        # The bootstrap is already /bin/sh: eval the command there rather than exec another
+        # shell (a process fewer per step), with the bootstrap's own variables out of its way.
+        lines.append(f"unset n s l; eval {shlex.quote(command)}")
     else:
         announce = f'printf "%s\\n" {shlex.quote(sudo.marker.decode())} >&2; exec "$0" "$@"'
         argv = ["sudo", "-S" if password else "-n", "-p", sudo.prompt.decode()]
