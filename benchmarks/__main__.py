@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import local_runs, memory, planning, tui
+from benchmarks import local_runs, memory, planning, ssh, tui
 from benchmarks.common import Profile, Row
 
 Topic = Callable[[Profile, Path], list[Row]]
@@ -22,6 +22,7 @@ TOPICS: dict[str, Topic] = {
     "local_runs": local_runs.run,
     "memory": memory.run,
     "tui": tui.run,
+    "ssh": ssh.run,
 }
 HEADERS = ("benchmark", "workload", "Nexus", "baseline", "ratio / note")
 

@@ -1,0 +1,624 @@
+"""SSH: Nexus against a real sshd lab, beside OpenSSH + xargs and a bare asyncssh script.
+
+One lab of 50 hosts (``tests.ssh.harness.SshLab``: four local ``sshd`` processes, each host
+its own loopback address) serves the whole topic. Measured, in one run:
+
+* connection set-up to one host: a fresh :class:`SshPool` opening its first connection, beside
+  ``asyncssh.connect`` and ``ssh -o ControlMaster=no HOST true`` (which also starts a process
+  and runs a command);
+* per-command cost on a warm connection: ``SshTransport.run(CommandSpec("true"))`` beside
+  ``conn.run("true")``, median of 100 each, taken in turn; the difference is what Nexus adds
+  (and ``conn.run`` of Nexus's own bootstrap and stdin script shows how much of that is the
+  wire protocol rather than Nexus's Python);
+* ``true`` once on each of 10 and 50 hosts, 10 ``true`` in sequence on each of 10 and 50
+  hosts, 1 MB of output from each of 50 hosts, each by
+  - Nexus through its real CLI (``nexus --headless run -c nexus.toml TASK --plain -q``, so
+    interpreter start-up and imports are included) and in-process (config load, plan,
+    ``start_session`` and ``session.run`` with a face that only counts output bytes: no
+    interpreter start-up, no imports);
+  - (a) OpenSSH: ``xargs -P N ssh -F CFG HOST CMD`` (N = hosts); for 10 commands one
+    ControlMaster per host (``ControlMaster auto``, ``ControlPersist``), started inside the
+    measured time and closed with ``ssh -O exit`` outside it;
+  - (b) the floor of any asyncssh-based tool: a minimal script that connects to every host at
+    once and runs the commands; the same source both as ``python -c`` (beside the CLI row:
+    start-up included) and in this process (beside the in-process row).
+
+Every contender authenticates with the lab's ed25519 key and checks host keys strictly against
+the lab's known_hosts. Nexus and the OpenSSH client get a fake HOME (``lab.make_home``) and no
+agent; OpenSSH reads only the generated ``-F`` config, which pins the key exchange to the one
+asyncssh negotiates (curve25519-sha256): OpenSSH's own default, sntrup761x25519, costs its
+client ~70 ms of CPU a connection, and the connection rows show that default beside it.
+
+The "remote" hosts are this machine: the sshds and every remote shell share its cores with the
+client, so work a tool does on each host (Nexus's bootstrap shell, say) weighs more here than on
+a real fleet, where 50 hosts do it in parallel. Wall time is all that is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from benchmarks.common import (
+    STATE_ENV,
+    Profile,
+    Row,
+    nexus_argv,
+    run_quiet,
+    timed,
+    toml_string,
+)
+from nexus_engine import events as ev
+from nexus_engine.config import load_config
+from nexus_engine.plan import build_plan
+from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.session import start_session
+from nexus_engine.transports.base import CommandSpec, Stream
+from nexus_engine.transports.ssh.connect import ConnectSettings, Login
+from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHostsBook
+from nexus_engine.transports.ssh.pool import SshPool
+from nexus_engine.transports.ssh.remote import BOOTSTRAP, step_script
+from nexus_engine.transports.ssh.transport import SshTransport
+from tests.ssh.harness import SshLab, SshLabUnavailable, processes_matching
+
+N_HOSTS = 50
+MB = 1_048_576
+MB_COMMAND = f"head -c {MB} /dev/zero | tr '\\0' a"
+SEQUENCE = 10  # commands in sequence per host
+PER_COMMAND = 100  # commands timed on a warm connection, each way
+FLOOR_TARGET = 1.2  # Nexus within this factor of the asyncssh floor on the 50-host workloads
+OVERHEAD_TARGET_MS = 2.0
+#: The key exchange asyncssh (without liboqs) and OpenSSH 9.x agree on. Left to itself the
+#: OpenSSH client picks sntrup761x25519-sha512, which asyncssh cannot offer and which costs
+#: the client ~70 ms of CPU per connection: pinned, every contender does the same handshake.
+OPENSSH_KEX = "curve25519-sha256"
+MS = 1000.0
+
+#: The floor: what any asyncssh-based tool must at least do. Run as ``python -c`` with one
+#: JSON argument, and exec'd into this process for the in-process comparison.
+FLOOR_SCRIPT = textwrap.dedent(
+    """
+    import asyncio
+    import json
+    import sys
+
+    import asyncssh
+
+
+    async def one_host(address, port, user, key, known_hosts, command, times, size):
+        async with asyncssh.connect(
+            address, port, username=user, client_keys=[key], known_hosts=known_hosts,
+            agent_path=None,
+        ) as conn:
+            for _ in range(times):
+                result = await conn.run(command, check=True, encoding=None)
+                if size is not None and len(result.stdout) != size:
+                    raise RuntimeError(f"{address}: {len(result.stdout)} bytes, not {size}")
+
+
+    async def floor(hosts, user, key, known_hosts, command, times=1, size=None):
+        await asyncio.gather(
+            *(
+                one_host(address, port, user, key, known_hosts, command, times, size)
+                for address, port in hosts
+            )
+        )
+
+
+    if __name__ == "__main__":
+        asyncio.run(floor(**json.loads(sys.argv[1])))
+    """
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    task: str  # in the generated nexus.toml
+    hosts: int
+    command: str
+    times: int = 1  # commands in sequence per host
+    size: int | None = None  # bytes of stdout each command must produce
+
+    @property
+    def floor_target(self) -> bool:
+        return self.hosts == N_HOSTS
+
+
+WORKLOADS = (
+    Workload("true × 10 hosts", "true1", 10, "true"),
+    Workload("true × 50 hosts", "true1", 50, "true"),
+    Workload(f"{SEQUENCE} × true in sequence × 10 hosts", "seq10", 10, "true", SEQUENCE),
+    Workload(f"{SEQUENCE} × true in sequence × 50 hosts", "seq10", 50, "true", SEQUENCE),
+    Workload("1 MB of output × 50 hosts", "mb", 50, MB_COMMAND, 1, MB),
+)
+#: --quick: every code path once (pooled sequences, ControlMasters, bulk output), cheaply.
+QUICK_WORKLOADS = (WORKLOADS[0], WORKLOADS[2], WORKLOADS[4])
+
+
+@dataclass(frozen=True)
+class Bench:
+    """Everything the contenders share: the lab, the fake HOME, the generated configs."""
+
+    lab: SshLab
+    workdir: Path
+    home: Path
+    env: Mapping[str, str]  # for subprocesses: fake HOME, no agent, journal in workdir
+    ssh_config: Path  # OpenSSH, one connection per ssh
+    mux_config: Path  # OpenSSH, one ControlMaster per host
+    control_dir: Path
+    nexus_configs: Mapping[int, Path]  # host count → nexus.toml
+
+    @property
+    def state(self) -> Path:
+        return self.workdir / "state"
+
+    def floor_args(self, workload: Workload) -> dict[str, Any]:
+        return {
+            "hosts": [[h.address, h.port] for h in self.lab.hosts[: workload.hosts]],
+            "user": self.lab.key_user,
+            "key": str(self.lab.keys["ed25519"]),
+            "known_hosts": str(self.lab.known_hosts),
+            "command": workload.command,
+            "times": workload.times,
+            "size": workload.size,
+        }
+
+
+def run(profile: Profile, workdir: Path) -> list[Row]:
+    try:
+        lab = SshLab.start(workdir / "lab", n_hosts=N_HOSTS)
+    except SshLabUnavailable as problem:
+        return [Row("ssh", "not run", None, "ms", note=f"no sshd lab here: {problem}")]
+    control_dir = Path(tempfile.mkdtemp(prefix="nxb-", dir="/tmp"))  # short: a socket path
+    try:
+        with lab:
+            bench = _prepare(lab, workdir, control_dir)
+            try:
+                return _measure_all(bench, profile)
+            finally:
+                _close_masters(bench)
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)
+
+
+def _measure_all(bench: Bench, profile: Profile) -> list[Row]:
+    repeats = min(profile.repeats, 3)  # 5 workloads × 5 contenders: keep the topic near a minute
+    connects = 3 if profile.quick else 10
+    rows = _connect_rows(bench, connects)
+    rows += _per_command_rows(bench, 20 if profile.quick else PER_COMMAND)
+    floor = _load_floor()
+    workloads = QUICK_WORKLOADS if profile.quick else WORKLOADS
+    for i, workload in enumerate(workloads):
+        rows += _workload_rows(bench, workload, floor, repeats, warm_up=i == 0)
+    return rows
+
+
+# --- set-up -------------------------------------------------------------------------------------
+
+
+def _prepare(lab: SshLab, workdir: Path, control_dir: Path) -> Bench:
+    home = lab.make_home(workdir / "home")
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env |= {"HOME": str(home), STATE_ENV: str(workdir / "state"), "NO_COLOR": "1"}
+    configs = {count: _write_nexus_config(lab, workdir, count) for count in (10, N_HOSTS)}
+    ssh_config = _write_ssh_config(lab, workdir / "ssh_config", None)
+    mux_config = _write_ssh_config(lab, workdir / "ssh_config_mux", control_dir)
+    return Bench(lab, workdir, home, env, ssh_config, mux_config, control_dir, configs)
+
+
+def _write_nexus_config(lab: SshLab, workdir: Path, count: int) -> Path:
+    hosts = lab.hosts[:count]
+    lines = [
+        "[settings]",
+        f"parallel_limit = {N_HOSTS}",
+        'known_hosts = "strict"',
+        "",
+        "[hosts]",
+    ]
+    lines += [
+        f"{h.name} = {{ hostname = {toml_string(h.address)}, port = {h.port}, "
+        f"user = {toml_string(lab.key_user)} }}"
+        for h in hosts
+    ]
+    names = ", ".join(toml_string(h.name) for h in hosts)
+    lines += ["", "[groups]", f"all = [{names}]", ""]
+    tasks = {
+        "true1": ["true"],
+        "seq10": ["true"] * SEQUENCE,
+        "mb": [MB_COMMAND],
+    }
+    for task, commands in tasks.items():
+        listed = ", ".join(toml_string(c) for c in commands)
+        lines += [f"[tasks.{task}]", 'on = "all"', f"commands = [{listed}]", ""]
+    path = workdir / f"nexus-{count}.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _write_ssh_config(lab: SshLab, path: Path, control_dir: Path | None) -> Path:
+    blocks = []
+    for host in lab.hosts:
+        lines = [
+            f"Host {host.name}",
+            f"  HostName {host.address}",
+            f"  Port {host.port}",
+            f"  User {lab.key_user}",
+            f"  IdentityFile {lab.keys['ed25519']}",
+            "  IdentitiesOnly yes",
+            "  IdentityAgent none",
+            f"  UserKnownHostsFile {lab.known_hosts}",
+            "  GlobalKnownHostsFile /dev/null",
+            "  StrictHostKeyChecking yes",
+            "  BatchMode yes",
+            f"  KexAlgorithms {OPENSSH_KEX}",
+        ]
+        if control_dir is None:
+            lines.append("  ControlMaster no")
+        else:
+            lines += [
+                "  ControlMaster auto",
+                f"  ControlPath {control_dir}/%C",
+                "  ControlPersist 60",
+            ]
+        blocks.append("\n".join(lines))
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def _client_env(home: Path) -> Iterator[None]:
+    """This process as the subprocesses see it: the fake HOME, no agent."""
+    saved = {name: os.environ.get(name) for name in ("HOME", "SSH_AUTH_SOCK")}
+    os.environ["HOME"] = str(home)
+    os.environ.pop("SSH_AUTH_SOCK", None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _load_floor() -> Callable[..., Any]:
+    namespace: dict[str, Any] = {"__name__": "asyncssh_floor"}
+    exec(compile(FLOOR_SCRIPT, "<asyncssh floor>", "exec"), namespace)  # noqa: S102 - our own text
+    floor: Callable[..., Any] = namespace["floor"]
+    return floor
+
+
+def _close_masters(bench: Bench) -> None:
+    """``ssh -O exit`` every ControlMaster; then make sure none is left (they are ours: their
+    sockets are in our own control directory)."""
+    if any(bench.control_dir.iterdir()):
+        names = "\n".join(h.name for h in bench.lab.hosts).encode()
+        stop = ["ssh", "-F", str(bench.mux_config), "-O", "exit", "{}"]
+        subprocess.run(
+            ["xargs", "-P", str(N_HOSTS), "-I{}", *stop],
+            input=names,
+            env=dict(bench.env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+    deadline = time.monotonic() + 5
+    while (left := processes_matching(str(bench.control_dir))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid, _ in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# --- connection set-up and per-command cost -----------------------------------------------------
+
+
+def _connect_rows(bench: Bench, count: int) -> list[Row]:
+    host = bench.lab.hosts[0]
+    login = Login(name=host.name, hostname=host.address, port=host.port, user=bench.lab.key_user)
+    with _client_env(bench.home):
+        nexus, floor, ssh, ssh_default = asyncio.run(_connects(bench, login, count))
+    stat = f"median of {count}"
+    rows = [
+        Row(
+            "ssh",
+            "connection set-up, 1 host",
+            nexus * MS,
+            "ms",
+            floor * MS,
+            "asyncssh.connect",
+            stat,
+            note="Nexus: SshPool.acquire() on a fresh pool (reads ssh_config, known_hosts, keys)",
+        )
+    ]
+    for base, name, kex in (
+        (ssh, "ssh ... true", OPENSSH_KEX),
+        (ssh_default, "ssh ... true, default kex", "OpenSSH's default, sntrup761x25519-sha512"),
+    ):
+        rows.append(
+            Row(
+                "ssh",
+                "connection set-up, 1 host",
+                nexus * MS,
+                "ms",
+                base * MS,
+                name,
+                stat,
+                note=f"ssh -o ControlMaster=no also starts a process and runs `true`; kex {kex}",
+            )
+        )
+    return rows
+
+
+async def _connects(bench: Bench, login: Login, count: int) -> list[float]:
+    host = bench.lab.hosts[0]
+    pinned = ["ssh", "-F", str(bench.ssh_config), "-o", "ControlMaster=no", host.name, "true"]
+    default = [*bench.lab.ssh_argv(host, options=["ControlMaster=no"]), "--", "true"]
+    samples: list[list[float]] = [[], [], [], []]
+    for _ in range(count + 1):  # the first round warms up, off the record
+        pool = SshPool(ConnectSettings(), KnownHostsBook(HostKeyPolicy.STRICT))
+        started = time.perf_counter()
+        await pool.acquire(login)
+        samples[0].append(time.perf_counter() - started)
+        await pool.close()
+
+        started = time.perf_counter()
+        conn = await _floor_connect(bench, host.address, host.port)
+        samples[1].append(time.perf_counter() - started)
+        conn.close()
+        await conn.wait_closed()
+
+        for argv, times in ((pinned, samples[2]), (default, samples[3])):
+            started = time.perf_counter()
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=dict(bench.env)
+            )
+            if await proc.wait() != 0:
+                raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}")
+            times.append(time.perf_counter() - started)
+    return [statistics.median(times[1:]) for times in samples]
+
+
+async def _floor_connect(bench: Bench, address: str, port: int) -> asyncssh.SSHClientConnection:
+    return await asyncssh.connect(
+        address,
+        port,
+        username=bench.lab.key_user,
+        client_keys=[str(bench.lab.keys["ed25519"])],
+        known_hosts=str(bench.lab.known_hosts),
+        agent_path=None,
+    )
+
+
+def _per_command_rows(bench: Bench, count: int) -> list[Row]:
+    host = bench.lab.hosts[0]
+    login = Login(name=host.name, hostname=host.address, port=host.port, user=bench.lab.key_user)
+    with _client_env(bench.home):
+        nexus, floor, bootstrap, paired = asyncio.run(_per_command(bench, login, count))
+    overhead = (nexus - floor) * MS
+    met = "met" if overhead <= OVERHEAD_TARGET_MS else "NOT met"
+    return [
+        Row(
+            "ssh",
+            "per command, warm pooled connection",
+            nexus * MS,
+            "ms",
+            floor * MS,
+            "asyncssh conn.run",
+            f"median of {count}",
+            note=f"Nexus adds {overhead:+.2f} ms (target ≤ {OVERHEAD_TARGET_MS:.0f} ms: {met}); "
+            f"median of paired differences {paired * MS:+.2f} ms; asyncssh running Nexus's "
+            f"bootstrap + stdin script itself: {bootstrap * MS:.1f} ms",
+        )
+    ]
+
+
+async def _per_command(bench: Bench, login: Login, count: int) -> tuple[float, ...]:
+    """Taken in turn, one of each per round: Nexus's transport, bare ``conn.run``, and
+    ``conn.run`` speaking Nexus's wire protocol (the bootstrap, the script on stdin), which
+    splits Nexus's overhead into the protocol's and its own Python's."""
+    host = bench.lab.hosts[0]
+    pool = SshPool(ConnectSettings(), KnownHostsBook(HostKeyPolicy.STRICT))
+    transport = SshTransport(pool, login)
+    conn = await _floor_connect(bench, host.address, host.port)
+    cancel = asyncio.Event()
+    spec = CommandSpec("true")
+    script = step_script("true", env={}, cwd=None, sudo=None, user=None, password=False)
+    samples: tuple[list[float], list[float], list[float]] = ([], [], [])
+    warm_up = 5
+    try:
+        for i in range(count + warm_up):
+            started = time.perf_counter()
+            result = await transport.run(spec, _discard, cancel)
+            nexus = time.perf_counter() - started
+            if not result.succeeded:
+                raise RuntimeError(f"Nexus: true failed on {host.name}: {result}")
+            started = time.perf_counter()
+            await conn.run("true", check=True)
+            floor = time.perf_counter() - started
+            started = time.perf_counter()
+            await conn.run(BOOTSTRAP, input=script.decode(), check=True)
+            bootstrap = time.perf_counter() - started
+            if i >= warm_up:
+                for times, took in zip(samples, (nexus, floor, bootstrap), strict=True):
+                    times.append(took)
+        if pool.opened != 1:
+            raise RuntimeError(f"the pool opened {pool.opened} connections, not 1")
+    finally:
+        conn.close()
+        await conn.wait_closed()
+        await pool.close()
+    paired = statistics.median(n - f for n, f in zip(samples[0], samples[1], strict=True))
+    return (*(statistics.median(times) for times in samples), paired)
+
+
+async def _discard(stream: Stream, data: bytes) -> None:
+    pass
+
+
+# --- the workloads ------------------------------------------------------------------------------
+
+
+def _workload_rows(
+    bench: Bench, workload: Workload, floor: Callable[..., Any], repeats: int, *, warm_up: bool
+) -> list[Row]:
+    config = bench.nexus_configs[workload.hosts]
+    cli_argv = [*nexus_argv(), "--headless", "run", "-c", str(config), workload.task]
+    cli_argv += ["--plain", "-q"]
+    floor_args = bench.floor_args(workload)
+    forget = partial(shutil.rmtree, bench.state, ignore_errors=True)  # 50 MB a run with mb
+    contenders: list[tuple[Callable[[], object], Callable[[], object] | None]] = [
+        (partial(run_quiet, cli_argv, bench.env), forget),
+        (partial(_in_process, bench, config, workload), forget),
+        _openssh(bench, workload),
+        (partial(_floor_subprocess, bench, floor_args), None),
+        (partial(_floor_in_process, bench, floor, floor_args), None),
+    ]
+    for action, after in contenders if warm_up else ():  # off the record: caches, imports
+        action()
+        if after is not None:
+            after()
+    samples: list[list[float]] = [[] for _ in contenders]
+    for _ in range(max(repeats, 1)):  # in turn: A, B, C, ..., A, B, C, ...
+        for (action, after), times in zip(contenders, samples, strict=True):
+            times.append(timed(action))
+            if after is not None:
+                after()
+    cli, engine, openssh, floor_cli, floor_here = (statistics.median(t) for t in samples)
+
+    stat = f"median of {max(repeats, 1)}"
+    name = "ssh + xargs -P" if workload.times == 1 else "ssh ControlMaster + xargs -P"
+    ahead = "met" if cli < openssh else "NOT met"
+    rows = [
+        Row(
+            "ssh",
+            f"{workload.name} (CLI)",
+            cli * MS,
+            "ms",
+            openssh * MS,
+            name,
+            stat,
+            note=f"target: ahead of OpenSSH: {ahead}; "
+            f"CLI - in-process {(cli - engine) * MS:.0f} ms (≈ start-up)",
+        )
+    ]
+    for label, nexus, base, base_name in (
+        ("CLI", cli, floor_cli, "asyncssh script, python -c"),
+        ("in-process", engine, floor_here, "asyncssh script, in-process"),
+    ):
+        if workload.floor_target:
+            met = "met" if nexus <= FLOOR_TARGET * base else "NOT met"
+            note = f"target ≤ {FLOOR_TARGET}× asyncssh: {met}"
+        else:
+            note = f"for reference (the {FLOOR_TARGET}× target is for {N_HOSTS} hosts)"
+        if label == "in-process":
+            note += f"; {'ahead of' if nexus < openssh else 'behind'} OpenSSH"
+        rows.append(
+            Row(
+                "ssh",
+                f"{workload.name} ({label})",
+                nexus * MS,
+                "ms",
+                base * MS,
+                base_name,
+                stat,
+                note=note,
+            )
+        )
+    return rows
+
+
+def _openssh(
+    bench: Bench, workload: Workload
+) -> tuple[Callable[[], object], Callable[[], object] | None]:
+    """(a): xargs starting one ``ssh`` per host; for a sequence, one ControlMaster per host,
+    which the first ``ssh`` of each host starts (inside the measured time)."""
+    names = "\n".join(h.name for h in bench.lab.hosts[: workload.hosts]).encode() + b"\n"
+    xargs = ["xargs", "-P", str(workload.hosts), "-I{}"]
+    if workload.times == 1:
+        argv = [*xargs, "ssh", "-F", str(bench.ssh_config), "{}", workload.command]
+        return partial(_openssh_run, argv, bench.env, names, workload.size), None
+    loop = (
+        f'for i in $(seq {workload.times}); do ssh -F "$0" "$1" {workload.command} || exit 1; done'
+    )
+    argv = [*xargs, "sh", "-c", loop, str(bench.mux_config), "{}"]
+    return partial(_openssh_run, argv, bench.env, names, None), partial(_close_masters, bench)
+
+
+def _openssh_run(
+    argv: Sequence[str], env: Mapping[str, str], stdin: bytes, size: int | None
+) -> None:
+    if size is None:
+        run_quiet(argv, env, stdin=stdin)
+        return
+    # the output is counted, not kept: as cheap as OpenSSH's side can be
+    result = subprocess.run(
+        ["sh", "-c", '"$@" | wc -c', "sh", *argv],
+        input=stdin,
+        capture_output=True,
+        env=dict(env),
+        check=True,
+    )
+    total = int(result.stdout)
+    if total != size * stdin.count(b"\n"):
+        raise RuntimeError(f"OpenSSH: {total} bytes of output, not {size} per host")
+
+
+def _floor_subprocess(bench: Bench, args: Mapping[str, Any]) -> None:
+    run_quiet([sys.executable, "-c", FLOOR_SCRIPT, json.dumps(args)], bench.env)
+
+
+def _floor_in_process(bench: Bench, floor: Callable[..., Any], args: Mapping[str, Any]) -> None:
+    with _client_env(bench.home):
+        asyncio.run(floor(**args))
+
+
+def _in_process(bench: Bench, config: Path, workload: Workload) -> None:
+    with _client_env(bench.home):
+        asyncio.run(_engine_run(bench, config, workload))
+
+
+async def _engine_run(bench: Bench, config: Path, workload: Workload) -> None:
+    """What ``nexus run TASK`` does after start-up: load, plan, run with the journal, a face
+    that only counts the output (so the run is checked to have moved every byte)."""
+    loaded = load_config(config)
+    plan = build_plan(loaded, [workload.task])
+    session = start_session(loaded, plan, policy=FailurePolicy.FAIL_FAST, state_dir=bench.state)
+    face = asyncio.create_task(_output_bytes(session.runner.bus.subscribe()))
+    finished = await session.run(handle_signals=False)
+    received = await face
+    if session.exit_code(finished) != 0:
+        raise RuntimeError(f"in-process Nexus run of {workload.task} exited {finished.exit_code}")
+    pool = session.connections.pool if session.connections else None
+    opened = pool.opened if pool else 0
+    if opened != workload.hosts:  # one pooled connection per host, or it measured something else
+        raise RuntimeError(f"Nexus opened {opened} connections for {workload.hosts} hosts")
+    expected = (workload.size or 0) * workload.hosts
+    if received != expected:
+        raise RuntimeError(f"Nexus received {received} bytes of output, not {expected}")
+
+
+async def _output_bytes(events: AsyncIterator[ev.Event]) -> int:
+    received = 0
+    async for event in events:
+        if isinstance(event, ev.OutputReceived):
+            received += len(event.data)
+    return received
