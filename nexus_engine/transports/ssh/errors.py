@@ -44,6 +44,12 @@ def classify_connect_error(  # noqa: PLR0911 - one answer per kind of failure
         return SshFailure(kind, f"host key of {where} not accepted: {error.reason}")
     if isinstance(error, asyncssh.KeyImportError | asyncssh.KeyEncryptionError):
         return SshFailure(Failure.AUTH_FAILED, f"cannot use the key for {where}: {error}")
+    if isinstance(error, asyncssh.DisconnectError) and _refused_login(error):
+        # sshd hangs up after MaxAuthTries failed keys (a crowded agent): still a refusal
+        return SshFailure(
+            Failure.AUTH_FAILED,
+            f"authentication failed for {where}: the server refused {auth_tried} ({error.reason})",
+        )
     if isinstance(error, asyncssh.DisconnectError):
         return SshFailure(
             Failure.UNREACHABLE, f"{where} closed the connection during the handshake: {error}"
@@ -61,6 +67,12 @@ def classify_connect_error(  # noqa: PLR0911 - one answer per kind of failure
         reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
         return SshFailure(Failure.UNREACHABLE, f"cannot connect to {where}: {reason}")
     return SshFailure(Failure.UNREACHABLE, f"cannot connect to {where}: {error}")
+
+
+def _refused_login(error: asyncssh.DisconnectError) -> bool:
+    """Whether the server hung up because it would not let us in, not because it broke."""
+    refusals = (asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, asyncssh.DISC_ILLEGAL_USER_NAME)
+    return error.code in refusals or "authentication failures" in error.reason.lower()
 
 
 def lost(where: str, error: BaseException | None) -> SshFailure:

@@ -64,8 +64,14 @@ class KnownHosts:
     def _match(
         self, host: str, addr: str, port: int | None
     ) -> tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]]:
-        found = self._known().match(host, addr, port)
+        known = self._known()
+        found = known.match(host, addr, port)
         host_keys, ca_keys, revoked = list(found[0]), list(found[1]), list(found[2])
+        if port:
+            # With no trusted key for host:port, asyncssh matches again without the port and
+            # drops the @revoked keys it found with it: a revoked host:port must stay revoked.
+            for name in {host, addr} - {""}:
+                revoked += known.match(f"[{name}]:{port}", "", None)[2]
         accepted = self._accepted.get(pattern(host, port))
         if accepted is not None:
             host_keys.append(accepted)
@@ -97,6 +103,8 @@ class KnownHosts:
         where = pattern(host, port)
         offered = f"{key.get_algorithm()} {key.get_fingerprint()}"
         listed = self.listed(host, addr, port)
+        if any(entry.key == key for entry in listed):
+            return  # recorded since this run read the file (by another run at once): known
         if listed:
             first = listed[0]
             raise SshFailure(

@@ -1,0 +1,330 @@
+"""Getting in: key types, passphrases, the agent, passwords, and ``~/.ssh/config``
+(T-SSH-2, T-SSH-10). Headless: nothing here may prompt or hang.
+
+Each test starts from a HOME whose ``.ssh`` holds only what it names, so a key the test did not
+mean to offer can never be what let it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nexus_engine.transports.base import CommandResult, Failure
+from nexus_engine.transports.ssh.connect import Login
+from nexus_engine.transports.ssh.pool import SshPool
+from nexus_engine.transports.ssh.transport import SshTransport
+from tests.ssh.harness import SshHost, SshLab
+from tests.ssh.support import login, pool_for_test, run, token, use_home
+
+
+@pytest.fixture
+def home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> Path:
+    """The fake HOME without its default key: only what a test names can log in."""
+    use_home(monkeypatch, ssh_home)
+    for name in ("id_ed25519", "id_ed25519.pub"):
+        (ssh_home / ".ssh" / name).unlink()
+    return ssh_home
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[SshPool]:
+    async with pool_for_test() as pool:
+        yield pool
+
+
+@pytest.fixture
+def host(ssh_lab: SshLab) -> SshHost:
+    return ssh_lab.hosts[8]
+
+
+@pytest.fixture(scope="session")
+def strangers(ssh_lab: SshLab, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Seven keys the server does not know: more than its ``MaxAuthTries`` (6)."""
+    where = tmp_path_factory.mktemp("strangers")
+    keys = [ssh_lab.keys["stranger"]]
+    for i in range(6):
+        key = where / f"stranger{i}"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        keys.append(key)
+    return keys
+
+
+async def whoami(pool: SshPool, login: Login) -> tuple[str, CommandResult]:
+    """Who the host says we are ("" when we did not get in), and the result."""
+    result, sink = await run(SshTransport(pool, login), "id -un", timeout=30)
+    return sink.out.decode().strip(), result
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+async def test_no_key_no_agent_no_password_is_auth_failed(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    """The baseline the other tests rely on: this HOME alone lets nobody in."""
+    result, _ = await run(SshTransport(pool, login(ssh_lab, host)), "true")
+    assert result.failure is Failure.AUTH_FAILED, result
+    assert "authentication failed" in (result.error or "")
+    assert result.duration < 5
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+async def test_each_key_type_logs_in(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost, kind: str
+) -> None:
+    who, result = await whoami(pool, login(ssh_lab, host, identity=str(ssh_lab.keys[kind])))
+    assert who == ssh_lab.key_user, result
+
+
+async def test_identity_with_tilde_is_expanded_from_home(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    (home / ".ssh" / "deploy_key").write_bytes(ssh_lab.keys["ecdsa"].read_bytes())
+    (home / ".ssh" / "deploy_key").chmod(0o600)
+    who, result = await whoami(pool, login(ssh_lab, host, identity="~/.ssh/deploy_key"))
+    assert who == ssh_lab.key_user, result
+
+
+async def test_encrypted_key_with_its_passphrase(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    key = login(
+        ssh_lab, host, identity=str(ssh_lab.keys["encrypted"]), passphrase=ssh_lab.key_passphrase
+    )
+    who, result = await whoami(pool, key)
+    assert who == ssh_lab.key_user, result
+
+
+@pytest.mark.parametrize("passphrase", [None, "wrong-passphrase"])
+async def test_encrypted_key_without_the_right_passphrase_fails_without_asking(
+    ssh_lab: SshLab, home: Path, host: SshHost, passphrase: str | None
+) -> None:
+    """No passphrase prompt in headless mode, no hang: auth_failed, and no secret in the
+    message."""
+    asked: list[str] = []
+
+    async def ask(prompt: str) -> str | None:
+        asked.append(prompt)
+        return None
+
+    async with pool_for_test(ask=ask) as pool:
+        key = login(ssh_lab, host, identity=str(ssh_lab.keys["encrypted"]), passphrase=passphrase)
+        result, _ = await run(SshTransport(pool, key), "true", timeout=30)
+    assert result.failure is Failure.AUTH_FAILED, result
+    assert result.duration < 5
+    assert ssh_lab.key_passphrase not in (result.error or "")
+    assert "wrong-passphrase" not in (result.error or "")
+    assert not any("passphrase" in prompt for prompt in asked)
+
+
+# --- the agent ----------------------------------------------------------------------------------
+
+
+async def test_agent_keys_log_in(
+    ssh_lab: SshLab,
+    home: Path,
+    pool: SshPool,
+    host: SshHost,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (home / ".ssh" / "config").unlink()  # nothing in ~/.ssh but known_hosts
+    assert [p.name for p in (home / ".ssh").iterdir()] == ["known_hosts"]
+    with ssh_lab.agent(ssh_lab.keys["ed25519"]) as sock:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        who, result = await whoami(pool, login(ssh_lab, host))
+    assert who == ssh_lab.key_user, result
+
+
+async def test_explicit_identity_comes_before_a_crowded_agent(
+    ssh_lab: SshLab,
+    ssh_home: Path,
+    host: SshHost,
+    strangers: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """T-SSH-2: an agent holding more unknown keys than the server's MaxAuthTries would lock the
+    right key out if it were asked first. The control (no explicit key, the good key in
+    ~/.ssh) shows the lock-out is real on this server."""
+    use_home(monkeypatch, ssh_home)
+    with ssh_lab.agent(*strangers) as sock:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        async with pool_for_test() as pool:
+            explicit = login(ssh_lab, host, identity=str(ssh_lab.keys["rsa"]))
+            who, result = await whoami(pool, explicit)
+            assert who == ssh_lab.key_user, result
+        async with pool_for_test() as pool:
+            _, control = await whoami(pool, login(ssh_lab, host))
+    # sshd hangs up ("Too many authentication failures"): a refusal, not an unreachable host
+    assert control.failure is Failure.AUTH_FAILED, control
+    assert "agent" in (control.error or "")
+    assert "authentication failures" in (control.error or "")
+
+
+async def test_agent_is_still_offered_after_a_refused_explicit_key(
+    ssh_lab: SshLab,
+    home: Path,
+    pool: SshPool,
+    host: SshHost,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with ssh_lab.agent(ssh_lab.keys["ecdsa"]) as sock:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        stranger = login(ssh_lab, host, identity=str(ssh_lab.keys["stranger"]))
+        who, result = await whoami(pool, stranger)
+    assert who == ssh_lab.key_user, result
+
+
+async def test_agent_is_never_forwarded(
+    ssh_lab: SshLab,
+    home: Path,
+    pool: SshPool,
+    host: SshHost,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """T-SSH-10: not even when ~/.ssh/config asks for it for every host. The control (OpenSSH's
+    client with ForwardAgent) shows the server would accept a forwarded agent."""
+    (home / ".ssh" / "config").write_text("Host *\n    ForwardAgent yes\n")
+    probe = 'echo "${SSH_AUTH_SOCK:-none}"'
+    with ssh_lab.agent(ssh_lab.keys["ed25519"]) as sock:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        result, sink = await run(SshTransport(pool, login(ssh_lab, host)), probe)
+        argv = ssh_lab.ssh_argv(host, agent=sock, options=["ForwardAgent=yes"])
+        control = await asyncio.to_thread(
+            subprocess.run,
+            [*argv, "--", probe],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    assert result.succeeded, result
+    assert sink.out == b"none\n"
+    assert control.returncode == 0, control.stderr
+    assert control.stdout.strip() not in ("", "none")
+
+
+# --- passwords ----------------------------------------------------------------------------------
+
+
+async def test_password_login(ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost) -> None:
+    by_password = login(
+        ssh_lab,
+        host,
+        user=ssh_lab.password_user,
+        password=ssh_lab.password,
+        identity=str(ssh_lab.keys["stranger"]),
+    )
+    who, result = await whoami(pool, by_password)
+    assert who == ssh_lab.password_user, result
+
+
+async def test_wrong_password_is_auth_failed_without_the_password(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    """T-SSH-2: the message says what was tried, never with what; and the host is marked down
+    at once, since trying again cannot change the answer."""
+    wrong = f"wrong-{token()}"
+    by_password = login(
+        ssh_lab,
+        host,
+        user=ssh_lab.password_user,
+        password=wrong,
+        identity=str(ssh_lab.keys["stranger"]),
+    )
+    transport = SshTransport(pool, by_password)
+    result, _ = await run(transport, "true", timeout=30)
+    assert result.failure is Failure.AUTH_FAILED, result
+    error = result.error or ""
+    assert "password" in error
+    assert str(ssh_lab.keys["stranger"]) in error
+    assert wrong not in error
+    assert ssh_lab.password not in error
+    assert wrong not in repr(by_password)
+    assert result.duration < 5
+
+    again, _ = await run(transport, "true")
+    assert again.failure is Failure.AUTH_FAILED
+    assert again.duration < 0.1
+    assert pool.opened == 0
+
+
+async def test_password_is_asked_once_when_someone_can_answer(
+    ssh_lab: SshLab, home: Path, host: SshHost
+) -> None:
+    asked: list[str] = []
+
+    async def ask(prompt: str) -> str | None:
+        asked.append(prompt)
+        return ssh_lab.password
+
+    async with pool_for_test(ask=ask) as pool:
+        by_prompt = login(
+            ssh_lab, host, user=ssh_lab.password_user, identity=str(ssh_lab.keys["stranger"])
+        )
+        who, result = await whoami(pool, by_prompt)
+    assert who == ssh_lab.password_user, result
+    assert len(asked) == 1
+    assert ssh_lab.password_user in asked[0]
+
+
+async def test_headless_password_host_fails_without_prompting(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    no_password = login(
+        ssh_lab, host, user=ssh_lab.password_user, identity=str(ssh_lab.keys["stranger"])
+    )
+    result, _ = await run(SshTransport(pool, no_password), "true", timeout=30)
+    assert result.failure is Failure.AUTH_FAILED, result
+    assert result.duration < 5
+
+
+# --- ~/.ssh/config ------------------------------------------------------------------------------
+
+
+def alias_config(host: SshHost, user: str, *extra: str) -> str:
+    lines = [
+        "Host myalias",
+        f"    HostName {host.address}",
+        f"    Port {host.port}",
+        f"    User {user}",
+        *(f"    {line}" for line in extra),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def test_ssh_config_alias_supplies_hostname_port_user_and_key(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    (home / ".ssh" / "config").write_text(
+        alias_config(host, ssh_lab.key_user, f"IdentityFile {ssh_lab.keys['rsa']}")
+    )
+    transport = SshTransport(pool, Login(name="aliased", hostname="myalias"))
+    result, sink = await run(transport, 'id -un; echo "$SSH_CONNECTION"')
+    assert result.succeeded, result
+    who, connection = sink.out.decode().splitlines()
+    assert who == ssh_lab.key_user
+    assert connection.split()[2:] == [host.address, str(host.port)]
+
+
+async def test_nexus_user_wins_over_ssh_config_user(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    (home / ".ssh" / "config").write_text(
+        alias_config(host, ssh_lab.key_user, f"IdentityFile {ssh_lab.keys['rsa']}")
+    )
+    transport = SshTransport(
+        pool, Login(name="aliased", hostname="myalias", user=ssh_lab.password_user)
+    )
+    result, sink = await run(transport, "id -un")
+    assert result.succeeded, result
+    assert sink.out == f"{ssh_lab.password_user}\n".encode()

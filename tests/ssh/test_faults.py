@@ -1,0 +1,373 @@
+"""SshTransport when things go wrong: deadlines and cancels that must leave nothing running,
+connections that die under a command or between commands, hosts that never answer
+(T-PROC-1, 2, 3, 5; T-SSH-1, 6, 7, 8, 9).
+
+Every "remote" process runs on this machine, so each test checks what is left both through a
+second, independent SSH connection (as an operator would) and in /proc directly. Sleeps carry a
+random fraction (``sleep 300.NNNN``) so a test can find exactly its own processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from nexus_engine.transports.base import Failure
+from nexus_engine.transports.ssh.connect import ConnectSettings, Login
+from nexus_engine.transports.ssh.pool import SshPool
+from nexus_engine.transports.ssh.transport import SshTransport
+from tests.ssh.harness import SshHost, SshLab, processes_matching
+from tests.ssh.support import (
+    GRACE,
+    Sink,
+    exists,
+    group_members,
+    login,
+    owners,
+    pool_for_test,
+    remote_group_members,
+    remove,
+    run,
+    token,
+    until,
+    use_home,
+    wait_gone,
+)
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> None:
+    use_home(monkeypatch, ssh_home)
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[SshPool]:
+    async with pool_for_test() as pool:
+        yield pool
+
+
+@pytest.fixture
+def host(ssh_lab: SshLab) -> SshHost:
+    return ssh_lab.hosts[1]
+
+
+@pytest.fixture
+def transport(ssh_lab: SshLab, pool: SshPool, host: SshHost) -> SshTransport:
+    return SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    """A unique ``sleep`` argument; whatever still sleeps with it at the end is killed, so a
+    failing test does not leave 300-second sleepers behind for the next."""
+    value = f"300.{random.randrange(10**8):08d}"
+    yield value
+    for pid, _ in processes_matching(f"sleep {value}"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    path = f"/tmp/nexus-marker-{token()}"
+    yield path
+    remove(path)
+
+
+def sleepers(tag: str) -> list[int]:
+    """The ``sleep`` processes of a test (not the shells and sudo whose argv mention them)."""
+    return [pid for pid, argv in processes_matching(f"sleep {tag}") if argv == f"sleep {tag}"]
+
+
+async def warm(transport: SshTransport) -> None:
+    """Connect before a test whose deadline must cover only the command, not a handshake on
+    a loaded machine."""
+    result, _ = await run(transport, "true")
+    assert result.succeeded, result
+
+
+# --- timeout and cancel kill the whole remote tree ----------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+async def test_stop_kills_the_remote_process_tree(
+    ssh_lab: SshLab, transport: SshTransport, host: SshHost, *, tag: str, marker: str, how: str
+) -> None:
+    """T-PROC-1 / T-PROC-3 at the transport: killing only the foreground ``sleep`` would let
+    the shell go on to ``touch`` the marker; killing only the shell would leave the sleeps."""
+    await warm(transport)
+    sink, cancel = Sink(), asyncio.Event()
+    command = f"echo $$; sh -c 'sleep {tag} & echo started; sleep {tag}; touch {marker}'"
+    timeout = 2 if how == "timeout" else 20
+    started = time.monotonic()
+    task = asyncio.create_task(run(transport, command, sink=sink, cancel=cancel, timeout=timeout))
+    await sink.wait_for(b"started\n")
+    pgid = int(sink.out.split(b"\n")[0])
+    assert len(group_members(pgid)) >= 2  # the checks see the group while it runs
+    if how == "cancel":  # no deadline running: time for the second connection to look too
+        before = await asyncio.to_thread(remote_group_members, ssh_lab, host, pgid)
+        assert len(before) >= 2, before
+        cancel.set()
+    result, _ = await task
+    elapsed = time.monotonic() - started
+    assert (result.timed_out, result.cancelled) == (how == "timeout", how == "cancel")
+    assert result.failure is None, result  # the kill was verified
+    assert not result.succeeded
+    assert result.exit_code is None
+    assert elapsed < (timeout if how == "timeout" else 0) + GRACE + 5
+    assert sink.out.startswith(f"{pgid}\nstarted\n".encode())  # partial output kept
+    assert await asyncio.to_thread(remote_group_members, ssh_lab, host, pgid) == []
+    assert group_members(pgid) == []
+    assert processes_matching(f"sleep {tag}") == []
+    await asyncio.sleep(0.3)
+    assert not exists(marker)
+
+
+async def test_a_command_ignoring_term_is_killed_after_the_grace(
+    transport: SshTransport, tag: str, marker: str
+) -> None:
+    """``trap '' TERM`` is inherited by the children: only KILL, after the grace, ends them."""
+    await warm(transport)
+    sink = Sink()
+    command = f"trap '' TERM; echo $$; sh -c 'sleep {tag} & sleep {tag}'; touch {marker}"
+    started = time.monotonic()
+    result, sink = await run(transport, command, sink=sink, timeout=1)
+    elapsed = time.monotonic() - started
+    assert result.timed_out
+    assert result.failure is None, result
+    assert result.signal == signal.SIGKILL
+    assert 1 + GRACE - 0.1 <= elapsed < 1 + GRACE + 5
+    assert group_members(int(sink.out.split(b"\n")[0])) == []
+    assert processes_matching(f"sleep {tag}") == []
+    await asyncio.sleep(0.3)
+    assert not exists(marker)
+
+
+@pytest.mark.parametrize(
+    ("who", "spec", "uid"),
+    [
+        ("key", {"sudo": True}, 0),
+        ("key", {"user": "nobody"}, 65534),
+        ("password", {"sudo": True}, 0),  # the kill itself goes through sudo's password dialogue
+    ],
+    ids=["sudo", "as-nobody", "sudo-with-password"],
+)
+async def test_timeout_kills_a_command_running_as_another_user(
+    ssh_lab: SshLab,
+    pool: SshPool,
+    host: SshHost,
+    *,
+    tag: str,
+    who: str,
+    spec: dict[str, object],
+    uid: int,
+) -> None:
+    fields: dict[str, object] = {}
+    if who == "password":
+        fields = {
+            "name": "as-password-user",
+            "user": ssh_lab.password_user,
+            "sudo_password": ssh_lab.password,
+        }
+    transport = SshTransport(pool, login(ssh_lab, host, **fields), kill_grace=GRACE)
+    await warm(transport)
+    task = asyncio.create_task(run(transport, f"sleep {tag} & sleep {tag}", timeout=1.5, **spec))
+    await until(lambda: len(sleepers(tag)) == 2)
+    assert owners(sleepers(tag)) == {uid}
+    result, sink = await task
+    assert result.timed_out
+    assert result.failure is None, (result, sink.err)
+    assert processes_matching(f"sleep {tag}") == []
+
+
+async def test_unkillable_member_gives_kill_unverified(transport: SshTransport, tag: str) -> None:
+    """T-PROC-2's last resort: a process of the group the user cannot kill (root's, through
+    sudo) survives; the step must say the kill is unverified, not claim a clean stop."""
+    await warm(transport)
+    command = f"sudo -n sh -c 'sleep {tag} </dev/null >/dev/null 2>&1 &'; sleep {tag}"
+    result, sink = await run(transport, command, timeout=1)
+    assert result.timed_out
+    assert result.failure is Failure.KILL_UNVERIFIED, (result, sink.err)
+    assert "could not verify" in (result.error or "")
+    assert not result.succeeded
+    assert result.duration < 10
+    assert owners(sleepers(tag)) == {0}  # root's sleep: really left
+
+
+async def test_cancel_before_start_runs_nothing(transport: SshTransport, marker: str) -> None:
+    cancel = asyncio.Event()
+    cancel.set()
+    result, sink = await run(transport, f"touch {marker}", cancel=cancel)
+    assert result.cancelled
+    assert result.exit_code is None
+    await asyncio.sleep(0.2)
+    assert not exists(marker)
+    assert sink.chunks == []
+
+
+async def test_the_deadline_covers_connecting(ssh_lab: SshLab) -> None:
+    """A host that never answers costs the step its timeout, not the connect timeout."""
+    with ssh_lab.silent_listener() as (address, port):
+        async with pool_for_test() as pool:
+            transport = SshTransport(pool, Login("hung", address, port, ssh_lab.key_user))
+            result, _ = await run(transport, "true", timeout=0.5)
+    assert result.timed_out
+    assert not result.succeeded
+    assert result.duration < 2
+
+
+# --- connections lost -----------------------------------------------------------------------
+
+
+async def test_connection_killed_mid_command_is_connection_lost(
+    ssh_lab: SshLab, pool: SshPool, transport: SshTransport, host: SshHost, tag: str
+) -> None:
+    """T-SSH-6 / T-PROC-5: the sshd serving the command dies. Its outcome is unknown, so it is
+    ``connection_lost`` (never success, never re-sent), the output so far is kept, the orphaned
+    group is reaped over a new connection, and the next command gets a working one."""
+    runs = f"/tmp/nexus-runs-{token()}"
+    sink = Sink()
+    command = f"echo once >> {runs}; echo $PPID; echo partial >&2; sleep {tag}"
+    try:
+        task = asyncio.create_task(run(transport, command, sink=sink, timeout=30))
+        await sink.wait_for(b"\n")
+        sshd = int(sink.out.split(b"\n")[0])
+        title = await asyncio.to_thread(Path(f"/proc/{sshd}/cmdline").read_bytes)
+        assert title.startswith(f"sshd: {ssh_lab.key_user}@".encode())  # the right victim
+        os.kill(sshd, signal.SIGKILL)
+        result, _ = await task
+        assert result.failure is Failure.CONNECTION_LOST, result
+        assert result.exit_code is None
+        assert not result.succeeded
+        assert not result.timed_out
+        assert result.duration < 10
+        assert "lost" in (result.error or "")
+        assert sink.out == f"{sshd}\n".encode()
+        assert b"partial" in sink.err
+        assert processes_matching(f"sleep {tag}") == []  # reaped on a new connection
+        assert await asyncio.to_thread(Path(runs).read_text) == "once\n"  # not re-sent
+
+        result, sink = await run(transport, "echo again")
+        assert result.succeeded, result
+        assert sink.out == b"again\n"
+        assert pool.opened == 2  # the dead one was not reused
+        assert pool.connections(host.name) == 1
+    finally:
+        remove(runs)
+
+
+async def test_a_silent_dead_server_is_noticed_by_keepalive(ssh_lab: SshLab, tag: str) -> None:
+    """T-SSH-8: the sshd stops answering (SIGSTOP) while the command is silent; keepalives
+    declare the connection dead long before the command's own timeout."""
+    settings = ConnectSettings(connect_timeout=5, keepalive_interval=0.5, keepalive_count_max=2)
+    host = ssh_lab.hosts[2]
+    sshd = 0
+    async with pool_for_test(settings=settings) as pool:
+        transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+        sink = Sink()
+        try:
+            task = asyncio.create_task(
+                run(transport, f"echo $PPID; sleep {tag}", sink=sink, timeout=60)
+            )
+            await sink.wait_for(b"\n")
+            sshd = int(sink.out.split(b"\n")[0])
+            os.kill(sshd, signal.SIGSTOP)
+            result, _ = await task
+        finally:
+            if sshd:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(sshd, signal.SIGKILL)
+                    os.kill(sshd, signal.SIGCONT)
+    assert result.failure is Failure.CONNECTION_LOST, result
+    assert result.duration < 6
+    assert processes_matching(f"sleep {tag}") == []  # reaped on a new connection
+
+
+async def test_stale_pooled_connection_is_replaced_before_the_command(
+    ssh_lab: SshLab, pool: SshPool, transport: SshTransport, host: SshHost
+) -> None:
+    """T-SSH-9: the server side of the pooled connection died between commands, and the pool
+    has not noticed yet (the loop never ran since: the wait below blocks it). The next command
+    finds the channel refused, nothing having run, and starts on a new connection."""
+    result, sink = await run(transport, "echo $PPID")
+    assert result.succeeded
+    sshd = int(sink.out)
+    os.kill(sshd, signal.SIGKILL)
+    wait_gone(sshd)
+    assert pool.connections(host.name) == 1  # still looks alive to the pool
+    mark = ssh_lab.log_mark()
+    result, sink = await run(transport, "echo $PPID")
+    assert result.succeeded, result
+    assert int(sink.out) != sshd
+    assert pool.opened == 2
+    assert ssh_lab.connections_since(mark, host) == 1
+
+
+async def test_closed_pooled_connection_is_replaced(
+    ssh_lab: SshLab, pool: SshPool, transport: SshTransport, host: SshHost
+) -> None:
+    """The same, once the pool has seen the connection close: it just opens another."""
+    result, sink = await run(transport, "echo $PPID")
+    assert result.succeeded
+    os.kill(int(sink.out), signal.SIGKILL)
+    await until(lambda: pool.connections(host.name) == 0)
+    result, sink = await run(transport, "echo ok")
+    assert result.succeeded, result
+    assert pool.opened == 2
+
+
+# --- hosts that cannot be reached ---------------------------------------------------------------
+
+
+async def test_connection_refused_is_unreachable_at_once(ssh_lab: SshLab) -> None:
+    """T-SSH-1."""
+    address, port = ssh_lab.refused()
+    async with pool_for_test() as pool:
+        transport = SshTransport(pool, Login("gone", address, port, ssh_lab.key_user))
+        result, _ = await run(transport, "true")
+    assert result.failure is Failure.UNREACHABLE, result
+    assert "refused" in (result.error or "")
+    assert address in (result.error or "")
+    assert result.duration < 1
+    assert not result.succeeded
+
+
+async def test_hung_host_is_unreachable_after_the_connect_timeout(ssh_lab: SshLab) -> None:
+    """T-SSH-7: TCP accepted, no SSH banner ever."""
+    with ssh_lab.silent_listener() as (address, port):
+        async with pool_for_test(settings=ConnectSettings(connect_timeout=1)) as pool:
+            transport = SshTransport(pool, Login("hung", address, port, ssh_lab.key_user))
+            result, _ = await run(transport, "true")
+    assert result.failure is Failure.UNREACHABLE, result
+    error = result.error or ""
+    assert "handshake" in error or "timeout" in error
+    assert 0.9 <= result.duration < 3
+
+
+async def test_circuit_breaker_marks_a_host_down_after_two_failures(ssh_lab: SshLab) -> None:
+    """After two failed connections the host's later steps fail at once, and other hosts in the
+    same pool are unaffected."""
+    with ssh_lab.silent_listener() as (address, port):
+        async with pool_for_test(settings=ConnectSettings(connect_timeout=0.5)) as pool:
+            dead = SshTransport(pool, Login("hung", address, port, ssh_lab.key_user))
+            first, _ = await run(dead, "true")
+            second, _ = await run(dead, "true")
+            third, _ = await run(dead, "true")
+            fine = SshTransport(pool, login(ssh_lab, ssh_lab.hosts[3]))
+            other, _ = await run(fine, "true")
+    for result in (first, second, third):
+        assert result.failure is Failure.UNREACHABLE, result
+    assert first.duration >= 0.4
+    assert second.duration >= 0.4
+    assert "marked down" not in (first.error or "")
+    assert "marked down" in (third.error or "")
+    assert third.duration < 0.1
+    assert other.succeeded, other

@@ -1,0 +1,454 @@
+"""SshTransport against real sshd: what a command prints, how it ended, what it was given, and
+how many connections a host costs (T-PROC-5, 7, 8; T-SEC-4, 6; the pool's reuse promises).
+
+The "remote" hosts are this machine, so a test can look at their processes directly as well as
+through a second connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nexus_engine.transports.base import Failure
+from nexus_engine.transports.ssh.pool import SshPool
+from nexus_engine.transports.ssh.transport import SshTransport
+from tests.ssh.harness import SshHost, SshLab
+from tests.ssh.support import (
+    GRACE,
+    Gate,
+    Sink,
+    alive,
+    exists,
+    login,
+    pool_for_test,
+    remove,
+    run,
+    session_processes,
+    token,
+    until,
+    use_home,
+)
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> None:
+    use_home(monkeypatch, ssh_home)
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[SshPool]:
+    async with pool_for_test() as pool:
+        yield pool
+
+
+@pytest.fixture
+def host(ssh_lab: SshLab) -> SshHost:
+    return ssh_lab.hosts[0]
+
+
+@pytest.fixture
+def transport(ssh_lab: SshLab, pool: SshPool, host: SshHost) -> SshTransport:
+    return SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+
+
+# --- output and exit status ---------------------------------------------------------------------
+
+
+async def test_exit_code_and_streams_are_kept_apart(transport: SshTransport) -> None:
+    result, sink = await run(transport, "echo out; echo err >&2; echo more; exit 3")
+    assert (result.exit_code, result.signal, result.failure, result.error) == (3, None, None, None)
+    assert not result.succeeded
+    assert sink.out == b"out\nmore\n"
+    assert sink.err == b"err\n"
+
+    result, sink = await run(transport, "echo fine")
+    assert result.succeeded
+    assert result.exit_code == 0
+    assert sink.out == b"fine\n"
+    assert sink.err == b""
+
+
+async def test_exit_by_signal_is_a_signal_and_never_success(transport: SshTransport) -> None:
+    result, _ = await run(transport, "kill -TERM $$")
+    assert result.signal == 15
+    assert result.exit_code is None
+    assert result.failure is None  # the command died; the connection did not
+    assert not result.succeeded
+
+
+async def test_one_megabyte_of_random_bytes_arrives_byte_exact(transport: SshTransport) -> None:
+    command = (
+        't=$(mktemp); head -c 1048576 /dev/urandom > "$t"; '
+        'sha256sum < "$t" >&2; cat "$t"; rm -f "$t"'
+    )
+    result, sink = await run(transport, command)
+    assert result.succeeded, result
+    assert len(sink.out) == 1048576
+    assert hashlib.sha256(sink.out).hexdigest() == sink.err.split()[0].decode()
+
+
+async def test_twenty_megabyte_line_without_newline(transport: SshTransport) -> None:
+    """T-PROC-7: no line reader, so no line-length limit and no hang on a line never ended."""
+    result, sink = await run(transport, "head -c 20971520 /dev/zero | tr '\\0' x", timeout=30)
+    assert result.succeeded, result
+    assert len(sink.out) == 20 * 1024 * 1024
+    assert sink.out.count(b"x") == len(sink.out)
+    assert len(sink.chunks) > 1  # it really streamed
+
+
+async def test_binary_and_invalid_utf8_bytes_are_kept_exactly(transport: SshTransport) -> None:
+    """T-PROC-8: raw bytes on both streams, including a UTF-8 character split across two
+    writes (and so, likely, across two chunks), NUL, escapes and markup-looking text."""
+    command = (
+        r"printf '\377\376\000\033[31m[/bold]\303'; sleep 0.05; printf '\251\n'; "
+        r"printf '\200err\000\n' >&2"
+    )
+    result, sink = await run(transport, command)
+    assert result.succeeded, result
+    assert sink.out == b"\xff\xfe\x00\x1b[31m[/bold]\xc3\xa9\n"
+    assert sink.err == b"\x80err\x00\n"
+
+
+async def test_first_line_that_looks_like_a_number_is_not_eaten(transport: SshTransport) -> None:
+    """The transport takes a group id line off stdout; the command's own lines stay."""
+    result, sink = await run(transport, "echo 12345; echo 678")
+    assert result.succeeded
+    assert sink.out == b"12345\n678\n"
+
+
+# --- what the command is given ------------------------------------------------------------------
+
+
+async def test_stdin_is_empty(transport: SshTransport) -> None:
+    """The script travels on stdin; the command must see none of it, and EOF at once."""
+    result, sink = await run(transport, 'cat; read -r line; echo "read=$? line=$line"', timeout=5)
+    assert result.succeeded, result
+    assert sink.out == b"read=1 line=\n"  # and not a timeout: cat saw EOF at once
+
+
+async def test_stdin_is_empty_under_sudo(transport: SshTransport) -> None:
+    result, sink = await run(transport, "cat; echo done", sudo=True, timeout=5)
+    assert result.succeeded, result
+    assert sink.out == b"done\n"
+
+
+NASTY = [
+    'it\'s "quoted"',
+    "$HOME and ${HOME}",
+    "`id` and $(id)",
+    "new\nline\n",
+    "-n",
+    "--leading",
+    "back\\slash\\",
+    "  spaces  ",
+    "tab\there",
+    "ünïcødé €",
+    "*?~[a]|&;<>(){}",
+    "",
+]
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")))
+async def test_env_value_round_trips_exactly(transport: SshTransport, value: str) -> None:
+    """T-SEC-4: an env value reaches the command as one literal string, whatever it holds."""
+    result, sink = await run(transport, 'printf %s "$V"', env={"V": value, "W": "-e"})
+    assert result.succeeded, (result, sink.err)
+    assert sink.out == value.encode()
+
+
+@pytest.mark.parametrize("value", NASTY)
+async def test_nasty_env_values_round_trip(transport: SshTransport, value: str) -> None:
+    result, sink = await run(transport, 'printf %s "$V"', env={"V": value})
+    assert result.succeeded, (result, sink.err)
+    assert sink.out == value.encode()
+
+
+async def test_injection_through_env_cwd_or_user_creates_nothing(
+    transport: SshTransport,
+) -> None:
+    """T-SEC-4: ``x; touch /tmp/pwned`` in a value is data, never a command."""
+    pwned = f"/tmp/nexus-pwned-{token()}"
+    values = [
+        f"x; touch {pwned}",
+        f"$(touch {pwned})",
+        f"`touch {pwned}`",
+        f"'; touch {pwned}; '",
+        f'"; touch {pwned}; "',
+        f"x\ntouch {pwned}\n",
+    ]
+    try:
+        for value in values:
+            result, sink = await run(transport, 'printf %s "$V"', env={"V": value})
+            assert result.succeeded, result
+            assert sink.out == value.encode()
+            result, _ = await run(transport, "true", cwd=value)
+            assert result.exit_code == 126  # cd failed: there is no such directory
+            result, _ = await run(transport, "true", user=value)
+            assert not result.succeeded  # sudo: unknown user
+            result, sink = await run(transport, 'printf %s "$V"', env={"V": value}, sudo=True)
+            assert result.succeeded, (result, sink.err)
+            assert sink.out == value.encode()
+        assert not exists(pwned)
+    finally:
+        remove(pwned)
+
+
+async def test_cwd_with_nasty_names(transport: SshTransport) -> None:
+    result, sink = await run(transport, "mktemp -d")
+    assert result.succeeded
+    base = sink.out.decode().strip()
+    try:
+        for name in [n for n in NASTY if n and "/" not in n]:
+            where = f"{base}/{name}"
+            result, sink = await run(transport, 'mkdir -- "$D"', env={"D": where})
+            assert result.succeeded, (name, sink.err)
+            result, sink = await run(transport, "pwd; ls -a", cwd=where)
+            assert result.succeeded, (name, sink.err)
+            assert sink.out == f"{where}\n.\n..\n".encode()
+        result, sink = await run(transport, "echo ran", cwd=f"{base}/missing")
+        assert result.exit_code == 126
+        assert sink.out == b""
+    finally:
+        await run(transport, 'rm -rf -- "$D"', env={"D": base})
+
+
+# --- sudo ---------------------------------------------------------------------------------------
+
+
+async def test_sudo_nopasswd_runs_as_root(transport: SshTransport) -> None:
+    result, sink = await run(transport, "id -u", sudo=True)
+    assert result.succeeded, (result, sink.err)
+    assert sink.out == b"0\n"
+    assert sink.err == b""
+
+
+async def test_user_runs_as_that_user(transport: SshTransport) -> None:
+    result, sink = await run(transport, "id -un", user="nobody")
+    assert result.succeeded, (result, sink.err)
+    assert sink.out == b"nobody\n"
+
+
+def password_transport(lab: SshLab, pool: SshPool, host: SshHost, **fields: object) -> SshTransport:
+    """The password user, who needs its password for sudo. A name of its own: the pool keeps
+    one connection per name, and sudo's cache is per connection."""
+    fields.setdefault("name", f"{host.name}-pw-{token()}")
+    return SshTransport(pool, login(lab, host, user=lab.password_user, **fields), kill_grace=GRACE)
+
+
+async def test_sudo_with_password(ssh_lab: SshLab, pool: SshPool, host: SshHost) -> None:
+    transport = password_transport(ssh_lab, pool, host, sudo_password=ssh_lab.password)
+    result, sink = await run(transport, "id -u; cat", sudo=True, timeout=10)
+    assert result.succeeded, (result, sink.err)
+    assert sink.out == b"0\n"  # and `cat` saw no password on its stdin
+    assert sink.err == b""
+    assert ssh_lab.password.encode() not in sink.out + sink.err
+
+
+async def test_sudo_with_password_as_another_user(
+    ssh_lab: SshLab, pool: SshPool, host: SshHost
+) -> None:
+    transport = password_transport(ssh_lab, pool, host, sudo_password=ssh_lab.password)
+    result, sink = await run(transport, "id -un", user="nobody", timeout=10)
+    assert result.succeeded, (result, sink.err)
+    assert sink.out == b"nobody\n"
+
+
+async def test_wrong_sudo_password_fails_fast(
+    ssh_lab: SshLab, pool: SshPool, host: SshHost
+) -> None:
+    wrong = f"wrong-{token()}"
+    transport = password_transport(ssh_lab, pool, host, sudo_password=wrong)
+    result, sink = await run(transport, "echo ran", sudo=True, timeout=30)
+    assert result.failure is Failure.SUDO_AUTH_FAILED, (result, sink.err)
+    assert not result.succeeded
+    assert result.duration < 10
+    assert b"ran" not in sink.out
+    for secret in (wrong, ssh_lab.password):
+        assert secret.encode() not in sink.out + sink.err
+        assert secret not in (result.error or "")
+
+
+async def test_sudo_without_password_says_it_is_required(
+    ssh_lab: SshLab, pool: SshPool, host: SshHost
+) -> None:
+    transport = password_transport(ssh_lab, pool, host)
+    result, sink = await run(transport, "echo ran", sudo=True, timeout=30)
+    assert result.failure is Failure.SUDO_PASSWORD_REQUIRED, (result, sink.err)
+    assert "sudo_password" in (result.error or "")
+    assert result.duration < 5
+    assert b"ran" not in sink.out
+
+
+def _scan_for(needles: list[bytes], found: set[bytes]) -> None:
+    """One pass over every process's argv and environment on this machine (the "remote")."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        for part in ("cmdline", "environ"):
+            try:
+                data = (entry / part).read_bytes()
+            except OSError:
+                continue
+            found.update(n for n in needles if n in data)
+
+
+async def test_sudo_password_never_in_argv_or_environment(
+    ssh_lab: SshLab, pool: SshPool, host: SshHost
+) -> None:
+    """T-SEC-6: while a sudo step runs, no process on the host carries the password in its
+    command line or environment. The probe (part of the command text, which is in argv once
+    sudo runs it) shows the scan does see the step's processes."""
+    probe = f"probe{token()}".encode()
+    password = ssh_lab.password.encode()
+    transport = password_transport(ssh_lab, pool, host, sudo_password=ssh_lab.password)
+    task = asyncio.create_task(
+        run(transport, f"sleep 2; : {probe.decode()}", sudo=True, timeout=20)
+    )
+    found: set[bytes] = set()
+    scans = 0
+    while not task.done():
+        await asyncio.to_thread(_scan_for, [probe, password], found)
+        scans += 1
+    result, sink = await task
+    assert result.succeeded, (result, sink.err)
+    assert scans >= 1
+    assert probe in found  # the scan saw the step while it ran
+    assert password not in found
+
+
+# --- the pool -----------------------------------------------------------------------------------
+
+
+async def test_sequential_and_concurrent_commands_share_one_connection(
+    ssh_lab: SshLab, pool: SshPool
+) -> None:
+    host = ssh_lab.hosts[4]
+    transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+    mark = ssh_lab.log_mark()
+    for i in range(10):
+        result, sink = await run(transport, f"echo {i}")
+        assert result.succeeded
+        assert sink.out == f"{i}\n".encode()
+    results = await asyncio.gather(*(run(transport, f"sleep 0.3; echo {i}") for i in range(8)))
+    assert [sink.out for _, sink in results] == [f"{i}\n".encode() for i in range(8)]
+    assert all(result.succeeded for result, _ in results)
+    assert pool.opened == 1
+    assert ssh_lab.connections_since(mark, host) == 1
+    assert pool.connections(host.name) == 1
+
+
+async def test_concurrent_first_commands_share_one_connection(
+    ssh_lab: SshLab, pool: SshPool
+) -> None:
+    """Eight commands that all find the pool empty wait for one handshake, not eight (and the
+    connection they share is the one the pool keeps, so close() ends it)."""
+    host = ssh_lab.hosts[7]
+    transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+    mark = ssh_lab.log_mark()
+    results = await asyncio.gather(*(run(transport, "echo $PPID; sleep 0.3") for _ in range(8)))
+    assert all(result.succeeded for result, _ in results)
+    assert len({sink.out for _, sink in results}) == 1
+    assert pool.opened == 1
+    assert ssh_lab.connections_since(mark, host) == 1
+    assert pool.connections(host.name) == 1
+
+
+async def test_twenty_concurrent_commands_stay_within_max_sessions(
+    ssh_lab: SshLab, pool: SshPool
+) -> None:
+    """9 command channels per connection (MaxSessions 10, one kept for control): 20 at once
+    need 3 connections, and no connection ever carries more than 9 of them."""
+    host = ssh_lab.hosts[5]
+    transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+    mark = ssh_lab.log_mark()
+    gate, sinks = Gate(), [Sink() for _ in range(20)]
+    try:
+        tasks = [
+            asyncio.create_task(run(transport, f"echo $PPID; {gate.wait}", sink=sink, timeout=30))
+            for sink in sinks
+        ]
+        for sink in sinks:
+            await sink.wait_for(b"\n")  # all twenty are running now
+        gate.open()
+        results = [await task for task in tasks]
+    finally:
+        gate.close()
+    assert all(result.succeeded for result, _ in results), [r for r, _ in results]
+    # $PPID is the sshd process serving the command's connection
+    per_connection = collections.Counter(sink.out.strip() for sink in sinks)
+    assert sorted(per_connection.values()) == [2, 9, 9], per_connection
+    assert pool.opened == 3
+    assert ssh_lab.connections_since(mark, host) == 3
+
+
+async def test_close_leaves_no_connection_on_the_server(ssh_lab: SshLab) -> None:
+    """After close() the server serves none of the pool's connections: the sshd processes of
+    each (``sshd: user@notty``, the commands' parent, and its ``[priv]`` monitor) are gone."""
+    host = ssh_lab.hosts[6]
+    earlier = set(session_processes(ssh_lab.key_user))
+    gate, sinks = Gate(), [Sink() for _ in range(12)]
+    async with pool_for_test() as pool:
+        transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+        try:
+            tasks = [
+                asyncio.create_task(run(transport, f"echo $PPID; {gate.wait}", sink=sink))
+                for sink in sinks
+            ]
+            for sink in sinks:
+                await sink.wait_for(b"\n")
+            gate.open()
+            results = [await task for task in tasks]
+            assert all(result.succeeded for result, _ in results), results
+        finally:
+            gate.close()
+        assert pool.opened == 2
+        servers = {int(sink.out) for sink in sinks}
+        ours = set(session_processes(ssh_lab.key_user)) - earlier
+        assert len(servers) == 2
+        assert servers <= {pid for pid, _ in ours}
+        assert len(ours) == 4  # two processes per connection
+        await pool.close()
+        assert pool.connections(host.name) == 0
+        await until(lambda: not set(session_processes(ssh_lab.key_user)) & ours, within=5)
+    assert set(session_processes(ssh_lab.key_user)) <= earlier
+
+
+async def test_hosts_get_their_own_connections(ssh_lab: SshLab, pool: SshPool) -> None:
+    hosts = random.sample(ssh_lab.hosts[10:], 3)
+    mark = ssh_lab.log_mark()
+    for host in hosts:
+        transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+        result, sink = await run(transport, 'echo "$SSH_CONNECTION"')
+        assert result.succeeded
+        assert sink.out.split()[2:] == [host.address.encode(), str(host.port).encode()]
+    assert [ssh_lab.connections_since(mark, host) for host in hosts] == [1, 1, 1]
+    assert pool.opened == 3
+
+
+async def test_idle_connection_is_closed_after_the_idle_timeout(ssh_lab: SshLab) -> None:
+    host = ssh_lab.hosts[14]
+    async with pool_for_test(idle_timeout=0.2) as pool:
+        transport = SshTransport(pool, login(ssh_lab, host), kill_grace=GRACE)
+        result, sink = await run(transport, "echo $PPID")
+        assert result.succeeded
+        server = int(sink.out)
+        assert pool.connections(host.name) == 1
+        await until(lambda: pool.connections(host.name) == 0, within=3)
+        await until(lambda: not alive(server), within=3)  # closed on the server too
+        result, _ = await run(transport, "true")
+        assert result.succeeded
+        assert pool.opened == 2
