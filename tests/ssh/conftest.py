@@ -6,12 +6,14 @@ CI machine without them cannot pass by silently running none of the SSH tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from nexus_engine.transports.ssh.pool import SshPool
 from tests.ssh.harness import SshLab, SshLabUnavailable
+from tests.ssh.support import pool_for_test, use_home
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +31,17 @@ def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
 def ssh_home(ssh_lab: SshLab, tmp_path: Path) -> Path:
     """A fresh fake HOME with the lab's client key and known_hosts in ``.ssh``."""
     return ssh_lab.make_home(tmp_path / "home")
+
+
+@pytest.fixture
+def in_ssh_home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> Path:
+    """``ssh_home`` as $HOME for Nexus in this process, with no ssh-agent."""
+    use_home(monkeypatch, ssh_home)
+    return ssh_home
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[SshPool]:
+    """A strict-policy pool, closed after the test whatever it did."""
+    async with pool_for_test() as pool:
+        yield pool

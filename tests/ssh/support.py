@@ -17,47 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import CommandResult, CommandSpec, Stream
+from nexus_engine.transports.base import CommandResult
 from nexus_engine.transports.ssh.connect import ConnectSettings, Login
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHostsBook
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.harness import SshHost, SshLab
+from tests.transport_helpers import Sink, run_on
 
 #: Kill grace for tests: long enough for a shell to die of TERM, short enough to keep tests fast.
 GRACE = 0.5
 #: Connect timeout for tests: the lab is on loopback, anything slower is a failure.
 SETTINGS = ConnectSettings(connect_timeout=5)
-
-
-class Sink:
-    """Collects output per stream, in arrival order, and lets a test wait for some of it."""
-
-    def __init__(self) -> None:
-        self.chunks: list[tuple[Stream, bytes]] = []
-        self._arrived = asyncio.Event()
-
-    async def __call__(self, stream: Stream, data: bytes) -> None:
-        self.chunks.append((stream, data))
-        self._arrived.set()
-
-    async def wait_for(self, needle: bytes, within: float = 10) -> None:
-        """Until stdout holds ``needle``; a test that waits forever would only time out."""
-        async with asyncio.timeout(within):
-            while needle not in self.out:
-                self._arrived.clear()
-                await self._arrived.wait()
-
-    def of(self, stream: Stream) -> bytes:
-        return b"".join(data for s, data in self.chunks if s == stream)
-
-    @property
-    def out(self) -> bytes:
-        return self.of(Stream.STDOUT)
-
-    @property
-    def err(self) -> bytes:
-        return self.of(Stream.STDERR)
 
 
 def use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
@@ -107,31 +78,8 @@ async def run(
     cancel: asyncio.Event | None = None,
     **spec: object,
 ) -> tuple[CommandResult, Sink]:
-    """Run one command, collecting its output; ``spec`` are :class:`CommandSpec` fields."""
-    sink = sink or Sink()
-    result = await transport.run(
-        CommandSpec(command=command, **spec),  # type: ignore[arg-type]
-        sink,
-        cancel or asyncio.Event(),
-    )
-    return result, sink
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group on this machine, where the lab's
-    "remote" processes run. Zombies have exited: only their reaper is late."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
+    """Run one command on a host, collecting its output."""
+    return await run_on(transport, command, sink=sink, cancel=cancel, **spec)
 
 
 def remote_group_members(lab: SshLab, host: SshHost, pgid: int) -> list[str]:

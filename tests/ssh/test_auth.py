@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,12 +28,6 @@ def home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> Path:
     for name in ("id_ed25519", "id_ed25519.pub"):
         (ssh_home / ".ssh" / name).unlink()
     return ssh_home
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[SshPool]:
-    async with pool_for_test() as pool:
-        yield pool
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,6 @@ from tests.ssh.support import (
     GRACE,
     Sink,
     exists,
-    group_members,
     login,
     owners,
     pool_for_test,
@@ -38,20 +37,11 @@ from tests.ssh.support import (
     run,
     token,
     until,
-    use_home,
     wait_gone,
 )
+from tests.transport_helpers import live_members
 
-
-@pytest.fixture(autouse=True)
-def _home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> None:
-    use_home(monkeypatch, ssh_home)
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[SshPool]:
-    async with pool_for_test() as pool:
-        yield pool
+pytestmark = pytest.mark.usefixtures("in_ssh_home")
 
 
 @pytest.fixture
@@ -111,7 +101,7 @@ async def test_stop_kills_the_remote_process_tree(
     task = asyncio.create_task(run(transport, command, sink=sink, cancel=cancel, timeout=timeout))
     await sink.wait_for(b"started\n")
     pgid = int(sink.out.split(b"\n")[0])
-    assert len(group_members(pgid)) >= 2  # the checks see the group while it runs
+    assert len(live_members(pgid)) >= 2  # the checks see the group while it runs
     if how == "cancel":  # no deadline running: time for the second connection to look too
         before = await asyncio.to_thread(remote_group_members, ssh_lab, host, pgid)
         assert len(before) >= 2, before
@@ -125,7 +115,7 @@ async def test_stop_kills_the_remote_process_tree(
     assert elapsed < (timeout if how == "timeout" else 0) + GRACE + 5
     assert sink.out.startswith(f"{pgid}\nstarted\n".encode())  # partial output kept
     assert await asyncio.to_thread(remote_group_members, ssh_lab, host, pgid) == []
-    assert group_members(pgid) == []
+    assert live_members(pgid) == []
     assert processes_matching(f"sleep {tag}") == []
     await asyncio.sleep(0.3)
     assert not exists(marker)
@@ -145,7 +135,7 @@ async def test_a_command_ignoring_term_is_killed_after_the_grace(
     assert result.failure is None, result
     assert result.signal == signal.SIGKILL
     assert 1 + GRACE - 0.1 <= elapsed < 1 + GRACE + 5
-    assert group_members(int(sink.out.split(b"\n")[0])) == []
+    assert live_members(int(sink.out.split(b"\n")[0])) == []
     assert processes_matching(f"sleep {tag}") == []
     await asyncio.sleep(0.3)
     assert not exists(marker)

@@ -11,7 +11,6 @@ import asyncio
 import collections
 import hashlib
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,19 +34,9 @@ from tests.ssh.support import (
     session_processes,
     token,
     until,
-    use_home,
 )
 
-
-@pytest.fixture(autouse=True)
-def _home(monkeypatch: pytest.MonkeyPatch, ssh_home: Path) -> None:
-    use_home(monkeypatch, ssh_home)
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[SshPool]:
-    async with pool_for_test() as pool:
-        yield pool
+pytestmark = pytest.mark.usefixtures("in_ssh_home")
 
 
 @pytest.fixture

@@ -16,71 +16,15 @@ import pytest
 
 from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
 from nexus_engine.transports.local import LocalTransport
+from tests.transport_helpers import Sink, live_members, run_on
 
 GRACE = 0.5
-
-
-class Sink:
-    """Collects output per stream and in arrival order."""
-
-    def __init__(self) -> None:
-        self.chunks: list[tuple[Stream, bytes]] = []
-        self.started = asyncio.Event()  # set at the first chunk
-        self._arrived = asyncio.Event()
-
-    async def __call__(self, stream: Stream, data: bytes) -> None:
-        self.chunks.append((stream, data))
-        self.started.set()
-        self._arrived.set()
-
-    async def wait_for(self, needle: bytes) -> None:
-        while needle not in self.out:
-            self._arrived.clear()
-            await self._arrived.wait()
-
-    def of(self, stream: Stream) -> bytes:
-        return b"".join(d for s, d in self.chunks if s == stream)
-
-    @property
-    def out(self) -> bytes:
-        return self.of(Stream.STDOUT)
-
-    @property
-    def err(self) -> bytes:
-        return self.of(Stream.STDERR)
-
-    def first_line(self) -> int:
-        return int(self.out.split(b"\n", 1)[0])
 
 
 async def run(
     command: str, sink: Sink | None = None, cancel: asyncio.Event | None = None, **spec: object
 ) -> tuple[CommandResult, Sink]:
-    sink = sink or Sink()
-    transport = LocalTransport(kill_grace=GRACE)
-    result = await transport.run(
-        CommandSpec(command=command, **spec),  # type: ignore[arg-type]
-        sink,
-        cancel or asyncio.Event(),
-    )
-    return result, sink
-
-
-def live_members(pgid: int) -> list[int]:
-    """Processes of the group that are not zombies (a zombie has exited, only its reaper is
-    late: in some containers PID 1 reaps orphans every few seconds)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] not in "ZX":
-            found.append(int(entry.name))
-    return found
+    return await run_on(LocalTransport(kill_grace=GRACE), command, sink=sink, cancel=cancel, **spec)
 
 
 _GROUPS_TO_CHECK: list[int] = []

@@ -1,0 +1,79 @@
+"""What the local and SSH transport tests share: an output sink, a way to run one command, and
+the live members of a process group (the SSH lab's "remote" processes run on this machine)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
+
+
+class Sink:
+    """Collects each chunk per stream, in arrival order, and lets a test wait for some of it."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[Stream, bytes]] = []
+        self.started = asyncio.Event()  # set at the first chunk
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, stream: Stream, data: bytes) -> None:
+        self.chunks.append((stream, data))
+        self.started.set()
+        self._arrived.set()
+
+    async def wait_for(self, needle: bytes, within: float = 10) -> None:
+        """Until stdout holds ``needle``; a test that waits forever would only time out."""
+        async with asyncio.timeout(within):
+            while needle not in self.out:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def of(self, stream: Stream) -> bytes:
+        return b"".join(data for s, data in self.chunks if s == stream)
+
+    @property
+    def out(self) -> bytes:
+        return self.of(Stream.STDOUT)
+
+    @property
+    def err(self) -> bytes:
+        return self.of(Stream.STDERR)
+
+    def first_line(self) -> int:
+        return int(self.out.split(b"\n", 1)[0])
+
+
+async def run_on(
+    transport: Transport,
+    command: str,
+    *,
+    sink: Sink | None = None,
+    cancel: asyncio.Event | None = None,
+    **spec: object,
+) -> tuple[CommandResult, Sink]:
+    """Run one command, collecting its output; ``spec`` are :class:`CommandSpec` fields."""
+    sink = sink or Sink()
+    result = await transport.run(
+        CommandSpec(command=command, **spec),  # type: ignore[arg-type]
+        sink,
+        cancel or asyncio.Event(),
+    )
+    return result, sink
+
+
+def live_members(pgid: int) -> list[int]:
+    """Processes of the group that are not zombies (a zombie has exited, only its reaper is
+    late: in some containers PID 1 reaps orphans every few seconds)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
