@@ -177,36 +177,30 @@ class _Prober:
         )
         address = _address(route.hostname, route.port)
         if route.via is not None:
-            return Check(
-                login.name,
+            return _timed(
+                login,
                 "tcp",
+                started,
                 Verdict.NOT_APPLICABLE,
                 f"reached through {route.via} (ssh_config): the ssh check covers it",
-                duration=time.monotonic() - started,
             )
         try:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(route.hostname, route.port), self._timeout
             )
         except (TimeoutError, OSError) as error:
-            return Check(
-                login.name,
+            return _timed(
+                login,
                 "tcp",
+                started,
                 Verdict.FAILED,
                 _tcp_failure(error, address, self._timeout),
-                Failure.UNREACHABLE,
-                time.monotonic() - started,
+                kind=Failure.UNREACHABLE,
             )
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return Check(
-            login.name,
-            "tcp",
-            Verdict.PASSED,
-            f"{address} answers",
-            duration=time.monotonic() - started,
-        )
+        return _timed(login, "tcp", started, Verdict.PASSED, f"{address} answers")
 
     async def _ssh(self, login: Login) -> Check:
         """Open the connection a run would use (the control slot: no command will run on it
@@ -216,21 +210,8 @@ class _Prober:
             async with self._pool.lease(login, control=True):
                 pass
         except SshFailure as failure:
-            return Check(
-                login.name,
-                "ssh",
-                Verdict.FAILED,
-                failure.message,
-                failure.kind,
-                time.monotonic() - started,
-            )
-        return Check(
-            login.name,
-            "ssh",
-            Verdict.PASSED,
-            f"logged in to {login.where}",
-            duration=time.monotonic() - started,
-        )
+            return _timed(login, "ssh", started, Verdict.FAILED, failure.message, kind=failure.kind)
+        return _timed(login, "ssh", started, Verdict.PASSED, f"logged in to {login.where}")
 
     async def _sudo(self, login: Login, sudo_as: tuple[str | None, ...]) -> Check:
         """``true`` through sudo as each identity the host's steps become, stopping at the
@@ -254,22 +235,22 @@ class _Prober:
                     else f"sudo as {user or 'root'} exited {result.exit_code}"
                     + (f": {said}" if said else "")
                 )
-                return Check(
-                    login.name,
-                    "sudo",
-                    Verdict.FAILED,
-                    detail,
-                    result.failure,
-                    time.monotonic() - started,
-                )
+                return _timed(login, "sudo", started, Verdict.FAILED, detail, kind=result.failure)
         names = ", ".join(user or "root" for user in sudo_as)
-        return Check(
-            login.name,
-            "sudo",
-            Verdict.PASSED,
-            f"sudo works as {names}",
-            duration=time.monotonic() - started,
-        )
+        return _timed(login, "sudo", started, Verdict.PASSED, f"sudo works as {names}")
+
+
+def _timed(
+    login: Login,
+    name: CheckName,
+    started: float,
+    verdict: Verdict,
+    detail: str,
+    *,
+    kind: Failure | None = None,
+) -> Check:
+    """A check's answer, timed from ``started``."""
+    return Check(login.name, name, verdict, detail, kind, time.monotonic() - started)
 
 
 def _route_of(login: Login) -> _Route:
