@@ -102,22 +102,34 @@ async def test_encrypted_key_with_its_passphrase(
 async def test_encrypted_key_without_the_right_passphrase_fails_without_asking(
     ssh_lab: SshLab, home: Path, host: SshHost, passphrase: str | None
 ) -> None:
-    """No passphrase prompt in headless mode, no hang: auth_failed, and no secret in the
-    message."""
-    asked: list[str] = []
-
-    async def ask(prompt: str) -> str | None:
-        asked.append(prompt)
-        return None
-
-    async with pool_for_test(ask=ask) as pool:
+    """Headless (nobody to ask), no hang: auth_failed, and no secret in the message."""
+    async with pool_for_test() as pool:
         key = login(ssh_lab, host, identity=str(ssh_lab.keys["encrypted"]), passphrase=passphrase)
         result, _ = await run(SshTransport(pool, key), "true", timeout=30)
     assert result.failure is Failure.AUTH_FAILED, result
     assert result.duration < 5
     assert ssh_lab.key_passphrase not in (result.error or "")
     assert "wrong-passphrase" not in (result.error or "")
-    assert not any("passphrase" in prompt for prompt in asked)
+
+
+async def test_an_encrypted_key_asks_for_its_passphrase_when_someone_can_answer(
+    ssh_lab: SshLab, home: Path, host: SshHost
+) -> None:
+    """On a terminal: the passphrase is asked for, naming the key; a plain key is not."""
+    asked: list[str] = []
+
+    async def ask(prompt: str) -> str | None:
+        asked.append(prompt)
+        return ssh_lab.key_passphrase
+
+    async with pool_for_test(ask=ask) as pool:
+        encrypted = login(ssh_lab, host, identity=str(ssh_lab.keys["encrypted"]))
+        who, result = await whoami(pool, encrypted)
+        assert who == ssh_lab.key_user, result
+        plain = login(ssh_lab, ssh_lab.hosts[9], identity=str(ssh_lab.keys["ed25519"]))
+        who, result = await whoami(pool, plain)
+        assert who == ssh_lab.key_user, result
+    assert asked == [f"passphrase for {ssh_lab.keys['encrypted']}: "]
 
 
 # --- the agent ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncssh
@@ -62,6 +62,8 @@ async def connect(
     login: Login, settings: ConnectSettings, book: KnownHostsBook, ask: Ask | None = None
 ) -> asyncssh.SSHClientConnection:
     """A connected, authenticated connection, or :class:`SshFailure` saying why not."""
+    if ask is not None and login.identity and login.passphrase is None:
+        login = await _with_passphrase(login, ask)
     client = _Client(login, ask)
     tried = client.methods()
     try:
@@ -77,6 +79,24 @@ async def connect(
         ) from None
     finally:
         client.forget_agent()
+
+
+async def _with_passphrase(login: Login, ask: Ask) -> Login:
+    """A named key that is encrypted gets its passphrase asked for, once per key (``ask``
+    remembers answers); an unreadable key is left for the connection to report."""
+    path = login.identity or ""
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: asyncssh.read_private_key(os.path.expanduser(path))
+        )
+    except asyncssh.KeyImportError as error:
+        # asyncssh says "Passphrase must be specified …" for an encrypted key; other import
+        # errors are left for the connection attempt to report
+        if "passphrase" in str(error).lower():
+            return replace(login, passphrase=await ask(f"passphrase for {login.identity}: "))
+    except OSError:
+        pass
+    return login
 
 
 def _options(
