@@ -304,6 +304,15 @@ class Scheduler:
                     for other in self._units
                     if other.status is S.PENDING and other.started_at is None
                 )
+            elif self._policy is not m.FailurePolicy.FAIL_FAST:
+                # Independent branches go on, but not this task: a rollout that has used up
+                # its failure budget must not reach more hosts (its later batches, or hosts of
+                # its batch still waiting for a free slot).
+                reason = f"skipped: {task} failed beyond its failure budget"
+                for other in self._of_task[task]:
+                    if other.status is S.PENDING and other.started_at is None:
+                        other.skipped_because = state.index
+                        queue.append((other, S.SKIPPED, reason))
 
     def _verdict(self, dependent: UnitRecord, dep: UnitRecord) -> UnitStatus | None:
         """None when ``dep``'s outcome lets ``dependent`` go on, else what it becomes."""

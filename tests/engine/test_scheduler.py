@@ -238,6 +238,29 @@ def test_serial_batches_run_one_after_another_and_stop_after_a_failure() -> None
     assert d.finished() == sch.FinishRun(RunStatus.FAILED)
 
 
+def test_with_continue_a_rollout_beyond_its_budget_reaches_no_more_hosts() -> None:
+    """Found by the property test: with one slot, web2 of the same batch waited for a free
+    slot and then started although the task had already failed. Independent branches go on;
+    the failed rollout does not."""
+    d = Driver(
+        plan_from(
+            HOSTS + '[tasks.roll]\non = "web"\nstrategy = "serial"\nbatch = 2\n'
+            'commands = ["r"]\n[tasks.tail]\ncommands = ["t"]\n',
+            parallel=1,
+        ),
+        sch.FailurePolicy.CONTINUE,
+    )
+    d.begin()
+    assert d.running_now() == {"roll@web1"}
+    d.fail("roll@web1")  # max_failures = 0: the task has failed
+    assert d.status("roll@web2") is S.SKIPPED  # same batch, never started
+    assert d.status("roll@web3") is S.SKIPPED  # the next batch
+    assert d.running_now() == {"tail@local"}  # an independent branch goes on
+    d.exit("tail@local")
+    assert d.finished() == sch.FinishRun(RunStatus.FAILED)
+    assert d.scheduler.snapshot().tasks["roll"] is S.FAILED
+
+
 def test_serial_batches_by_percentage() -> None:
     d = Driver(
         plan_from(
