@@ -200,35 +200,59 @@ def _jsonable(value: Any) -> Any:
 
 
 class EventBus:
-    """Fan-out of events to subscribers, each with its own bounded queue.
+    """Fan-out of events to subscribers, each with its own bounded mailbox.
 
-    ``publish`` waits while any subscriber's queue is full: output is never dropped, and a slow
-    subscriber throttles the commands' output instead of filling memory.
+    ``publish`` waits while any subscriber's mailbox is full: output is never dropped, and a
+    slow subscriber throttles the commands' output instead of filling memory. A mailbox is full
+    at ``maxsize`` events or at ``max_bytes`` of output, whichever comes first: a count alone
+    lets a subscriber lagging behind 64 KiB chunks hold tens of megabytes.
     """
 
-    def __init__(self, maxsize: int = 1024) -> None:
+    def __init__(self, maxsize: int = 1024, max_bytes: int = 8 * 1024 * 1024) -> None:
         self._maxsize = maxsize
-        self._queues: list[asyncio.Queue[Event | None]] = []
+        self._max_bytes = max_bytes
+        self._mailboxes: list[_Mailbox] = []
         self._closed = False
 
     def subscribe(self) -> AsyncIterator[Event]:
         if self._closed:
             raise RuntimeError("the run has finished; subscribe before it starts")
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(self._maxsize)
-        self._queues.append(queue)
-        return self._drain(queue)
+        mailbox = _Mailbox(self._maxsize, self._max_bytes)
+        self._mailboxes.append(mailbox)
+        return mailbox.drain()
 
     async def publish(self, event: Event) -> None:
-        for queue in self._queues:
-            await queue.put(event)
+        for mailbox in self._mailboxes:
+            await mailbox.put(event)
 
     async def close(self) -> None:
         """Tell every subscriber the stream has ended; they finish what is queued first."""
         self._closed = True
-        for queue in self._queues:
-            await queue.put(None)
+        for mailbox in self._mailboxes:
+            await mailbox.put(None)
 
-    @staticmethod
-    async def _drain(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
-        while (event := await queue.get()) is not None:
+
+class _Mailbox:
+    def __init__(self, maxsize: int, max_bytes: int) -> None:
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._room = asyncio.Event()
+
+    async def put(self, event: Event | None) -> None:
+        size = _output_size(event)
+        while size and self._bytes and self._bytes + size > self._max_bytes:  # one always fits
+            self._room.clear()
+            await self._room.wait()
+        self._bytes += size
+        await self._queue.put(event)
+
+    async def drain(self) -> AsyncIterator[Event]:
+        while (event := await self._queue.get()) is not None:
+            self._bytes -= _output_size(event)
+            self._room.set()
             yield event
+
+
+def _output_size(event: Event | None) -> int:
+    return len(event.data) if isinstance(event, OutputReceived) else 0

@@ -200,6 +200,36 @@ async def test_a_slow_subscriber_holds_the_publisher_back() -> None:
     assert await fast == list(range(1, 11))
 
 
+async def test_a_subscriber_lagging_by_output_bytes_holds_the_publisher_back() -> None:
+    """Few events, but large ones: the byte budget, not the event count, stops the publisher."""
+    bus = ev.EventBus(maxsize=1000, max_bytes=10_000)
+    slow = bus.subscribe()
+    published = 0
+
+    async def publisher() -> None:
+        nonlocal published
+        for _ in range(6):
+            await bus.publish(output(b"x" * 4000))
+            published += 1
+        await bus.close()
+
+    task = asyncio.create_task(publisher())
+    await asyncio.sleep(0.05)
+    assert published == 2  # a third 4000-byte chunk would pass 10,000 bytes
+    assert not task.done()
+    received = [event async for event in slow]
+    await task
+    assert [len(event.data) for event in received] == [4000] * 6  # type: ignore[attr-defined]
+
+
+async def test_a_chunk_larger_than_the_byte_budget_still_passes() -> None:
+    bus = ev.EventBus(max_bytes=10)
+    stream = bus.subscribe()
+    await asyncio.wait_for(bus.publish(output(b"y" * 100)), 1)
+    await bus.close()
+    assert [event.data async for event in stream] == [b"y" * 100]  # type: ignore[attr-defined]
+
+
 async def test_a_bus_without_subscribers_accepts_events() -> None:
     bus = ev.EventBus(maxsize=1)
     for event in numbered(5):
