@@ -160,16 +160,8 @@ class Runner:
                 case sch.UnitBegan():
                     await self._emit(ev.UnitStarted, **_where(command.key))
                 case sch.UnitSettled():
-                    view = command.view
                     await self._emit(
-                        ev.UnitFinished,
-                        **_where(command.key),
-                        status=view.status,
-                        attempts=view.attempts,
-                        exit_code=view.exit_code,
-                        duration=view.duration,
-                        reason=view.reason,
-                        error_kind=view.error_kind,
+                        ev.UnitFinished, **_where(command.key), **_settled(command.view)
                     )
                 case sch.AwaitingDecision():
                     await self._emit(
@@ -292,14 +284,7 @@ class Runner:
         snapshot = self._scheduler.snapshot()
         hosts: dict[str, dict[str, ev.HostSummary]] = {t.name: {} for t in self.plan.tasks}
         for key, view in snapshot.units.items():
-            hosts[key.task][key.host] = ev.HostSummary(
-                status=view.status,
-                exit_code=view.exit_code,
-                attempts=view.attempts,
-                duration=view.duration,
-                reason=view.reason,
-                error_kind=view.error_kind,
-            )
+            hosts[key.task][key.host] = ev.HostSummary(**_settled(view))
         return {
             name: ev.TaskSummary(status=snapshot.tasks[name] or UnitStatus.NOT_RUN, hosts=units)
             for name, units in hosts.items()
@@ -334,6 +319,18 @@ def signal_name(number: int) -> str:
 
 def _where(key: UnitKey) -> dict[str, str]:
     return {"task": key.task, "host": key.host}
+
+
+def _settled(view: sch.UnitView) -> dict[str, Any]:
+    """How a unit ended, as both its UnitFinished event and the run summary say it."""
+    return {
+        "status": view.status,
+        "attempts": view.attempts,
+        "exit_code": view.exit_code,
+        "duration": view.duration,
+        "reason": view.reason,
+        "error_kind": view.error_kind,
+    }
 
 
 def _outcome(result: CommandResult, timeout: float) -> tuple[StepOutcome, str | None]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from typing import TypeVar
 
@@ -82,15 +82,8 @@ class SshTransport:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> CommandResult:
-        sudo = SudoDialogue.new() if spec.sudo or spec.user else None
-        password = self.login.sudo_password if sudo is not None else None
-        script = step_script(
-            spec.command,
-            env=spec.env,
-            cwd=spec.cwd,
-            sudo=sudo,
-            user=spec.user,
-            password=password is not None,
+        script, sudo, password = self._script(
+            spec.command, spec, env=spec.env, cwd=spec.cwd, user=spec.user
         )
         lease, command = await _until(self._start(script, sudo, password), deadline, cancel)
         try:
@@ -104,6 +97,24 @@ class SshTransport:
             )
         finally:
             self.pool.release(lease)
+
+    def _script(
+        self,
+        command: str,
+        spec: CommandSpec,
+        *,
+        env: Mapping[str, str],
+        cwd: str | None,
+        user: str | None,
+    ) -> tuple[bytes, SudoDialogue | None, str | None]:
+        """The stdin script for ``command``, through sudo when ``spec`` needs it, with the
+        dialogue and the password that go with it."""
+        sudo = SudoDialogue.new() if spec.sudo or spec.user else None
+        password = self.login.sudo_password if sudo is not None else None
+        script = step_script(
+            command, env=env, cwd=cwd, sudo=sudo, user=user, password=password is not None
+        )
+        return script, sudo, password
 
     async def _start(
         self, script: bytes, sudo: SudoDialogue | None, password: str | None
@@ -164,7 +175,7 @@ class SshTransport:
         if ending.lost is not None:
             lease.broken()
             if stopped is None:  # reap what the lost connection left behind, on a new one
-                await self._kill(command, spec)
+                killed = await self._kill(command, spec)
         return self._result(ending, stopped, killed)
 
     async def _kill(self, command: RemoteCommand, spec: CommandSpec) -> bool:
@@ -176,15 +187,9 @@ class SshTransport:
         if not command.pgid:
             command.close()
             return False
-        sudo = SudoDialogue.new() if spec.sudo or spec.user else None
-        password = self.login.sudo_password if sudo is not None else None
-        script = step_script(
-            kill_command(command.pgid, self.kill_grace),
-            env={},
-            cwd=None,
-            sudo=sudo,
-            user=None,
-            password=password is not None,
+        # as root when the step used sudo: its processes may belong to another user
+        script, sudo, password = self._script(
+            kill_command(command.pgid, self.kill_grace), spec, env={}, cwd=None, user=None
         )
         try:
             async with self.pool.lease(self.login, control=True) as lease:
@@ -218,7 +223,10 @@ class SshTransport:
             )
         if ending.lost is not None:
             failure = lost(self.login.where, ending.lost)
-            return replace(base, exit_code=None, failure=failure.kind, error=failure.message)
+            error = failure.message
+            if not killed:
+                error += "; whether its processes are gone could not be checked"
+            return replace(base, exit_code=None, failure=failure.kind, error=error)
         if ending.closed_without_status:
             return replace(
                 base,
