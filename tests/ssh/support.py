@@ -174,3 +174,15 @@ class Gate:
 
 def token() -> str:
     return os.urandom(6).hex()
+
+
+class Prompter:
+    """Stands for the operator at a terminal: gives one answer, remembers every question."""
+
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    async def __call__(self, prompt: str) -> str | None:
+        self.asked.append(prompt)
+        return self.answer

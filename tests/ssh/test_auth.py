@@ -18,7 +18,7 @@ from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.harness import SshHost, SshLab
-from tests.ssh.support import login, pool_for_test, run, token, use_home
+from tests.ssh.support import Prompter, login, pool_for_test, run, token, use_home
 
 
 @pytest.fixture
@@ -116,12 +116,7 @@ async def test_an_encrypted_key_asks_for_its_passphrase_when_someone_can_answer(
     ssh_lab: SshLab, home: Path, host: SshHost
 ) -> None:
     """On a terminal: the passphrase is asked for, naming the key; a plain key is not."""
-    asked: list[str] = []
-
-    async def ask(prompt: str) -> str | None:
-        asked.append(prompt)
-        return ssh_lab.key_passphrase
-
+    ask = Prompter(ssh_lab.key_passphrase)
     async with pool_for_test(ask=ask) as pool:
         encrypted = login(ssh_lab, host, identity=str(ssh_lab.keys["encrypted"]))
         who, result = await whoami(pool, encrypted)
@@ -129,7 +124,7 @@ async def test_an_encrypted_key_asks_for_its_passphrase_when_someone_can_answer(
         plain = login(ssh_lab, ssh_lab.hosts[9], identity=str(ssh_lab.keys["ed25519"]))
         who, result = await whoami(pool, plain)
         assert who == ssh_lab.key_user, result
-    assert asked == [f"passphrase for {ssh_lab.keys['encrypted']}: "]
+    assert ask.asked == [f"passphrase for {ssh_lab.keys['encrypted']}: "]
 
 
 # --- the agent ----------------------------------------------------------------------------------
@@ -266,20 +261,15 @@ async def test_wrong_password_is_auth_failed_without_the_password(
 async def test_password_is_asked_once_when_someone_can_answer(
     ssh_lab: SshLab, home: Path, host: SshHost
 ) -> None:
-    asked: list[str] = []
-
-    async def ask(prompt: str) -> str | None:
-        asked.append(prompt)
-        return ssh_lab.password
-
+    ask = Prompter(ssh_lab.password)
     async with pool_for_test(ask=ask) as pool:
         by_prompt = login(
             ssh_lab, host, user=ssh_lab.password_user, identity=str(ssh_lab.keys["stranger"])
         )
         who, result = await whoami(pool, by_prompt)
     assert who == ssh_lab.password_user, result
-    assert len(asked) == 1
-    assert ssh_lab.password_user in asked[0]
+    assert len(ask.asked) == 1
+    assert ssh_lab.password_user in ask.asked[0]
 
 
 async def test_headless_password_host_fails_without_prompting(

@@ -229,6 +229,7 @@ async def test_connection_killed_mid_command_is_connection_lost(
     try:
         task = asyncio.create_task(run(transport, command, sink=sink, timeout=30))
         await sink.wait_for(b"\n")
+        await until(lambda: b"partial" in sink.err)  # stderr is its own stream: may come later
         sshd = int(sink.out.split(b"\n")[0])
         title = await asyncio.to_thread(Path(f"/proc/{sshd}/cmdline").read_bytes)
         assert title.startswith(f"sshd: {ssh_lab.key_user}@".encode())  # the right victim
@@ -240,6 +241,7 @@ async def test_connection_killed_mid_command_is_connection_lost(
         assert not result.timed_out
         assert result.duration < 10
         assert "lost" in (result.error or "")
+        assert "could not be checked" not in (result.error or "")  # the reap was verified
         assert sink.out == f"{sshd}\n".encode()
         assert b"partial" in sink.err
         assert processes_matching(f"sleep {tag}") == []  # reaped on a new connection
