@@ -6,7 +6,7 @@ python := if path_exists(".venv/bin/python") == "true" { ".venv/bin/python" } el
 
 # Everything CI checks: system packages, lint, types, tests with coverage.
 test *args: system-deps lint
-    {{python}} -m pytest -n 2 --cov --cov-report=term {{args}}
+    {{python}} -m pytest -n 2 --hypothesis-profile=ci --cov --cov-report=term {{args}}
 
 # ruff (with its security rules) and mypy strict on the engine: zero findings.
 lint:

@@ -32,7 +32,7 @@ import time
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
 
 _POLL = 0.05  # how often the group is checked during the grace period
-_POST_EXIT_CAP = 16 * 1024 * 1024  # far above a pipe's capacity plus our buffers
+POST_EXIT_CAP = 16 * 1024 * 1024  # far above a pipe's capacity plus our buffers
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -206,7 +206,7 @@ class _Pipe:
     async def _read(self) -> bytes:
         """The next chunk; b"" at EOF and when the pipe is abandoned."""
         loop = asyncio.get_running_loop()
-        if self._budget is not None and (self._budget <= 0 or self._after_exit > _POST_EXIT_CAP):
+        if self._budget is not None and (self._budget <= 0 or self._after_exit > POST_EXIT_CAP):
             return b""
         self._since = loop.time()
         when = None if self._budget is None else self._since + self._budget

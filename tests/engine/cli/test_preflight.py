@@ -168,7 +168,7 @@ async def test_an_abandoned_question_does_not_hold_up_the_caller() -> None:
     started = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
         await question
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # not the reader's 10 s
     release.set()
 
 

@@ -1,0 +1,10 @@
+"""Test-suite wide settings.
+
+``just test`` (and so CI) runs hypothesis under the ``ci`` profile: the same examples every
+run, so a red build always means a change broke something, never that a new random draw found
+an old bug. A plain ``pytest`` keeps drawing fresh examples, which is where new cases are found.
+"""
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
