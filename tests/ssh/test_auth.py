@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nexus_engine.transports.base import CommandResult, Failure
-from nexus_engine.transports.ssh.connect import Login
+from nexus_engine.transports.ssh.connect import Login, _cpu_has_aes
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.harness import SshHost, SshLab
@@ -323,3 +323,54 @@ async def test_nexus_user_wins_over_ssh_config_user(
     result, sink = await run(transport, "id -un")
     assert result.succeeded, result
     assert sink.out == f"{ssh_lab.password_user}\n".encode()
+
+
+# --- the cipher ---------------------------------------------------------------------------------
+
+
+async def cipher_used(pool: SshPool, where: Login) -> str:
+    lease = await pool.acquire(where)
+    try:
+        return str(lease.connection.get_extra_info("send_cipher"))
+    finally:
+        pool.release(lease)
+
+
+async def test_aes_gcm_leads_where_the_cpu_has_aes(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    expected = "aes128-gcm@openssh.com" if _cpu_has_aes() else "chacha20-poly1305@openssh.com"
+    assert await cipher_used(pool, login(ssh_lab, host, identity=str(ssh_lab.keys["rsa"]))) == (
+        expected
+    )
+
+
+async def test_ssh_config_ciphers_are_kept_as_written(
+    ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
+) -> None:
+    (home / ".ssh" / "config").write_text(
+        alias_config(host, ssh_lab.key_user, f"IdentityFile {ssh_lab.keys['rsa']}")
+        + "    Ciphers aes256-ctr,chacha20-poly1305@openssh.com\n"
+    )
+    assert await cipher_used(pool, Login(name="aliased", hostname="myalias")) == "aes256-ctr"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "has_aes"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse2 aes avx2\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse2 avx2 vaes-like\n", False),
+        ("processor\t: 0\nFeatures\t: fp asimd aes pmull sha1\n", True),
+        ("processor\t: 0\nFeatures\t: fp asimd\n", False),
+        ("Processor\t: ARMv6\n", False),
+    ],
+    ids=["x86-aes", "x86-none", "arm64-aes", "arm64-none", "no-flags"],
+)
+def test_cpu_aes_is_read_from_cpuinfo(tmp_path: Path, cpuinfo: str, has_aes: bool) -> None:
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo)
+    assert _cpu_has_aes(path) is has_aes
+
+
+def test_unreadable_cpuinfo_means_no_aes(tmp_path: Path) -> None:
+    assert _cpu_has_aes(tmp_path / "missing") is False
