@@ -15,6 +15,7 @@ from nexus_engine import graph
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.hosts import Host, expand_targets, resolve_hosts
 from nexus_engine.config.models import LOCAL, Settings, Step, Task
+from nexus_engine.redact import Redactor
 from nexus_engine.selection import HostSelection
 
 
@@ -38,6 +39,7 @@ class StepPlan:
     retry_delay: float
     env: tuple[tuple[str, str], ...]
     cwd: str | None
+    private: bool  # a secret is in cmd, env or cwd: a transport keeps it off argv
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,7 @@ def build_plan(
     loaded: LoadedConfig,
     targets: Sequence[str] = (),
     *,
-    redact: Callable[[str], str] = str,
+    redact: Callable[[str], str] | None = None,
     parallel_limit: int | None = None,
     hosts: HostSelection | None = None,
 ) -> Plan:
@@ -89,10 +91,15 @@ def build_plan(
     ``local`` excluded) is dropped and its dependents take over its dependencies, so the tasks
     that remain still run in dependency order.
 
+    ``redact`` masks secrets in what a step shows, and so marks it private; it defaults to the
+    config's own ``${secret:…}`` values, so no caller can forget them.
+
     Raises ``graph.UnknownTaskError`` for a target the config does not declare, and
     ``SelectionError`` for a selection that names nothing or leaves a task without hosts.
     """
     config = loaded.config
+    if redact is None:
+        redact = Redactor(loaded.secrets).text
     full = graph.build_graph({name: task.deps for name, task in config.tasks.items()})
     selected = graph.requested(full, targets or list(config.tasks))
     order = graph.topological_order(selected)
@@ -199,6 +206,9 @@ def _step_plan(
         retry_delay=step.retry_delay if step.retry_delay is not None else settings.retry_delay,
         env=tuple(sorted(step.env.items())),
         cwd=step.cwd,
+        private=any(
+            redact(text) != text for text in (step.cmd, step.cwd or "", *step.env.values())
+        ),
     )
 
 

@@ -201,6 +201,7 @@ class Runner:
             sudo=step.sudo,
             user=step.user,
             timeout=command.timeout,
+            private=step.private,
         )
         if cancel.is_set():
             result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")

@@ -14,7 +14,6 @@ from typing import Protocol
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.plan import Plan, UnitKey, build_plan
-from nexus_engine.redact import Redactor
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import RunRefused, RunSession, start_session
 
@@ -108,7 +107,7 @@ class LiveRun:
 def start_live(loaded: LoadedConfig, tasks: Sequence[str], parallel: int | None = None) -> LiveRun:
     """Plan and wire a run of ``tasks`` (and what they need), asking on failure: the failed
     unit waits for a decision while independent work goes on. Raises StartError."""
-    plan = build_plan(loaded, tasks, redact=Redactor(loaded.secrets).text, parallel_limit=parallel)
+    plan = build_plan(loaded, tasks, parallel_limit=parallel)
     try:
         session = start_session(loaded, plan, policy=FailurePolicy.ASK)
     except RunRefused as refusal:

@@ -14,7 +14,6 @@ from nexus_engine.cli.prompt import terminal_ask
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import Overrides
 from nexus_engine.plan import Plan, build_plan, describe
-from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
@@ -64,7 +63,6 @@ def select_plan(loaded: LoadedConfig, args: argparse.Namespace) -> Plan:
     return build_plan(
         loaded,
         args.tasks,
-        redact=Redactor(loaded.secrets).text,
         parallel_limit=getattr(args, "parallel", None),
         hosts=HostSelection.from_flags(args.hosts, args.exclude),
     )

@@ -50,6 +50,7 @@ class CommandSpec:
     sudo: bool = False
     user: str | None = None
     timeout: float | None = None
+    private: bool = False  # it carries a secret: it must never show on the host's process list
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,6 +315,20 @@ def test_shown_commands_are_redacted_and_only_there() -> None:
     assert "2. echo ok" in text
 
 
+def test_a_step_carrying_a_secret_anywhere_is_private() -> None:
+    """Private steps are the ones a transport keeps off the host's process list."""
+    redactor = Redactor({"hunter2"})
+    steps = [
+        '"echo plain"',
+        '"login --password hunter2"',
+        '{ cmd = "deploy", env = { TOKEN = "hunter2" } }',
+        '{ cmd = "deploy", cwd = "/srv/hunter2" }',
+        '{ cmd = "deploy", env = { MODE = "blue" }, cwd = "/srv/app" }',
+    ]
+    plan = build(f"[tasks.t]\ncommands = [{', '.join(steps)}]\n", redact=redactor.text)
+    assert [step.private for step in plan.units[0].steps] == [False, True, True, True, False]
+
+
 # ---- property: waits only point backwards -----------------------------------------------------
 
 TARGETS = ["local", "h1", "h2", "h3", "web"]

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import signal
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,7 +18,9 @@ import pytest
 
 from nexus_engine import events as ev
 from nexus_engine import scheduler as sch
-from nexus_engine.plan import Plan, UnitKey
+from nexus_engine.config import LoadedConfig
+from nexus_engine.config.models import NexusConfig
+from nexus_engine.plan import Plan, UnitKey, build_plan
 from nexus_engine.redact import Redactor
 from nexus_engine.runner import Runner, signal_name
 from nexus_engine.status import RunStatus, UnitStatus
@@ -717,3 +720,30 @@ async def test_a_transport_that_raises_fails_the_step_and_the_run_ends() -> None
     assert done.reason == "nexus could not run the step: RuntimeError('no way to run echo hi')"
     assert rec.unit_finished("b@local").status is S.NOT_RUN
     assert rec.finished.status is RunStatus.FAILED
+
+
+class Recording:
+    """The local transport, remembering every spec it was given."""
+
+    def __init__(self) -> None:
+        self.specs: list[CommandSpec] = []
+        self._local = LocalTransport(kill_grace=0.2)
+
+    async def run(
+        self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
+    ) -> CommandResult:
+        self.specs.append(spec)
+        return await self._local.run(spec, on_output, cancel)
+
+
+async def test_a_step_carrying_a_secret_reaches_the_transport_as_private() -> None:
+    toml = f'[tasks.t]\ncommands = ["echo plain", "echo {SECRET}"]\n'
+    config = NexusConfig.model_validate(tomllib.loads(toml))
+    loaded = LoadedConfig(path=Path("nexus.toml"), config=config, secrets=frozenset({SECRET}))
+    transport = Recording()
+    rec = await run_plan(build_plan(loaded), transport=transport)
+    assert rec.finished.status is RunStatus.SUCCEEDED
+    assert [(spec.command, spec.private) for spec in transport.specs] == [
+        ("echo plain", False),
+        (f"echo {SECRET}", True),
+    ]

@@ -547,7 +547,9 @@ class SshLab:
             0o644,
         )
 
-    def _sshd_config(self, addresses: Sequence[str], port: int, host_key: Path) -> str:
+    def _sshd_config(
+        self, addresses: Sequence[str], port: int, host_key: Path, extra: Sequence[str] = ()
+    ) -> str:
         assert self._slot is not None
         lines = [f"ListenAddress {a}:{port}" for a in addresses]
         lines += [
@@ -574,16 +576,21 @@ class SshLab:
         ]
         if _sshd_version() >= (9, 8):  # failed logins must not get 127.0.0.1 blocked
             lines.append("PerSourcePenalties no")
-        lines += self.extra_config
+        lines += [*self.extra_config, *extra]
         return "\n".join(lines) + "\n"
 
     def _spawn_sshd(
-        self, name: str, addresses: Sequence[str], port: int, host_key: Path
+        self,
+        name: str,
+        addresses: Sequence[str],
+        port: int,
+        host_key: Path,
+        extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         assert self._slot is not None
         config = _write(
             self.root / f"{self._slot.marker}{name}.conf",
-            self._sshd_config(addresses, port, host_key),
+            self._sshd_config(addresses, port, host_key, extra),
             0o644,
         )
         check = subprocess.run(
@@ -788,9 +795,12 @@ class SshLab:
             self._extra_addresses.remove(address)
 
     @contextlib.contextmanager
-    def spare(self, *, new_host_key: bool = True) -> Iterator[SshHost]:
+    def spare(
+        self, *, new_host_key: bool = True, extra_config: Sequence[str] = ()
+    ) -> Iterator[SshHost]:
         """Another sshd on an address that is not in ``known_hosts`` (an "unknown host"), with the
-        same users and keys; with ``new_host_key`` it has a fresh host key (``host_key_of``)."""
+        same users and keys; with ``new_host_key`` it has a fresh host key (``host_key_of``).
+        ``extra_config``: sshd_config lines for this server alone (a ``ForceCommand``, say)."""
         self._serial += 1
         name = f"spare{self._serial}"
         key = self.host_key
@@ -803,7 +813,7 @@ class SshLab:
             for _attempt in range(5):
                 port = _free_port([address])
                 mark = self.log_mark()
-                proc = self._spawn_sshd(name, [address], port, key)
+                proc = self._spawn_sshd(name, [address], port, key, extra_config)
                 if self._await_listening([proc], [address], port, mark):
                     break
                 _stop_popen(proc)

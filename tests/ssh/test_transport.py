@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nexus_engine.transports.base import Failure
+from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.harness import SshHost, SshLab
@@ -117,9 +118,11 @@ async def test_first_line_that_looks_like_a_number_is_not_eaten(transport: SshTr
 # --- what the command is given ------------------------------------------------------------------
 
 
-async def test_stdin_is_empty(transport: SshTransport) -> None:
-    """The script travels on stdin; the command must see none of it, and EOF at once."""
-    result, sink = await run(transport, 'cat; read -r line; echo "read=$? line=$line"', timeout=5)
+@pytest.mark.parametrize("private", [False, True], ids=["inline", "script-on-stdin"])
+async def test_stdin_is_empty(transport: SshTransport, private: bool) -> None:
+    """Inline or behind the bootstrap, the command sees none of the script, and EOF at once."""
+    command = 'cat; read -r line; echo "read=$? line=$line"'
+    result, sink = await run(transport, command, timeout=5, private=private)
     assert result.succeeded, result
     assert sink.out == b"read=1 line=\n"  # and not a timeout: cat saw EOF at once
 
@@ -317,6 +320,39 @@ async def test_sudo_password_never_in_argv_or_environment(
     assert scans >= 1
     assert probe in found  # the scan saw the step while it ran
     assert password not in found
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["plain", "carrying-a-secret"])
+async def test_only_a_step_without_secrets_shows_on_the_process_list(
+    transport: SshTransport, private: bool
+) -> None:
+    """A step carrying a ``${secret:…}`` value travels on stdin, so no process on the host has
+    it in its command line; a plain step goes inline in the exec request, where the same scan
+    finds it (which shows the scan can see a step)."""
+    secret = f"secret{token()}"
+    task = asyncio.create_task(run(transport, f"sleep 2; : {secret}", private=private, timeout=20))
+    found: set[bytes] = set()
+    while not task.done():
+        await asyncio.to_thread(_scan_for, [secret.encode()], found)
+    result, _ = await task
+    assert result.succeeded, result
+    assert (secret.encode() in found) is not private
+
+
+async def test_a_login_shell_that_never_runs_the_step_is_start_failed(
+    ssh_lab: SshLab,
+) -> None:
+    """A server whose ``ForceCommand`` replaces every command: the channel ends with an exit
+    status but without the line every start prints first, so the step never ran."""
+    async with pool_for_test(HostKeyPolicy.ACCEPT_NEW) as pool:
+        with ssh_lab.spare(new_host_key=False, extra_config=["ForceCommand exit 7"]) as spare:
+            transport = SshTransport(pool, login(ssh_lab, spare), kill_grace=GRACE)
+            for private in (False, True):
+                result, _ = await run(transport, "echo hello", private=private, timeout=20)
+                assert result.failure is Failure.START_FAILED, result
+                assert result.exit_code == 7
+                assert result.error is not None
+                assert "could not start the step (exit status 7)" in result.error
 
 
 # --- the pool -----------------------------------------------------------------------------------

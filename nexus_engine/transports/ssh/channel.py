@@ -20,7 +20,7 @@ from typing import cast
 import asyncssh
 
 from nexus_engine.transports.base import Failure, OutputSink, Stream
-from nexus_engine.transports.ssh.remote import BOOTSTRAP, SudoDialogue
+from nexus_engine.transports.ssh.remote import Launch, SudoDialogue
 
 _HIGH_WATER = 16  # queued chunks before the channel is paused
 _HEADER_LIMIT = 64  # bytes: a group id line is far shorter
@@ -45,6 +45,7 @@ class Ending:
     signal: int | None = None
     lost: BaseException | None = None  # the connection failed under the command
     closed_without_status: bool = False
+    started: bool = False  # the group id line came: the login shell reached the script
     failure: Failure | None = None
     error: str | None = None
 
@@ -72,6 +73,11 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         if self.paused and self._channel is not None:
             self.paused = False
             self._channel.resume_reading()
+
+    def eof_received(self) -> bool:
+        """Keep our side open: stdin was settled by the script (``/dev/null``, or sudo's
+        password), so an EOF packet back would be one more packet per step for nothing."""
+        return True
 
     def exit_status_received(self, status: int) -> None:
         self.exit_status = status
@@ -110,22 +116,23 @@ class RemoteCommand:
     async def start(
         cls,
         connection: asyncssh.SSHClientConnection,
-        script: bytes,
+        launch: Launch,
         *,
         sudo: SudoDialogue | None = None,
         sudo_password: str | None = None,
     ) -> RemoteCommand:
         try:
-            channel, session = await connection.create_session(_Session, BOOTSTRAP, encoding=None)
+            channel, session = await connection.create_session(
+                _Session, launch.request, encoding=None
+            )
         except asyncssh.ChannelOpenError as error:
             prohibited = error.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED
             raise ChannelRefused(error, at_capacity=prohibited) from error
         except (asyncssh.Error, OSError) as error:
             raise ChannelRefused(error, at_capacity=False) from error
         command = cls(channel, cast(_Session, session), sudo, sudo_password)
-        channel.write(script)
-        if sudo is None or sudo_password is None:
-            channel.write_eof()  # the command's stdin: empty, as locally
+        if launch.stdin:
+            channel.write(launch.stdin)
         return command
 
     async def pump(self, on_output: OutputSink) -> Ending:
@@ -193,6 +200,7 @@ class RemoteCommand:
     def _ending(self) -> Ending:
         session, ending = self._session, self.ending
         ending.exit_code = session.exit_status
+        ending.started = self.pgid is not None
         if session.exit_signal is not None:
             ending.signal = _signal_number(session.exit_signal)
         if session.lost is not None:

@@ -1,13 +1,24 @@
 """The shell text Nexus sends to a host: how a step starts there, and how it is killed.
 
-A step's command travels on the channel's stdin, not in the exec request: the exec request is
-visible to every user of the host in ``ps`` for as long as the step runs, and a command may carry
-a ``${secret:…}`` value. The exec request is a fixed bootstrap that prints its PID (the process
-group: OpenSSH starts every session's shell with ``setsid``) on the first line of stdout, reads a
-line count and that many lines of script with ``read`` (a builtin that reads byte by byte from a
-pipe, so it never swallows what the step reads from stdin), and ``eval``s them; the step's own
-command is ``eval``ed last, in that same ``/bin/sh``, as ``sh -c`` would run it. Every value in
-the script is quoted with :func:`shlex.quote`.
+A step starts one of two ways, and both print the shell's PID (the process group: OpenSSH starts
+every session's shell with ``setsid``) as the first line of stdout, so the step can be killed:
+
+* **Inline**, the common case: the script rides in the exec request itself, as
+  ``exec /bin/sh -c 'printf …; SCRIPT' nexus``. Nothing more is sent, so the step starts as soon
+  as the server has the request: no round trip waiting for stdin, and no extra packets. Only a
+  script that holds no secret and no character a login shell could read differently goes
+  inline: the exec request is parsed by the user's login shell (fish reads a backslash inside
+  single quotes differently, csh a ``!``), and it is visible to every user of the host in
+  ``ps`` for as long as the step runs.
+* **On stdin**, for everything else: the exec request is the fixed :data:`BOOTSTRAP`, which
+  reads a line count and that many lines with ``read`` (a builtin that reads byte by byte from
+  a pipe, so it never swallows what the step reads from stdin), prints the PID, and ``eval``s
+  them. A ``${secret:…}`` value, a multi-line script or a sudo step goes this way.
+
+Either way the step's own command is ``eval``ed last, in that same ``/bin/sh``, as ``sh -c``
+would run it, with stdin from ``/dev/null`` (as locally), and every value in the script is
+quoted with :func:`shlex.quote`. A channel that ends without the PID line never reached the
+script: the login shell could not start it.
 
 Killing goes out of band, because closing an SSH channel without a PTY kills nothing and not
 every server honours ``signal`` requests: a second channel runs :func:`kill_command`, which sends
@@ -26,17 +37,28 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: What the exec request runs: print the group id, read the script from stdin, run it.
+#: The first thing either way of starting prints: the group id, on a line of its own.
+_HEADER = "echo $$"  # no backslash: the inline form must not need one
+#: The exec request of a step sent on stdin: read the script, print the group id, run it.
 BOOTSTRAP = (
     "exec /bin/sh -c '"
-    'printf "%s\\n" "$$"; '
     "IFS= read -r n || exit 125; s=; "
     'while [ "$n" -gt 0 ]; do IFS= read -r l || exit 125; s="$s$l\n"; n=$((n-1)); done; '
-    'eval "$s"'
+    f'{_HEADER}; eval "$s"'
     "' nexus"
 )
-#: Exit status of the bootstrap when its script never arrived whole.
-BOOTSTRAP_FAILED = 125
+#: Longest script sent inline: far below any argv limit, and a long script gains nothing.
+INLINE_LIMIT = 4096
+#: Characters that mean the same inside single quotes to every common login shell, on one line.
+_INLINE_SAFE = frozenset(map(chr, range(0x20, 0x7F))) - {"\\", "!"}
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How one step starts: the exec request, and what is written to the channel first."""
+
+    request: str
+    stdin: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +76,7 @@ class SudoDialogue:
         return cls(prompt=f"[nexus-sudo-{token}]".encode(), marker=f"nexus-in-{token}".encode())
 
 
-def step_script(
+def launch(
     command: str,
     *,
     env: Mapping[str, str],
@@ -62,8 +84,27 @@ def step_script(
     sudo: SudoDialogue | None,
     user: str | None,
     password: bool,
-) -> bytes:
-    """The stdin of a step's channel: a line count, then the lines :data:`BOOTSTRAP` evals."""
+    private: bool,
+) -> Launch:
+    """How to start ``command``: inline when nothing in it must stay off the host's process
+    list and any login shell reads it as written; otherwise :data:`BOOTSTRAP` and stdin."""
+    lines = _script(command, env=env, cwd=cwd, sudo=sudo, user=user, password=password)
+    if sudo is None and not private:
+        body = "; ".join([_HEADER, *lines])
+        if len(body) <= INLINE_LIMIT and _INLINE_SAFE.issuperset(body):
+            return Launch(f"exec /bin/sh -c {shlex.quote(body)} nexus", b"")
+    return Launch(BOOTSTRAP, _framed(lines))
+
+
+def _script(
+    command: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    sudo: SudoDialogue | None,
+    user: str | None,
+    password: bool,
+) -> list[str]:
     lines = []
     if cwd is not None:
         lines.append(f"cd -- {shlex.quote(cwd)} || exit 126")
@@ -72,7 +113,7 @@ def step_script(
     if sudo is None:
         # The bootstrap is already /bin/sh: eval the command there rather than exec another
         # shell (a process fewer per step), with the bootstrap's own variables out of its way.
-        lines.append(f"unset n s l; eval {shlex.quote(command)}")
+        lines.append(f"unset n s l; eval {shlex.quote(command)} </dev/null")
     else:
         announce = f'printf "%s\\n" {shlex.quote(sudo.marker.decode())} >&2; exec "$0" "$@"'
         argv = ["sudo", "-S" if password else "-n", "-p", sudo.prompt.decode()]
@@ -81,8 +122,8 @@ def step_script(
         if env:
             argv.append("--preserve-env=" + ",".join(sorted(env)))
         argv += ["--", "/bin/sh", "-c", announce, "/bin/sh", "-c", command]
-        lines.append("exec " + shlex.join(argv))
-    return _framed(lines)
+        lines.append("exec " + shlex.join(argv) + ("" if password else " </dev/null"))
+    return lines
 
 
 def kill_command(pgid: int, grace: float) -> str:

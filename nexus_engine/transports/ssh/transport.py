@@ -32,12 +32,7 @@ from nexus_engine.transports.ssh.channel import ChannelRefused, Ending, RemoteCo
 from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.errors import SshFailure, lost
 from nexus_engine.transports.ssh.pool import Lease, SshPool
-from nexus_engine.transports.ssh.remote import (
-    BOOTSTRAP_FAILED,
-    SudoDialogue,
-    kill_command,
-    step_script,
-)
+from nexus_engine.transports.ssh.remote import Launch, SudoDialogue, kill_command, launch
 
 T = TypeVar("T")
 _HEADER_WAIT = 2.0  # seconds to learn the group id of a command stopped right after start
@@ -82,10 +77,10 @@ class SshTransport:
         cancel: asyncio.Event,
         deadline: float | None,
     ) -> CommandResult:
-        script, sudo, password = self._script(
-            spec.command, spec, env=spec.env, cwd=spec.cwd, user=spec.user
+        start, sudo, password = self._launch(
+            spec.command, spec, env=spec.env, cwd=spec.cwd, user=spec.user, private=spec.private
         )
-        lease, command = await _until(self._start(script, sudo, password), deadline, cancel)
+        lease, command = await _until(self._start(start, sudo, password), deadline, cancel)
         try:
             return await self._supervise(
                 command,
@@ -98,7 +93,7 @@ class SshTransport:
         finally:
             self.pool.release(lease)
 
-    def _script(
+    def _launch(
         self,
         command: str,
         spec: CommandSpec,
@@ -106,25 +101,32 @@ class SshTransport:
         env: Mapping[str, str],
         cwd: str | None,
         user: str | None,
-    ) -> tuple[bytes, SudoDialogue | None, str | None]:
-        """The stdin script for ``command``, through sudo when ``spec`` needs it, with the
-        dialogue and the password that go with it."""
+        private: bool,
+    ) -> tuple[Launch, SudoDialogue | None, str | None]:
+        """How to start ``command``, through sudo when ``spec`` needs it, with the dialogue and
+        the password that go with it."""
         sudo = SudoDialogue.new() if spec.sudo or spec.user else None
         password = self.login.sudo_password if sudo is not None else None
-        script = step_script(
-            command, env=env, cwd=cwd, sudo=sudo, user=user, password=password is not None
+        start = launch(
+            command,
+            env=env,
+            cwd=cwd,
+            sudo=sudo,
+            user=user,
+            password=password is not None,
+            private=private,
         )
-        return script, sudo, password
+        return start, sudo, password
 
     async def _start(
-        self, script: bytes, sudo: SudoDialogue | None, password: str | None
+        self, start: Launch, sudo: SudoDialogue | None, password: str | None
     ) -> tuple[Lease, RemoteCommand]:
         """A started command, opening a fresh connection once if the pooled one went stale."""
         for attempt in (1, 2):
             lease = await self.pool.acquire(self.login)
             try:
                 command = await RemoteCommand.start(
-                    lease.connection, script, sudo=sudo, sudo_password=password
+                    lease.connection, start, sudo=sudo, sudo_password=password
                 )
             except ChannelRefused as refused:
                 self.pool.release(lease)
@@ -188,13 +190,18 @@ class SshTransport:
             command.close()
             return False
         # as root when the step used sudo: its processes may belong to another user
-        script, sudo, password = self._script(
-            kill_command(command.pgid, self.kill_grace), spec, env={}, cwd=None, user=None
+        killing, sudo, password = self._launch(
+            kill_command(command.pgid, self.kill_grace),
+            spec,
+            env={},
+            cwd=None,
+            user=None,
+            private=False,
         )
         try:
             async with self.pool.lease(self.login, control=True) as lease:
                 killer = await RemoteCommand.start(
-                    lease.connection, script, sudo=sudo, sudo_password=password
+                    lease.connection, killing, sudo=sudo, sudo_password=password
                 )
                 ending = await asyncio.wait_for(
                     killer.pump(_discard), self.kill_grace + 2 + _CLOSE_WAIT
@@ -235,11 +242,12 @@ class SshTransport:
             )
         if ending.failure is not None:
             return replace(base, failure=ending.failure, error=ending.error)
-        if ending.exit_code == BOOTSTRAP_FAILED:
+        if not ending.started:
             return replace(
                 base,
                 failure=Failure.START_FAILED,
-                error=f"the login shell on {self.login.where} could not start the step",
+                error=f"the login shell on {self.login.where} could not start the step"
+                + ("" if ending.exit_code is None else f" (exit status {ending.exit_code})"),
             )
         return base
 
