@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from nexus_engine.journal import list_runs
+
 NEXUS = Path(sys.executable).with_name("nexus")
 CONFIGS = Path(__file__).parent / "configs"
 EXAMPLE = Path(__file__).resolve().parents[2] / "nexus.toml.example"
@@ -100,8 +102,9 @@ class Nexus:
     # -- the journal --
 
     def runs(self) -> list[Path]:
-        runs = self.state / "runs"
-        return sorted(runs.iterdir()) if runs.is_dir() else []
+        """Oldest first, by when each started: two runs in one second have ids that sort by
+        their random suffix, not by time."""
+        return [record.path for record in reversed(list_runs(self.state))]
 
     def only_run(self) -> Path:
         runs = self.runs()

@@ -13,6 +13,7 @@ stream before anyone sees it, and nothing else is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from dataclasses import dataclass
 from typing import cast
@@ -132,7 +133,7 @@ class RemoteCommand:
             raise ChannelRefused(error, at_capacity=False) from error
         command = cls(channel, cast(_Session, session), sudo, sudo_password)
         if launch.stdin:
-            channel.write(launch.stdin)
+            command._send(launch.stdin)
         return command
 
     async def pump(self, on_output: OutputSink) -> Ending:
@@ -177,9 +178,9 @@ class RemoteCommand:
             if self._prompts > 1 or self._password is None:
                 self.ending.failure = Failure.SUDO_AUTH_FAILED
                 self.ending.error = "sudo refused the configured sudo password"
-                self._channel.write_eof()  # sudo gives up without another answer
+                self._send(None)  # sudo gives up without another answer
             else:
-                self._channel.write(f"{self._password}\n".encode())
+                self._send(f"{self._password}\n".encode())
         at = self._held.find(self._sudo.marker)
         if at >= 0:
             end = self._held.find(b"\n", at)
@@ -188,7 +189,7 @@ class RemoteCommand:
                 self._held.clear()
                 self._inside = True
                 if self._password is not None:
-                    self._channel.write_eof()
+                    self._send(None)
                 return rest
         if len(self._held) > _SUDO_LIMIT:  # not sudo talking: let it through
             self._inside = True
@@ -215,6 +216,16 @@ class RemoteCommand:
                 '(e.g. sudo_password = "${secret:SUDO_PASSWORD}") or allow NOPASSWD'
             )
         return ending
+
+    def _send(self, data: bytes | None) -> None:
+        """Write to the command's stdin, or close it (``None``). A command that has already
+        ended, or a server that closed stdin, makes this a no-op: how it ended is for
+        :meth:`pump` to say, not a write that came too late."""
+        with contextlib.suppress(BrokenPipeError):
+            if data is None:
+                self._channel.write_eof()
+            else:
+                self._channel.write(data)
 
     def close(self) -> None:
         self._channel.close()

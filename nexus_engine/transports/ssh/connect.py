@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -74,10 +75,10 @@ async def connect(
     client = _Client(login, ask)
     tried = client.methods()
     try:
-        options = await asyncio.get_running_loop().run_in_executor(
+        options, ours = await asyncio.get_running_loop().run_in_executor(
             None, functools.partial(_options, login, settings, book, client)
         )
-        return await asyncssh.connect(login.hostname, login.port or (), options=options)
+        return await asyncssh.connect(login.hostname, login.port or (), options=options, **ours)
     except (TimeoutError, OSError, asyncssh.Error, ValueError) as error:
         if client.refusal is not None:
             raise client.refusal from None
@@ -108,9 +109,10 @@ async def _with_passphrase(login: Login, ask: Ask) -> Login:
 
 def _options(
     login: Login, settings: ConnectSettings, book: KnownHostsBook, client: _Client
-) -> asyncssh.SSHClientConnectionOptions:
-    """Two passes: the first learns from ssh_config which known_hosts files apply to this
-    host, the second is what connects."""
+) -> tuple[asyncssh.SSHClientConnectionOptions, dict[str, Any]]:
+    """Two passes: these options learn from ssh_config which known_hosts files apply to this
+    host; ``asyncssh.connect`` builds the second from them and the settings returned beside
+    them (building it here too would cost every connection another ssh_config parse)."""
     common: dict[str, object] = {
         "host": login.hostname,
         "connect_timeout": settings.connect_timeout,
@@ -133,12 +135,11 @@ def _options(
     first = asyncssh.SSHClientConnectionOptions(**common)
     listed = first.known_hosts if isinstance(first.known_hosts, list) else []
     client.known = book.for_files([Path(str(path)) for path in listed] or [DEFAULT_KNOWN_HOSTS])
-    return asyncssh.SSHClientConnectionOptions(
-        first,
-        known_hosts=client.known.matcher(),
-        client_factory=lambda: client,
-        encryption_algs=[name.decode("ascii") for name in _ciphers(first.encryption_algs)],
-    )
+    return first, {
+        "known_hosts": client.known.matcher(),
+        "client_factory": lambda: client,
+        "encryption_algs": [name.decode("ascii") for name in _ciphers(first.encryption_algs)],
+    }
 
 
 def _ciphers(chosen: Sequence[bytes]) -> list[bytes]:
