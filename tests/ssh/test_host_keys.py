@@ -20,7 +20,7 @@ import pytest
 import nexus_engine
 from nexus_engine.transports.base import CommandResult, Failure
 from nexus_engine.transports.ssh import known_hosts as known_hosts_module
-from nexus_engine.transports.ssh.connect import Login
+from nexus_engine.transports.ssh.connect import Login, hashes_known_hosts
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHosts
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.harness import SshHost, SshLab, fingerprint
@@ -141,6 +141,31 @@ async def test_accept_new_records_exactly_one_line(
     assert (await attempt(ssh_lab, spare, HostKeyPolicy.STRICT)).succeeded
     assert (await attempt(ssh_lab, spare, HostKeyPolicy.ACCEPT_NEW)).succeeded
     assert known.bytes() == after
+
+
+@pytest.mark.parametrize("for_this_host", [True, False], ids=["hashed", "other-host-only"])
+async def test_accept_new_hashes_the_name_when_ssh_config_says_so(
+    ssh_lab: SshLab, home: Path, known: KnownHostsFile, spare: SshHost, *, for_this_host: bool
+) -> None:
+    """T-SEC-9: ``HashKnownHosts yes`` (for this host) and the new line names no host, yet
+    OpenSSH's own ``ssh-keygen -F`` finds it, and Nexus trusts it from then on."""
+    pattern = spare.address if for_this_host else "elsewhere.example"
+    (home / ".ssh" / "config").write_text(f"Host {pattern}\n    HashKnownHosts yes\n")
+    before = known.bytes()
+    assert (await attempt(ssh_lab, spare, HostKeyPolicy.ACCEPT_NEW)).succeeded
+    added = known.bytes()[len(before) :].decode()
+    name = f"[{spare.address}]:{spare.port}"
+    assert added.startswith("|1|" if for_this_host else f"{name} ")
+    assert (spare.address in added) is not for_this_host
+    lookup = await asyncio.create_subprocess_exec(
+        "ssh-keygen", "-F", name, "-f", str(known), stdout=PIPE, stderr=DEVNULL
+    )
+    found, _ = await lookup.communicate()
+    assert lookup.returncode == 0
+    assert key_fields(added) == key_fields(found.decode().splitlines()[-1])
+    assert (await attempt(ssh_lab, spare, HostKeyPolicy.STRICT)).succeeded
+    assert (await attempt(ssh_lab, spare, HostKeyPolicy.ACCEPT_NEW)).succeeded
+    assert known.bytes() == before + added.encode()
 
 
 async def test_accept_new_creates_a_private_known_hosts(
@@ -426,3 +451,25 @@ def test_login_repr_hides_secrets() -> None:
     assert "example" in text
     for secret in secrets:
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, False),
+        ("HashKnownHosts yes\n", True),
+        ("HashKnownHosts no\nHost *\n    HashKnownHosts yes\n", False),  # the first value wins
+        ("Host web*\n    HashKnownHosts yes\n", True),
+        ("Match host db*\n    HashKnownHosts yes\n", False),
+        ("Port notanumber\nHashKnownHosts yes\n", False),  # a file ssh would reject: no hashing
+    ],
+    ids=["no-file", "global", "first-wins", "host-pattern", "other-match", "broken-file"],
+)
+def test_hash_known_hosts_is_read_like_ssh_config(
+    tmp_path: Path, text: str | None, *, expected: bool
+) -> None:
+    config = tmp_path / "config"
+    if text is not None:
+        config.write_text(text)
+    web = Login(name="web", hostname="web1.example", port=2222, user="deploy")
+    assert hashes_known_hosts(web, config) is expected

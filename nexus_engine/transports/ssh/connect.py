@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -142,6 +143,39 @@ def _options(
     }
 
 
+class _HashingConfig(asyncssh.config.SSHClientConfig):
+    """asyncssh's ssh_config reader (Host, Match, Include, first value wins), taught the one
+    option it skips that Nexus needs."""
+
+    _handlers = {  # noqa: RUF012 - asyncssh's own table, extended
+        **asyncssh.config.SSHClientConfig._handlers,
+        "hashknownhosts": ("HashKnownHosts", asyncssh.config.SSHConfig._set_bool),
+    }
+
+
+def hashes_known_hosts(login: Login, config: Path = Path("~/.ssh/config")) -> bool:
+    """Whether ssh_config says ``HashKnownHosts yes`` for this host: the file asyncssh reads,
+    so the same file that names the host's user, port and known_hosts files."""
+    path = config.expanduser()
+    if not os.access(path, os.R_OK):
+        return False
+    try:
+        parsed = _HashingConfig.load(
+            None,
+            [path],
+            False,
+            False,
+            False,
+            getpass.getuser(),
+            login.user or (),
+            login.hostname,
+            login.port or (),
+        )
+    except (OSError, KeyError, ValueError):  # KeyError: getuser() for a uid with no name
+        return False
+    return parsed.get("HashKnownHosts") is True
+
+
 def _ciphers(chosen: Sequence[bytes]) -> list[bytes]:
     """``chosen`` (asyncssh's defaults or ssh_config's ``Ciphers``), with AES-GCM first when
     nobody chose and the CPU has AES instructions."""
@@ -198,7 +232,9 @@ class _Client(asyncssh.SSHClient):
         if self.known is None:  # pragma: no cover - set before asyncssh connects
             return False
         try:
-            self.known.decide(host, addr, port, key)
+            self.known.decide(
+                host, addr, port, key, hash_names=functools.partial(hashes_known_hosts, self._login)
+            )
         except SshFailure as refusal:
             self.refusal = refusal
             return False

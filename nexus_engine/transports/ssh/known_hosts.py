@@ -8,17 +8,21 @@ from memory, and decides an untrusted key by the policy:
 - ``strict`` refuses it, saying whether the host is unknown or its key *changed*;
 - ``accept-new`` records a host seen for the first time (appended under ``flock``, so
   concurrent first contacts, from this run or another, never corrupt the file or write a host
-  twice) and still refuses a changed key: a changed key is the attack TOFU exists to catch;
+  twice; its name hashed as OpenSSH would when ssh_config says ``HashKnownHosts yes``) and
+  still refuses a changed key: a changed key is the attack TOFU exists to catch;
 - ``off`` is the one place verification is switched off, and only when chosen by name.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -97,9 +101,18 @@ class KnownHosts:
                 found.extend(Listed(path, number, key) for key in keys)
         return found
 
-    def decide(self, host: str, addr: str, port: int | None, key: asyncssh.SSHKey) -> None:
+    def decide(
+        self,
+        host: str,
+        addr: str,
+        port: int | None,
+        key: asyncssh.SSHKey,
+        *,
+        hash_names: Callable[[], bool] = bool,
+    ) -> None:
         """Called for a key asyncssh does not trust: accept it (``accept-new``, a host seen for
-        the first time) or raise the :class:`SshFailure` that says why not."""
+        the first time) or raise the :class:`SshFailure` that says why not. ``hash_names`` is
+        asked only when a line is about to be written."""
         where = pattern(host, port)
         offered = f"{key.get_algorithm()} {key.get_fingerprint()}"
         listed = self.listed(host, addr, port)
@@ -123,11 +136,12 @@ class KnownHosts:
                 f"{_keyscan_args(host, port)} >> ~/.ssh/known_hosts; or set "
                 f'known_hosts = "accept-new" to record new hosts on first contact',
             )
-        self._record(where, key)
+        self._record(where, key, hashed=hash_names())
 
-    def _record(self, where: str, key: asyncssh.SSHKey) -> None:
+    def _record(self, where: str, key: asyncssh.SSHKey, *, hashed: bool) -> None:
         target = self.files[0]
-        line = f"{where} {key.export_public_key().decode().strip()}\n".encode()
+        name = hashed_name(where) if hashed else where
+        line = f"{name} {key.export_public_key().decode().strip()}\n".encode()
         with self._append_lock, _locked_append(target) as fd:
             # Another process may have recorded this host since we read the file.
             for number, text in _lines(target):
@@ -153,6 +167,13 @@ class KnownHosts:
 def pattern(host: str, port: int | None) -> str:
     """The known_hosts name of a host: ``host``, or ``[host]:port`` off port 22."""
     return host if port in (None, 22) else f"[{host}]:{port}"
+
+
+def hashed_name(name: str) -> str:
+    """``name`` as ``HashKnownHosts`` writes it: ``|1|salt|HMAC-SHA1(salt, name)``, base64."""
+    salt = os.urandom(20)
+    digest = hmac.new(salt, name.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
 def _keyscan_args(host: str, port: int | None) -> str:
