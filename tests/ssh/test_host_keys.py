@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import subprocess
 import sys
 from asyncio.subprocess import DEVNULL, PIPE
 from collections.abc import Iterator
@@ -259,6 +260,36 @@ async def test_hashed_known_hosts_entries_verify(ssh_lab: SshLab, known: KnownHo
     assert host.address not in text
     assert text.startswith("|1|")
     assert (await attempt(ssh_lab, host, HostKeyPolicy.STRICT)).succeeded
+
+
+def host_certificate(lab: SshLab, where: Path) -> tuple[Path, str]:
+    """The lab's host key certified by a fresh CA (no principals: valid for any name); the
+    certificate's path, and the CA's public key line."""
+    ca, public = where / "ca", where / "host.pub"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ca)], check=True)
+    public.write_bytes(lab.host_key.with_name(lab.host_key.name + ".pub").read_bytes())
+    subprocess.run(
+        ["ssh-keygen", "-q", "-s", str(ca), "-I", "nexus-test", "-h", str(public)], check=True
+    )
+    return where / "host-cert.pub", (where / "ca.pub").read_text().strip()
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["ca-listed", "ca-unknown"])
+async def test_a_host_certificate_is_trusted_through_cert_authority(
+    ssh_lab: SshLab, known: KnownHostsFile, tmp_path: Path, *, trusted: bool
+) -> None:
+    """A host unknown by name whose certificate a listed ``@cert-authority`` signed is
+    trusted; the same host under a CA nobody listed is unknown."""
+    certificate, ca_line = host_certificate(ssh_lab, tmp_path)
+    if trusted:
+        known.append(f"@cert-authority * {ca_line}")
+    config = [f"HostCertificate {certificate}"]
+    with ssh_lab.spare(new_host_key=False, extra_config=config) as spare:
+        result = await attempt(ssh_lab, spare, HostKeyPolicy.STRICT)
+    if trusted:
+        assert result.succeeded, result
+    else:
+        assert result.failure is Failure.HOST_KEY_UNKNOWN, result
 
 
 async def test_user_known_hosts_file_from_ssh_config(
