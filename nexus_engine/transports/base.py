@@ -28,6 +28,7 @@ class Failure(StrEnum):
     CONNECTION_LOST = "connection_lost"
     SUDO_PASSWORD_REQUIRED = "sudo_password_required"  # noqa: S105 - a kind, not a password
     SUDO_AUTH_FAILED = "sudo_auth_failed"
+    SUDO_PROMPT_TIMEOUT = "sudo_prompt_timeout"
     KILL_UNVERIFIED = "kill_unverified"
 
 

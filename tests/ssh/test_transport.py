@@ -11,6 +11,9 @@ import asyncio
 import collections
 import hashlib
 import random
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
-from tests.ssh.harness import SshHost, SshLab
+from tests.ssh.harness import SshHost, SshLab, processes_matching
 from tests.ssh.support import (
     GRACE,
     Gate,
@@ -296,6 +299,42 @@ def _scan_for(needles: list[bytes], found: set[bytes]) -> None:
             except OSError:
                 continue
             found.update(n for n in needles if n in data)
+
+
+@pytest.fixture
+def sudo_ignoring_prompt() -> Iterator[Path]:
+    """A directory with a ``sudo`` that asks in its own words (as one that ignores ``-p``
+    would) and gives up when its stdin closes; readable by the lab's users."""
+    where = Path(tempfile.mkdtemp(prefix="nexus-fake-sudo-"))
+    fake = where / "sudo"
+    fake.write_text(
+        "#!/bin/sh\nprintf 'Password: ' >&2\nIFS= read -r line || exit 3\n"
+        'echo "read: $line" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    where.chmod(0o755)
+    try:
+        yield where
+    finally:
+        shutil.rmtree(where)
+
+
+async def test_a_sudo_that_never_shows_our_prompt_is_stopped_soon(
+    ssh_lab: SshLab, pool: SshPool, host: SshHost, sudo_ignoring_prompt: Path
+) -> None:
+    """T-SEC-6: with a password to feed and no prompt of ours in sight, the step is stopped
+    after ``sudo_prompt_wait``, not the step's timeout; the password is never sent."""
+    transport = password_transport(ssh_lab, pool, host, sudo_password=ssh_lab.password)
+    transport.sudo_prompt_wait = 0.5
+    path = {"PATH": f"{sudo_ignoring_prompt}:/usr/bin:/bin"}
+    result, sink = await run(transport, "echo inside", sudo=True, env=path, timeout=60)
+    assert result.failure is Failure.SUDO_PROMPT_TIMEOUT, result
+    assert (result.timed_out, result.cancelled) == (False, False)
+    assert result.exit_code == 3  # the fake sudo saw its stdin close, and gave up
+    assert "did not ask for the password" in (result.error or "")
+    assert ssh_lab.password.encode() not in sink.out + sink.err
+    assert b"inside" not in sink.out
+    assert processes_matching(str(sudo_ignoring_prompt)) == []
 
 
 async def test_sudo_password_never_in_argv_or_environment(

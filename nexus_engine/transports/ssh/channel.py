@@ -111,6 +111,11 @@ class RemoteCommand:
         self._held = bytearray()  # stderr before sudo's marker
         self._inside = sudo is None  # sudo has let the command in (or there is no sudo)
         self._prompts = 0
+        #: set once sudo has said something of its own (its prompt, or the marker), or when
+        #: there is no password dialogue to wait for
+        self.sudo_spoke = asyncio.Event()
+        if sudo is None or sudo_password is None:
+            self.sudo_spoke.set()
         self.ending = Ending()
 
     @classmethod
@@ -175,6 +180,7 @@ class RemoteCommand:
         while (at := self._held.find(self._sudo.prompt)) >= 0:
             del self._held[at : at + len(self._sudo.prompt)]
             self._prompts += 1
+            self.sudo_spoke.set()
             if self._prompts > 1 or self._password is None:
                 self.ending.failure = Failure.SUDO_AUTH_FAILED
                 self.ending.error = "sudo refused the configured sudo password"
@@ -188,11 +194,13 @@ class RemoteCommand:
                 rest = bytes(self._held[:at] + self._held[end + 1 :])
                 self._held.clear()
                 self._inside = True
+                self.sudo_spoke.set()
                 if self._password is not None:
                     self._send(None)
                 return rest
         if len(self._held) > _SUDO_LIMIT:  # not sudo talking: let it through
             self._inside = True
+            self.sudo_spoke.set()  # something runs: not a sudo stuck waiting for its password
             rest = bytes(self._held)
             self._held.clear()
             return rest
@@ -226,6 +234,9 @@ class RemoteCommand:
                 self._channel.write_eof()
             else:
                 self._channel.write(data)
+
+    def close_stdin(self) -> None:
+        self._send(None)
 
     def close(self) -> None:
         self._channel.close()

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nexus_engine.transports.base import (
     CommandResult,
@@ -40,18 +40,22 @@ _CLOSE_WAIT = 5.0  # seconds for the channel to close once its processes are gon
 
 
 class _Stopped(Exception):
-    def __init__(self, *, timed_out: bool) -> None:
+    def __init__(self, *, timed_out: bool, sudo_silent: bool = False) -> None:
         super().__init__("timed out" if timed_out else "cancelled")
         self.timed_out = timed_out
+        self.sudo_silent = sudo_silent  # sudo never asked for its password: stopped by us
 
 
 class SshTransport:
     """Runs steps on one host through the run's :class:`SshPool`."""
 
-    def __init__(self, pool: SshPool, login: Login, kill_grace: float = 5.0) -> None:
+    def __init__(
+        self, pool: SshPool, login: Login, kill_grace: float = 5.0, sudo_prompt_wait: float = 15.0
+    ) -> None:
         self.pool = pool
         self.login = login
         self.kill_grace = kill_grace
+        self.sudo_prompt_wait = sudo_prompt_wait
 
     async def run(
         self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
@@ -159,7 +163,7 @@ class SshTransport:
         pump = asyncio.create_task(command.pump(on_output))
         stopped: _Stopped | None = None
         try:
-            await _until(asyncio.shield(pump), deadline, cancel)
+            await _until(asyncio.shield(pump), deadline, cancel, self._sudo_silence(command))
         except _Stopped as stop:
             stopped = stop
         except BaseException:
@@ -167,7 +171,12 @@ class SshTransport:
             pump.cancel()
             raise
         killed = True
-        if stopped is not None:
+        if stopped is not None and stopped.sudo_silent:
+            # sudo runs as root, out of the user's reach, but gives up when its stdin closes
+            command.close_stdin()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pump), self.kill_grace)
+        if stopped is not None and not (stopped.sudo_silent and pump.done()):
             killed = await self._kill(command, spec)
             try:
                 await asyncio.wait_for(asyncio.shield(pump), _CLOSE_WAIT)
@@ -179,6 +188,14 @@ class SshTransport:
             if stopped is None:  # reap what the lost connection left behind, on a new one
                 killed = await self._kill(command, spec)
         return self._result(ending, stopped, killed)
+
+    async def _sudo_silence(self, command: RemoteCommand) -> None:
+        """Returns if sudo, given a password to feed, neither asks for it with Nexus's prompt
+        nor lets the step in within ``sudo_prompt_wait``: a sudo that ignores ``-p`` would
+        otherwise wait for an answer that never comes until the step's own timeout."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(command.sudo_spoke.wait(), self.sudo_prompt_wait)
+            await asyncio.Future()  # sudo spoke: never return
 
     async def _kill(self, command: RemoteCommand, spec: CommandSpec) -> bool:
         """TERM, grace, KILL the command's process group from a control channel; True once
@@ -217,8 +234,17 @@ class SshTransport:
             exit_code=ending.exit_code,
             signal=ending.signal,
             timed_out=stopped is not None and stopped.timed_out,
-            cancelled=stopped is not None and not stopped.timed_out,
+            cancelled=stopped is not None and not (stopped.timed_out or stopped.sudo_silent),
         )
+        if stopped is not None and stopped.sudo_silent:
+            error = (
+                f"sudo on {self.login.where} did not ask for the password with Nexus's prompt "
+                f"within {self.sudo_prompt_wait:g} s (does this sudo ignore -p?); the step was "
+                "stopped"
+            )
+            if not killed:
+                error += "; whether its processes are gone could not be checked"
+            return replace(base, failure=Failure.SUDO_PROMPT_TIMEOUT, error=error)
         if stopped is not None:
             if killed:
                 return base
@@ -252,22 +278,31 @@ class SshTransport:
         return base
 
 
-async def _until(work: Awaitable[T], deadline: float | None, cancel: asyncio.Event) -> T:
-    """``work``'s result, or :class:`_Stopped` when the deadline passes or ``cancel`` is set
-    first (``work`` is then cancelled)."""
+async def _until(
+    work: Awaitable[T],
+    deadline: float | None,
+    cancel: asyncio.Event,
+    stall: Coroutine[Any, Any, None] | None = None,
+) -> T:
+    """``work``'s result, or :class:`_Stopped` when the deadline passes, ``cancel`` is set or
+    ``stall`` returns first (``work`` is then cancelled)."""
     task = asyncio.ensure_future(work)
     waiter = asyncio.create_task(cancel.wait())
+    staller = asyncio.ensure_future(stall if stall is not None else asyncio.Future())
     try:
         left = None if deadline is None else max(deadline - time.monotonic(), 0)
         done, _ = await asyncio.wait(
-            {task, waiter}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            {task, waiter, staller}, timeout=left, return_when=asyncio.FIRST_COMPLETED
         )
         if task in done:
             return task.result()
         task.cancel()
-        raise _Stopped(timed_out=waiter not in done)
+        if waiter in done:
+            raise _Stopped(timed_out=False)
+        raise _Stopped(timed_out=staller not in done, sudo_silent=staller in done)
     finally:
         waiter.cancel()
+        staller.cancel()
 
 
 async def _discard(stream: Stream, data: bytes) -> None:
