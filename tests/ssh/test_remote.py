@@ -15,22 +15,13 @@ from nexus_engine.transports.ssh.remote import (
     BOOTSTRAP,
     INLINE_LIMIT,
     Launch,
+    StepScript,
     SudoDialogue,
-    launch,
 )
 
 
-def start(command: str, **options: object) -> Launch:
-    values: dict[str, object] = {
-        "env": {},
-        "cwd": None,
-        "sudo": None,
-        "user": None,
-        "password": False,
-        "private": False,
-    }
-    values.update(options)
-    return launch(command, **values)  # type: ignore[arg-type]
+def start(command: str, *, private: bool = False, **options: object) -> Launch:
+    return StepScript(command, **options).launch(private=private)  # type: ignore[arg-type]
 
 
 def run_in_sh(start: Launch) -> subprocess.CompletedProcess[bytes]:

@@ -4,7 +4,7 @@ A step starts one of two ways, and both print the shell's PID (the process group
 every session's shell with ``setsid``) as the first line of stdout, so the step can be killed:
 
 * **Inline**, the common case: the script rides in the exec request itself, as
-  ``exec /bin/sh -c 'printf …; SCRIPT' nexus``. Nothing more is sent, so the step starts as soon
+  ``exec /bin/sh -c 'echo $$; SCRIPT' nexus``. Nothing more is sent, so the step starts as soon
   as the server has the request: no round trip waiting for stdin, and no extra packets. Only a
   script that holds no secret and no character a login shell could read differently goes
   inline: the exec request is parsed by the user's login shell (fish reads a backslash inside
@@ -35,7 +35,7 @@ from __future__ import annotations
 import secrets
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The first thing either way of starting prints: the group id, on a line of its own.
 _HEADER = "echo $$"  # no backslash: the inline form must not need one
@@ -76,54 +76,48 @@ class SudoDialogue:
         return cls(prompt=f"[nexus-sudo-{token}]".encode(), marker=f"nexus-in-{token}".encode())
 
 
-def launch(
-    command: str,
-    *,
-    env: Mapping[str, str],
-    cwd: str | None,
-    sudo: SudoDialogue | None,
-    user: str | None,
-    password: bool,
-    private: bool,
-) -> Launch:
-    """How to start ``command``: inline when nothing in it must stay off the host's process
-    list and any login shell reads it as written; otherwise :data:`BOOTSTRAP` and stdin."""
-    lines = _script(command, env=env, cwd=cwd, sudo=sudo, user=user, password=password)
-    if sudo is None and not private:
-        body = "; ".join([_HEADER, *lines])
-        if len(body) <= INLINE_LIMIT and _INLINE_SAFE.issuperset(body):
-            return Launch(f"exec /bin/sh -c {shlex.quote(body)} nexus", b"")
-    return Launch(BOOTSTRAP, _framed(lines))
+@dataclass(frozen=True, slots=True)
+class StepScript:
+    """What one step runs on the host, before it is put into one of the two ways to start."""
 
+    command: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    sudo: SudoDialogue | None = None
+    user: str | None = None
+    password: bool = False  # a sudo password will be fed to sudo's prompt
 
-def _script(
-    command: str,
-    *,
-    env: Mapping[str, str],
-    cwd: str | None,
-    sudo: SudoDialogue | None,
-    user: str | None,
-    password: bool,
-) -> list[str]:
-    lines = []
-    if cwd is not None:
-        lines.append(f"cd -- {shlex.quote(cwd)} || exit 126")
-    for name, value in sorted(env.items()):
-        lines.append(f"export {name}={shlex.quote(value)}")
-    if sudo is None:
-        # The bootstrap is already /bin/sh: eval the command there rather than exec another
-        # shell (a process fewer per step), with the bootstrap's own variables out of its way.
-        lines.append(f"unset n s l; eval {shlex.quote(command)} </dev/null")
-    else:
-        announce = f'printf "%s\\n" {shlex.quote(sudo.marker.decode())} >&2; exec "$0" "$@"'
-        argv = ["sudo", "-S" if password else "-n", "-p", sudo.prompt.decode()]
-        if user:
-            argv += ["-u", user]
-        if env:
-            argv.append("--preserve-env=" + ",".join(sorted(env)))
-        argv += ["--", "/bin/sh", "-c", announce, "/bin/sh", "-c", command]
-        lines.append("exec " + shlex.join(argv) + ("" if password else " </dev/null"))
-    return lines
+    def launch(self, *, private: bool) -> Launch:
+        """Inline when nothing in it must stay off the host's process list (``private``) and
+        any login shell reads it as written; otherwise :data:`BOOTSTRAP` and stdin."""
+        lines = self.lines()
+        if self.sudo is None and not private:
+            body = "; ".join([_HEADER, *lines])
+            if len(body) <= INLINE_LIMIT and _INLINE_SAFE.issuperset(body):
+                return Launch(f"exec /bin/sh -c {shlex.quote(body)} nexus", b"")
+        return Launch(BOOTSTRAP, _framed(lines))
+
+    def lines(self) -> list[str]:
+        lines = []
+        if self.cwd is not None:
+            lines.append(f"cd -- {shlex.quote(self.cwd)} || exit 126")
+        for name, value in sorted(self.env.items()):
+            lines.append(f"export {name}={shlex.quote(value)}")
+        if self.sudo is None:
+            # The bootstrap is already /bin/sh: eval the command there rather than exec another
+            # shell (a process fewer per step), with the bootstrap's variables out of its way.
+            lines.append(f"unset n s l; eval {shlex.quote(self.command)} </dev/null")
+            return lines
+        marker = shlex.quote(self.sudo.marker.decode())
+        announce = f'printf "%s\\n" {marker} >&2; exec "$0" "$@"'
+        argv = ["sudo", "-S" if self.password else "-n", "-p", self.sudo.prompt.decode()]
+        if self.user:
+            argv += ["-u", self.user]
+        if self.env:
+            argv.append("--preserve-env=" + ",".join(sorted(self.env)))
+        argv += ["--", "/bin/sh", "-c", announce, "/bin/sh", "-c", self.command]
+        lines.append("exec " + shlex.join(argv) + ("" if self.password else " </dev/null"))
+        return lines
 
 
 def kill_command(pgid: int, grace: float) -> str:

@@ -32,7 +32,7 @@ from nexus_engine.transports.ssh.channel import ChannelRefused, Ending, RemoteCo
 from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.errors import SshFailure, lost
 from nexus_engine.transports.ssh.pool import Lease, SshPool
-from nexus_engine.transports.ssh.remote import Launch, SudoDialogue, kill_command, launch
+from nexus_engine.transports.ssh.remote import Launch, StepScript, SudoDialogue, kill_command
 
 T = TypeVar("T")
 _HEADER_WAIT = 2.0  # seconds to learn the group id of a command stopped right after start
@@ -111,16 +111,10 @@ class SshTransport:
         the password that go with it."""
         sudo = SudoDialogue.new() if spec.sudo or spec.user else None
         password = self.login.sudo_password if sudo is not None else None
-        start = launch(
-            command,
-            env=env,
-            cwd=cwd,
-            sudo=sudo,
-            user=user,
-            password=password is not None,
-            private=private,
+        script = StepScript(
+            command, env=env, cwd=cwd, sudo=sudo, user=user, password=password is not None
         )
-        return start, sudo, password
+        return script.launch(private=private), sudo, password
 
     async def _start(
         self, start: Launch, sudo: SudoDialogue | None, password: str | None
