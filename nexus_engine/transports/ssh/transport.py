@@ -157,7 +157,8 @@ class SshTransport:
         pump = asyncio.create_task(command.pump(on_output))
         stopped: _Stopped | None = None
         try:
-            await _until(asyncio.shield(pump), deadline, cancel, self._sudo_silence(command))
+            silence = None if command.sudo_spoke.is_set() else self._sudo_silence(command)
+            await _until(asyncio.shield(pump), deadline, cancel, silence)
         except _Stopped as stop:
             stopped = stop
         except BaseException:
@@ -183,13 +184,15 @@ class SshTransport:
                 killed = await self._kill(command, spec)
         return self._result(ending, stopped, killed)
 
-    async def _sudo_silence(self, command: RemoteCommand) -> None:
-        """Returns if sudo, given a password to feed, neither asks for it with Nexus's prompt
+    async def _sudo_silence(self, command: RemoteCommand) -> bool:
+        """True if sudo, given a password to feed, neither asks for it with Nexus's prompt
         nor lets the step in within ``sudo_prompt_wait``: a sudo that ignores ``-p`` would
         otherwise wait for an answer that never comes until the step's own timeout."""
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(command.sudo_spoke.wait(), self.sudo_prompt_wait)
-            await asyncio.Future()  # sudo spoke: never return
+        except TimeoutError:
+            return True
+        return False
 
     async def _kill(self, command: RemoteCommand, spec: CommandSpec) -> bool:
         """TERM, grace, KILL the command's process group from a control channel; True once
@@ -276,27 +279,31 @@ async def _until(
     work: Awaitable[T],
     deadline: float | None,
     cancel: asyncio.Event,
-    stall: Coroutine[Any, Any, None] | None = None,
+    silence: Coroutine[Any, Any, bool] | None = None,
 ) -> T:
     """``work``'s result, or :class:`_Stopped` when the deadline passes, ``cancel`` is set or
-    ``stall`` returns first (``work`` is then cancelled)."""
+    ``silence`` says sudo never spoke, whichever comes first (``work`` is then cancelled)."""
     task = asyncio.ensure_future(work)
     waiter = asyncio.create_task(cancel.wait())
-    staller = asyncio.ensure_future(stall if stall is not None else asyncio.Future())
+    watched = {task, waiter}
+    sudo = None if silence is None else asyncio.ensure_future(silence)
+    if sudo is not None:
+        watched.add(sudo)
     try:
-        left = None if deadline is None else max(deadline - time.monotonic(), 0)
-        done, _ = await asyncio.wait(
-            {task, waiter, staller}, timeout=left, return_when=asyncio.FIRST_COMPLETED
-        )
-        if task in done:
-            return task.result()
-        task.cancel()
-        if waiter in done:
-            raise _Stopped(timed_out=False)
-        raise _Stopped(timed_out=staller not in done, sudo_silent=staller in done)
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            done, _ = await asyncio.wait(watched, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            if sudo in done and not sudo.result():  # sudo spoke: nothing more to watch there
+                watched.discard(sudo)
+                continue
+            task.cancel()
+            raise _Stopped(timed_out=not done, sudo_silent=sudo in done)
     finally:
         waiter.cancel()
-        staller.cancel()
+        if sudo is not None:
+            sudo.cancel()
 
 
 async def _discard(stream: Stream, data: bytes) -> None:
