@@ -52,6 +52,8 @@ class CommandSpec:
     user: str | None = None
     timeout: float | None = None
     private: bool = False  # it carries a secret: it must never show on the host's process list
+    #: the operator asked for this attempt: a host given up on this run gets a fresh chance
+    operator_retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)

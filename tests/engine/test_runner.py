@@ -747,3 +747,22 @@ async def test_a_step_carrying_a_secret_reaches_the_transport_as_private() -> No
         ("echo plain", False),
         (f"echo {SECRET}", True),
     ]
+
+
+async def test_only_the_operators_retry_reaches_the_transport_as_such(tmp_path: Path) -> None:
+    """A host given up on (an SSH circuit breaker) gets a fresh chance when the operator says
+    retry, never on a step's own automatic retries."""
+    flag = tmp_path / "flag"
+    plan = plan_from(
+        f'[tasks.t]\ncommands = [{{ cmd = "test -f {flag}", retries = 1, retry_delay = 0 }}]\n'
+    )
+
+    def on_event(runner: Runner, event: ev.Event) -> None:
+        if isinstance(event, ev.DecisionNeeded):
+            flag.touch()
+            assert runner.retry(UnitKey(event.task, event.host))
+
+    transport = Recording()
+    rec = await run_plan(plan, policy=sch.FailurePolicy.ASK, on_event=on_event, transport=transport)
+    assert rec.unit_finished("t@local").status is S.SUCCEEDED
+    assert [spec.operator_retry for spec in transport.specs] == [False, False, True]

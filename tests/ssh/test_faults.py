@@ -344,6 +344,30 @@ async def test_hung_host_is_unreachable_after_the_connect_timeout(ssh_lab: SshLa
     assert 0.9 <= result.duration < 3
 
 
+async def test_the_operators_retry_gives_a_host_marked_down_a_fresh_chance(
+    ssh_lab: SshLab, in_ssh_home: Path
+) -> None:
+    """The breaker holds against the step's own retries; when the operator, having fixed the
+    host (here: ssh_config now points the alias at a live server), says retry, it is tried."""
+    config = in_ssh_home / ".ssh" / "config"
+    kept = config.read_text() if config.exists() else ""
+    address, port = ssh_lab.refused()
+    config.write_text(f"Host flaky\n    HostName {address}\n    Port {port}\n" + kept)
+    async with pool_for_test() as pool:
+        flaky = SshTransport(pool, Login("flaky", "flaky", None, ssh_lab.key_user))
+        for _ in range(2):
+            refused, _ = await run(flaky, "true")
+            assert refused.failure is Failure.UNREACHABLE, refused
+        live = ssh_lab.hosts[4]
+        config.write_text(f"Host flaky\n    HostName {live.address}\n    Port {live.port}\n" + kept)
+        still_down, _ = await run(flaky, "true")
+        fresh, sink = await run(flaky, "echo back", operator_retry=True)
+    assert still_down.failure is Failure.UNREACHABLE
+    assert "marked down" in (still_down.error or "")
+    assert fresh.succeeded, fresh
+    assert sink.out == b"back\n"
+
+
 async def test_circuit_breaker_marks_a_host_down_after_two_failures(ssh_lab: SshLab) -> None:
     """After two failed connections the host's later steps fail at once, and other hosts in the
     same pool are unaffected."""

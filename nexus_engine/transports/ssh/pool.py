@@ -10,7 +10,9 @@ connection at once would trip sshd's ``MaxStartups`` and starve the controller's
 exchanges that are already under way. A host whose connections keep failing is marked down
 (a circuit breaker): its later units fail at once as unreachable instead of each waiting out
 another connect timeout. Authentication and host key failures mark it down at the first
-failure, since trying again cannot change the answer.
+failure, since trying again cannot change the answer. Only the operator's own retry (the
+dashboard's ``r``) lifts the mark: they may have fixed the host meanwhile; the automatic
+``retries`` of a step do not.
 """
 
 from __future__ import annotations
@@ -96,11 +98,15 @@ class SshPool:
         self._hosts: dict[str, _Host] = {}
         self.opened = 0  # connections opened this run, for tests and benchmarks
 
-    async def acquire(self, login: Login, *, control: bool = False) -> Lease:
+    async def acquire(self, login: Login, *, control: bool = False, again: bool = False) -> Lease:
         """A channel slot on a live connection to ``login``'s host, connecting if needed;
-        give it back with :meth:`release`. ``control`` may take the slot kept back for kills.
+        give it back with :meth:`release`. ``control`` may take the slot kept back for kills;
+        ``again`` (the operator's own retry) lifts a mark of down, so the host is tried anew.
         Raises :class:`SshFailure`."""
-        pooled = await self._acquire(self._host(login), control=control)
+        host = self._host(login)
+        if again:
+            host.down, host.failures = None, 0
+        pooled = await self._acquire(host, control=control)
         return Lease(pooled.connection, pooled)
 
     def release(self, lease: Lease) -> None:
@@ -209,5 +215,5 @@ def _marked_down(failure: SshFailure, failures: int) -> SshFailure:
     return SshFailure(
         failure.kind,
         f"{failure.message}; marked down for the rest of the run after {failures} failed "
-        f"connections",
+        f"connections (retry the host to try it again)",
     )

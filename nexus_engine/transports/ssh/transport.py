@@ -84,7 +84,8 @@ class SshTransport:
         start, sudo, password = self._launch(
             spec.command, spec, env=spec.env, cwd=spec.cwd, user=spec.user, private=spec.private
         )
-        lease, command = await _until(self._start(start, sudo, password), deadline, cancel)
+        starting = self._start(start, sudo, password, again=spec.operator_retry)
+        lease, command = await _until(starting, deadline, cancel)
         try:
             return await self._supervise(
                 command,
@@ -117,11 +118,12 @@ class SshTransport:
         return script.launch(private=private), sudo, password
 
     async def _start(
-        self, start: Launch, sudo: SudoDialogue | None, password: str | None
+        self, start: Launch, sudo: SudoDialogue | None, password: str | None, *, again: bool
     ) -> tuple[Lease, RemoteCommand]:
-        """A started command, opening a fresh connection once if the pooled one went stale."""
+        """A started command, opening a fresh connection once if the pooled one went stale;
+        ``again``: the operator retries, so a host marked down is tried anew."""
         for attempt in (1, 2):
-            lease = await self.pool.acquire(self.login)
+            lease = await self.pool.acquire(self.login, again=again and attempt == 1)
             try:
                 command = await RemoteCommand.start(
                     lease.connection, start, sudo=sudo, sudo_password=password
