@@ -14,6 +14,7 @@ from fractions import Fraction
 from nexus_engine import graph
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.hosts import Host, expand_targets, resolve_hosts
+from nexus_engine.config.interpolate import ShellCommand
 from nexus_engine.config.models import LOCAL, Settings, Step, Task
 from nexus_engine.redact import Redactor
 from nexus_engine.selection import HostSelection
@@ -121,7 +122,10 @@ def build_plan(
         names = task_hosts[name]
         task_plan = _task_plan(name, task, names, deps[name])
         task_plans.append(task_plan)
-        steps = tuple(_step_plan(step, task, config.settings, redact) for step in task.commands)
+        steps = tuple(
+            _step_plan(step, task, config.settings, redact, loaded.commands.get((name, index)))
+            for index, step in enumerate(task.commands)
+        )
         keys = [UnitKey(name, host) for host in names]
         unit_keys[name] = keys
         batches = _batches(keys, task_plan)
@@ -192,23 +196,29 @@ def _batches(keys: list[UnitKey], task: TaskPlan) -> list[list[UnitKey]]:
 
 
 def _step_plan(
-    step: str | Step, task: Task, settings: Settings, redact: Callable[[str], str]
+    step: str | Step,
+    task: Task,
+    settings: Settings,
+    redact: Callable[[str], str],
+    command: ShellCommand | None,
 ) -> StepPlan:
+    """``command``: the step's command when it held ``${…}`` references; their values ride in
+    the environment beside the user's ``env``, and the operator is shown them substituted."""
     if isinstance(step, str):
         step = Step.model_construct(cmd=step)  # validated with the file; defaults only here
+    shown = step.cmd if command is None else command.shown
+    env = {**step.env, **dict(command.env if command else ())}
     return StepPlan(
         cmd=step.cmd,
-        shown=redact(step.cmd),
+        shown=redact(shown),
         sudo=step.sudo,
         user=step.user,
         timeout=step.timeout if step.timeout is not None else settings.timeout,
         retries=step.retries if step.retries is not None else settings.retries,
         retry_delay=step.retry_delay if step.retry_delay is not None else settings.retry_delay,
-        env=tuple(sorted(step.env.items())),
+        env=tuple(sorted(env.items())),
         cwd=step.cwd,
-        private=any(
-            redact(text) != text for text in (step.cmd, step.cwd or "", *step.env.values())
-        ),
+        private=any(redact(text) != text for text in (shown, step.cwd or "", *env.values())),
     )
 
 

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from nexus_engine.config.errors import ConfigError, ConfigProblem, KeyPath, format_path
 from nexus_engine.config.explain import explain
-from nexus_engine.config.interpolate import interpolate
+from nexus_engine.config.interpolate import ShellCommand, interpolate
 from nexus_engine.config.locate import SourceIndex
 from nexus_engine.config.models import NexusConfig
 from nexus_engine.config.validate import check
@@ -45,6 +45,8 @@ class LoadedConfig:
     config: NexusConfig
     #: Resolved ``${secret:…}`` values (non-empty), for the redactor.
     secrets: frozenset[str]
+    #: ``(task, step index)`` → the step's command whose references travel as variables.
+    commands: Mapping[tuple[str, int], ShellCommand] = field(default_factory=dict)
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -74,7 +76,12 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
             problems = problems[:MAX_PROBLEMS]
             problems.append(ConfigProblem(label, None, None, "", f"… and {more} more problems"))
         raise ConfigError(_scrub(problems, resolved.secrets))
-    return LoadedConfig(path=path, config=config, secrets=frozenset(resolved.secrets))
+    return LoadedConfig(
+        path=path,
+        config=config,
+        secrets=frozenset(resolved.secrets),
+        commands=resolved.commands,
+    )
 
 
 def _read(path: Path, label: str) -> bytes:

@@ -91,8 +91,52 @@ def test_load_config_substitutes_and_reports_secrets(load: Callable[..., LoadedC
         {"WEB_USER": "ada", "DEPLOY_TOKEN": "tok-123456", "HOME": "/nope"},
     )
     assert loaded.config.hosts["web"] == "ada@web1"
-    assert loaded.config.tasks["deploy"].commands == ["deploy --token tok-123456 --home $HOME"]
+    # a command never holds the value: it expands a variable that carries it
+    assert loaded.config.tasks["deploy"].commands == [
+        'deploy --token "${NEXUS_SECRET_DEPLOY_TOKEN}" --home $HOME'
+    ]
+    command = loaded.commands[("deploy", 0)]
+    assert command.env == (("NEXUS_SECRET_DEPLOY_TOKEN", "tok-123456"),)
+    assert command.shown == "deploy --token tok-123456 --home $HOME"
     assert loaded.secrets == frozenset({"tok-123456"})
+
+
+def test_a_command_names_one_variable_per_distinct_value(load: Callable[..., LoadedConfig]) -> None:
+    loaded = load(
+        "[tasks.a]\n[[tasks.a.commands]]\n"
+        'cmd = "echo ${env:V:-x} ${env:V:-y} ${env:V:-x} ${env:W}"\n',
+        {"W": "w"},
+    )
+    command = loaded.commands[("a", 0)]
+    assert command.text == (
+        'echo "${NEXUS_ENV_V}" "${NEXUS_ENV_V_2}" "${NEXUS_ENV_V}" "${NEXUS_ENV_W}"'
+    )
+    assert command.env == (("NEXUS_ENV_V", "x"), ("NEXUS_ENV_V_2", "y"), ("NEXUS_ENV_W", "w"))
+
+
+def test_a_step_env_may_not_reuse_a_carrying_variable(
+    problems: Callable[..., ConfigError],
+) -> None:
+    error = problems(
+        '[tasks.a]\n[[tasks.a.commands]]\ncmd = "echo ${env:HOME}"\n'
+        'env = { NEXUS_ENV_HOME = "x" }\n',
+        {"HOME": "/root"},
+    )
+    (problem,) = error.problems
+    assert problem.key == "tasks.a.commands[0].env.NEXUS_ENV_HOME"
+    assert "rename it" in problem.message
+
+
+def test_a_reference_in_a_quoted_here_document_is_refused(
+    problems: Callable[..., ConfigError],
+) -> None:
+    error = problems(
+        '[tasks.a]\ncommands = ["""cat <<\'EOF\'\n${env:HOME}\nEOF"""]\n',
+        {"HOME": "/root"},
+    )
+    (problem,) = error.problems
+    assert problem.key == "tasks.a.commands[0]"
+    assert "quoted here-document" in problem.message
 
 
 def test_load_config_reports_an_unset_variable_with_its_position(

@@ -74,10 +74,10 @@ def test_a_good_file_loads(load: Load, tmp_path: Path) -> None:
 def test_environ_defaults_to_the_process_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NEXUS_TEST_CMD", "make all")
+    monkeypatch.setenv("NEXUS_TEST_WHAT", "make all")
     path = tmp_path / "nexus.toml"
-    path.write_text('[tasks.a]\ncommands = ["${env:NEXUS_TEST_CMD}"]\n', encoding="utf-8")
-    assert load_config(path).config.tasks["a"].commands == ["make all"]
+    path.write_text('[tasks.a]\ndescription = "${env:NEXUS_TEST_WHAT}"\n', encoding="utf-8")
+    assert load_config(path).config.tasks["a"].description == "make all"
 
 
 # -- T-CFG-1: syntax errors ---------------------------------------------------------------------
