@@ -23,11 +23,12 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from nexus_engine.config.errors import SECRET_KEY, KeyPath, PathPart
-from nexus_engine.config.models import PERCENT_PATTERN, NexusConfig
+from nexus_engine.config.models import PERCENT_PATTERN, WEEK, NexusConfig
 
 _EXPECTED_TYPE = {
     "int_type": "an integer",
     "float_type": "a number",
+    "finite_number": "a finite number",
     "string_type": "a string",
     "bool_type": "true or false",
     "list_type": "an array",
@@ -161,6 +162,8 @@ def _expected(kind: str, ctx: dict[str, Any], leaf_types: list[Any]) -> str | No
         key, sign = _COMPARISON[kind]
         noun = "an integer" if int in leaf_types else "a number"
         expected = f"{noun} {sign} {_number(ctx.get(key))}"
+        if ctx.get(key) == WEEK:
+            expected += " (a week, in seconds: the longest wait a run honours)"
     elif kind == "string_too_short":
         size = ctx.get("min_length", 1)
         expected = "a non-empty string" if size == 1 else f"a string of at least {size} characters"

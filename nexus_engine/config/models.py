@@ -17,6 +17,15 @@ PERCENT_PATTERN = r"^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)%$"
 #: A share of a task's hosts, such as ``"25%"``.
 Percent = Annotated[str, Field(pattern=PERCENT_PATTERN)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+#: The longest wait a run honours: a bound, so ``retry_delay = 1e308`` is a mistake reported
+#: with the file and line instead of a run that sleeps forever (and ``inf``/``nan`` are no time).
+WEEK = 7 * 24 * 3600
+#: A duration that must pass: more than nothing, at most a week.
+Seconds = Annotated[float, Field(gt=0, le=WEEK, allow_inf_nan=False)]
+#: A wait that may be none at all.
+Delay = Annotated[float, Field(ge=0, le=WEEK, allow_inf_nan=False)]
+#: Tries after the first: a bound a run can honour, like the times above.
+Retries = Annotated[int, Field(ge=0, le=1000)]
 LOCAL = "local"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -38,17 +47,17 @@ class StrictModel(BaseModel):
 class Settings(StrictModel):
     parallel_limit: Annotated[int, Field(ge=1)] = 10
     continue_on_error: bool = False
-    retries: Annotated[int, Field(ge=0)] = 0
-    retry_delay: Annotated[float, Field(ge=0)] = 1.0
-    timeout: Annotated[float, Field(gt=0)] = 3600.0
+    retries: Retries = 0
+    retry_delay: Delay = 1.0
+    timeout: Seconds = 3600.0
     user: NonEmptyStr | None = None
     known_hosts: Literal["strict", "accept-new", "off"] = "strict"
-    quiet_after: Annotated[float, Field(gt=0)] = 60.0
+    quiet_after: Seconds = 60.0
     #: SSH: asyncssh leaves these off; a deploy must not hang on a dead or vanished host.
-    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    connect_timeout: Seconds = 10.0
     connect_limit: Annotated[int, Field(ge=1)] = 32
-    keepalive_interval: Annotated[float, Field(gt=0)] = 15.0
-    keepalive_count: Annotated[int, Field(ge=1)] = 3
+    keepalive_interval: Seconds = 15.0
+    keepalive_count: Annotated[int, Field(ge=1, le=1000)] = 3
     identity: NonEmptyStr | None = None
     password: NonEmptyStr | None = None
     sudo_password: NonEmptyStr | None = None
@@ -67,9 +76,9 @@ class Step(StrictModel):
     cmd: NonEmptyStr
     sudo: bool = False
     user: NonEmptyStr | None = None
-    retries: Annotated[int, Field(ge=0)] | None = None
-    retry_delay: Annotated[float, Field(ge=0)] | None = None
-    timeout: Annotated[float, Field(gt=0)] | None = None
+    retries: Retries | None = None
+    retry_delay: Delay | None = None
+    timeout: Seconds | None = None
     env: dict[str, str] = Field(default_factory=dict)
     cwd: NonEmptyStr | None = None
 
@@ -95,7 +104,7 @@ class Task(StrictModel):
     on: NonEmptyStr | list[NonEmptyStr] = LOCAL
     strategy: Literal["parallel", "serial"] = "parallel"
     batch: Annotated[int, Field(ge=1)] | Percent = 1
-    timeout: Annotated[float, Field(gt=0)] | None = None
+    timeout: Seconds | None = None
     max_failures: Annotated[int, Field(ge=0)] | Percent = 0
 
     @property

@@ -14,6 +14,7 @@ import heapq
 import random
 from collections import deque
 
+from nexus_engine.config.models import WEEK
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.scheduler import messages as m
 from nexus_engine.scheduler.units import UnitRecord, task_status
@@ -153,7 +154,7 @@ class Scheduler:
         if self._aborting or state.attempt > step.retries:
             self._fail(state, failed, now)
             return
-        delay = step.retry_delay * 2 ** (state.attempt - 1)
+        delay = min(step.retry_delay * 2.0 ** min(state.attempt - 1, 64), WEEK)
         delay *= self._rng.uniform(1 - JITTER, 1 + JITTER)
         at = now + delay
         if state.deadline is not None and at >= state.deadline:

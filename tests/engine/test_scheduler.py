@@ -112,6 +112,18 @@ retry_delay = 2.0
     assert d.finished() == sch.FinishRun(RunStatus.SUCCEEDED)
 
 
+def test_backoff_never_waits_more_than_a_week_however_many_retries() -> None:
+    d = Driver(plan_from('[[tasks.t.commands]]\ncmd = "x"\nretries = 1000\nretry_delay = 604800\n'))
+    d.begin()
+    delays = []
+    for _ in range(200):  # 2**199 weeks would overflow a float
+        out = d.fail("t@local")
+        delays.append(next(c for c in out if isinstance(c, sch.ScheduleRetry)).delay)
+        d.fire_timers()
+    assert max(delays) <= 604800 * 1.2
+    assert delays[-1] >= 604800 * 0.8
+
+
 def test_a_timer_that_fires_early_starts_nothing() -> None:
     d = Driver(plan_from('[[tasks.t.commands]]\ncmd = "x"\nretries = 1\nretry_delay = 10\n'))
     d.begin()

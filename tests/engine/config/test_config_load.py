@@ -508,3 +508,41 @@ def test_a_large_generated_file_full_of_mistakes_is_judged_in_linear_time(
     assert len(error.problems) == MAX_PROBLEMS + 1
     assert error.problems[-1].message.startswith("… and ")
     assert error.problems[0].message == "group 'g0' resolves to zero hosts"
+
+
+# -- bounds: only values a run can honour ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "expected"),
+    [
+        ("[settings]\nretry_delay = 1e308", "settings.retry_delay", "≤ 604800 (a week"),
+        ("[settings]\ntimeout = inf", "settings.timeout", "a finite number"),
+        ("[settings]\nquiet_after = nan", "settings.quiet_after", "a finite number"),
+        ("[settings]\nconnect_timeout = 604800.5", "settings.connect_timeout", "≤ 604800"),
+        ("[settings]\nkeepalive_interval = 1e9", "settings.keepalive_interval", "≤ 604800"),
+        ("[settings]\nkeepalive_count = 1001", "settings.keepalive_count", "integer ≤ 1000"),
+        ("[settings]\nretries = 100000", "settings.retries", "integer ≤ 1000"),
+        ("[tasks.b]\ntimeout = 1e12", "tasks.b.timeout", "≤ 604800"),
+        (
+            '[tasks.b]\ncommands = [{ cmd = "x", retry_delay = -inf }]',
+            "tasks.b.commands[0].retry_delay",
+            "a finite number",
+        ),
+    ],
+)
+def test_a_time_a_run_cannot_honour_is_a_config_error(
+    problems: Problems, line: str, key: str, expected: str
+) -> None:
+    error = problems(f"{MINIMAL}{line}\n")
+    (problem,) = error.problems
+    assert problem.key == key
+    assert expected in problem.message
+    assert problem.line is not None
+
+
+def test_a_week_is_still_accepted(load: Callable[..., LoadedConfig]) -> None:
+    loaded = load(
+        MINIMAL + "[settings]\ntimeout = 604800\nretry_delay = 604800\nquiet_after = 604800\n"
+    )
+    assert loaded.config.settings.timeout == 604800
