@@ -99,7 +99,7 @@ class Journal:
         if not _RUN_ID.match(run_id):
             raise JournalError(f"invalid run id {run_id!r}")
         runs = _runs_dir(state_dir)
-        runs.parent.parent.mkdir(parents=True, exist_ok=True)  # e.g. ~/.local/state: not ours
+        _make_parents(runs.parent.parent)  # e.g. ~/.local/state, when it does not exist yet
         _ensure_dir(runs.parent, strict=False)
         _ensure_dir(runs)
         self.run_id = run_id
@@ -277,7 +277,8 @@ def _runs_dir(base: Path | None) -> Path:
 def _ensure_dir(path: Path, *, new: bool = False, strict: bool = True) -> None:
     """Make ``path`` a directory of ours, mode 0700. ``new``: it must not exist yet. ``strict``
     (for everything under ``runs/``): refuse a symlink, and fix the mode of an existing one. The
-    state dir itself may be a symlink, and its mode is the user's business once it exists."""
+    state dir itself may be a symlink and keep the mode the user gave it, but not one that lets
+    other users write in it: that is refused, with the command that fixes it."""
     try:
         os.mkdir(path, 0o700)
         created = True
@@ -293,10 +294,33 @@ def _ensure_dir(path: Path, *, new: bool = False, strict: bool = True) -> None:
         info = os.fstat(fd)
         if info.st_uid != os.getuid():
             raise JournalError(f"{path} belongs to another user: refusing it")
+        if not (created or strict) and stat.S_IMODE(info.st_mode) & 0o022:
+            raise JournalError(
+                f"{path} is writable by other users, who could then plant or remove run "
+                f"records; make it yours alone: chmod go-w {path}"
+            )
         if (created or strict) and stat.S_IMODE(info.st_mode) != 0o700:
             os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
+
+
+def _make_parents(path: Path) -> None:
+    """Create the missing directories of ``path``, each 0700 whatever the umask: on the way to
+    the state dir they hold nothing but it, and a umask of 0 would leave them open to all.
+    Directories that exist are the user's and are left as they are."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs
+        os.chmod(directory, 0o700)
 
 
 def _create(path: Path) -> int:

@@ -211,6 +211,43 @@ async def test_modes_under_umask_000(tmp_path: Path) -> None:
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
 
 
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o777])
+def test_directories_made_on_the_way_to_the_state_dir_are_private(
+    tmp_path: Path, umask: int
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    old = os.umask(umask)
+    try:
+        Journal("r", state_dir=home / ".local" / "state" / "nexus")
+    finally:
+        os.umask(old)
+    for made in (home / ".local", home / ".local/state", home / ".local/state/nexus"):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755  # not ours: left as it was
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777, 0o1777])
+def test_a_state_dir_others_can_write_to_is_refused_with_the_fix(
+    tmp_path: Path, mode: int
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(mode)
+    with pytest.raises(JournalError, match=f"chmod go-w {state}"):
+        Journal("r", state_dir=state)
+    assert not (state / "runs").exists()  # nothing written there
+
+
+def test_a_state_dir_others_may_only_read_is_kept_as_it_is(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o755)
+    Journal("r", state_dir=state)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o755
+    assert stat.S_IMODE((state / "runs").stat().st_mode) == 0o700
+
+
 async def test_planted_symlink_at_run_dir_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.mkdir()
