@@ -153,6 +153,8 @@ class RunFinished(Event):
     status: RunStatus
     started: float
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
+    #: Why the run failed beyond its units: its record (the journal) is incomplete.
+    error: str | None = None
 
     @property
     def exit_code(self) -> int:

@@ -20,12 +20,13 @@ Events arrive already redacted: the runner redacts before it publishes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import secrets
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,7 +107,12 @@ class Journal:
         self.run_dir = runs / run_id
         _ensure_dir(self.run_dir, new=True)
         self.errors: list[str] = []
+        #: Told once, at the first write that fails, so the run stops starting new work.
+        self.on_failure: Callable[[str], None] | None = None
+        self._seen = 0  # the seq of the last event taken, written or not
+        self._progress = asyncio.Event()
         self._events = -1
+        self._events_size = 0
         self._steps: dict[tuple[str, str, int, int], _StepFiles] = {}
         self._finished: set[tuple[str, str, int, int]] = set()
 
@@ -118,12 +124,29 @@ class Journal:
                 try:
                     self._take(event)
                 except (OSError, JournalError) as exc:
-                    if len(self.errors) < _MAX_ERRORS:
-                        self.errors.append(str(exc))
+                    self._failed(exc)
+                self._seen = event.seq
+                self._progress.set()
         finally:
             self._close()
         if self.errors:
             raise JournalError(f"run {self.run_id}: journal incomplete: {'; '.join(self.errors)}")
+
+    async def caught_up(self, seq: int) -> None:
+        """Until every event up to ``seq`` has been taken (written, or its failure known)."""
+        while self._seen < seq:
+            self._progress.clear()
+            await self._progress.wait()
+
+    def _failed(self, exc: OSError | JournalError) -> None:
+        if isinstance(exc, OSError):
+            message = f"{exc.strerror or exc} (writing in {exc.filename or self.run_dir})"
+        else:
+            message = str(exc)
+        if not self.errors and self.on_failure is not None:
+            self.on_failure(f"the journal could not write: {message}")
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append(message)
 
     def _take(self, event: Event) -> None:
         if isinstance(event, OutputReceived):
@@ -131,7 +154,15 @@ class Journal:
             return
         if self._events < 0:
             self._events = _create(self.run_dir / "events.jsonl")
-        _write_all(self._events, (json.dumps(to_json(event)) + "\n").encode())
+        line = (json.dumps(to_json(event)) + "\n").encode()
+        try:
+            _write_all(self._events, line)
+        except OSError:
+            # no torn line left behind: the lines before it still read, and a later one may
+            # still fit once there is room again
+            os.ftruncate(self._events, self._events_size)
+            raise
+        self._events_size += len(line)
         if isinstance(event, StepFinished):
             key = (event.task, event.host, event.step, event.attempt)
             if files := self._steps.pop(key, None):

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from nexus_engine import events as ev
@@ -29,6 +29,8 @@ from nexus_engine.transports.base import (
 )
 
 TransportFor = Callable[[Unit], Transport]
+#: Waits until the record holds every event up to a sequence number (the journal's).
+RecordBarrier = Callable[[int], Awaitable[None]]
 
 
 class Runner:
@@ -73,6 +75,8 @@ class Runner:
         self._last_output: dict[UnitKey, tuple[float, sch.StartStep]] = {}
         self._quiet: set[UnitKey] = set()
         self._warnings = tuple(warnings)
+        self._record_problem: str | None = None
+        self.record_barrier: RecordBarrier | None = None
 
     # -- decisions from the faces --
 
@@ -89,6 +93,13 @@ class Runner:
         """Stop: running commands are killed, nothing new starts, everything is recorded."""
         self._aborted = True
         self._inbox.put_nowait(sch.AbortRequested(self._now()))
+
+    def record_lost(self, problem: str) -> None:
+        """The journal could not write: start nothing more, and let the run end failed, saying
+        why. Running steps finish; what they print is kept as far as the journal can."""
+        if self._record_problem is None:
+            self._record_problem = problem
+            self._inbox.put_nowait(sch.RecordLost(self._now()))
 
     def _decide(self, key: UnitKey, decision: type[sch.RetryRequested | sch.SkipRequested]) -> bool:
         if self._aborted or key not in self._units or key in self._decided:
@@ -133,8 +144,18 @@ class Runner:
             await watch
         for timer in self._timers:
             timer.cancel()
+        if self.record_barrier is not None:
+            await self.record_barrier(self._seq)  # a write that failed late must count too
+        status, error = self._finished, None
+        if self._record_problem is not None:
+            error = f"its record is incomplete: {self._record_problem}"
+            status = RunStatus.FAILED if status is RunStatus.SUCCEEDED else status
         finished = await self._emit(
-            ev.RunFinished, status=self._finished, started=self._started, tasks=self._summary()
+            ev.RunFinished,
+            status=status,
+            started=self._started,
+            tasks=self._summary(),
+            error=error,
         )
         await self.bus.close()
         assert isinstance(finished, ev.RunFinished)  # noqa: S101 - narrows _emit's type

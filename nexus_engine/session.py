@@ -95,4 +95,6 @@ def start_session(
         quiet_after=loaded.config.settings.quiet_after,
         warnings=warnings(loaded.config),
     )
+    journal.on_failure = runner.record_lost
+    runner.record_barrier = journal.caught_up
     return RunSession(runner, journal, connections)

@@ -17,6 +17,7 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
         "run_id": event.run_id,
         "started": ev.iso_time(event.started),
         "finished": ev.iso_time(event.time),
+        "error": event.error,
         "tasks": {
             name: {
                 "status": task.status.value,

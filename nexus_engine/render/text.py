@@ -171,6 +171,8 @@ class TextRenderer:
         elapsed = duration_text(event.time - event.started)
         verdict = paint(event.status.value, "32" if event.exit_code == 0 else "31", self._colour)
         self._write(f"\nrun {event.run_id} {verdict} in {elapsed} (exit {event.exit_code})")
+        if event.error:
+            self._write(paint(f"run failed: {event.error}", "31", self._colour))
 
     def _line(self, task: str, host: str, marker: str, text: str, code: str | None) -> None:
         """Every line gets its prefix, also each line of a multi-line command."""

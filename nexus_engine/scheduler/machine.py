@@ -66,6 +66,7 @@ class Scheduler:
         self._began = False
         self._stopping = False
         self._aborting = False
+        self._record_lost = False
         self._status: RunStatus | None = None
         self._out: list[m.Command] = []
 
@@ -87,6 +88,8 @@ class Scheduler:
                 self._skip_requested(fact)
             case m.AbortRequested():
                 self._abort(fact.now)
+            case m.RecordLost():
+                self._lose_record(fact.now)
         self._fill(fact.now)
         self._maybe_finish()
         out, self._out = self._out, []
@@ -205,6 +208,24 @@ class Scheduler:
                 self._settle(state, S.INTERRUPTED, now, "aborted while waiting to retry")
             elif state.status is S.RUNNING:
                 self._out.append(m.CancelUnit(state.unit.key))
+
+    def _lose_record(self, now: float) -> None:
+        """Start nothing more: a step whose output cannot be kept must not run. What runs
+        already finishes, as after a failure under fail-fast, and the run counts as failed."""
+        if self._record_lost or self._aborting:
+            return
+        self._record_lost = self._stopping = True
+        reason = "not run: the run's record is incomplete"
+        for state in self._units:
+            if state.status is S.AWAITING_DECISION or (state.status is S.PENDING and state.failure):
+                self._settle(state, state.failure or S.FAILED, now)
+            elif state.status is S.PENDING:
+                self._settle(state, S.NOT_RUN, now, reason)
+            elif state.status is S.RETRY_WAIT:
+                self._retrying.discard(state.index)
+                self._settle(
+                    state, S.INTERRUPTED, now, "not retried: the run's record is incomplete"
+                )
 
     # -- moves --
 
@@ -355,7 +376,9 @@ class Scheduler:
             return
         if self._aborting:
             self._status = RunStatus.INTERRUPTED
-        elif any(s.status not in (S.SUCCEEDED, S.SKIPPED) for s in self._units):
+        elif self._record_lost or any(
+            s.status not in (S.SUCCEEDED, S.SKIPPED) for s in self._units
+        ):
             self._status = RunStatus.FAILED
         else:
             self._status = RunStatus.SUCCEEDED

@@ -66,7 +66,22 @@ class AbortRequested:
     now: float
 
 
-Fact = RunBegan | StepExited | TimerFired | RetryRequested | SkipRequested | AbortRequested
+@dataclass(frozen=True, slots=True)
+class RecordLost:
+    """The journal could not write: what runs from now on could not be accounted for."""
+
+    now: float
+
+
+Fact = (
+    RunBegan
+    | StepExited
+    | TimerFired
+    | RetryRequested
+    | SkipRequested
+    | AbortRequested
+    | RecordLost
+)
 
 
 # ---- commands (imperative) and notices (what changed) ---------------------------------------

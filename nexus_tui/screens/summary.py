@@ -38,6 +38,8 @@ class SummaryScreen(Screen[None]):
             f" in {text.duration(finished.time - finished.started)}",
             f"  ·  exit code {self.ended.exit_code}",
         )
+        if finished.error:
+            verdict.append(f"\n{finished.error}", style="bold red")
         yield Static(verdict, id="verdict")
         table: DataTable[Text] = DataTable(id="summary", cursor_type="row")
         for label in ("task", "host", "status", "tries", "exit", "time", "reason"):

@@ -158,6 +158,35 @@ commands = ["d"]
     assert d.finished() == sch.FinishRun(RunStatus.FAILED)
 
 
+@pytest.mark.parametrize("policy", list(sch.FailurePolicy))
+def test_a_lost_record_starts_nothing_more_and_fails_a_run_that_succeeded(
+    policy: sch.FailurePolicy,
+) -> None:
+    d = Driver(
+        plan_from("""
+[settings]
+parallel_limit = 1
+[tasks.a]
+commands = ["a1", "a2"]
+[tasks.b]
+commands = ["b"]
+[[tasks.r.commands]]
+cmd = "r"
+retries = 2
+"""),
+        policy=policy,
+    )
+    d.begin()
+    d.send(sch.RecordLost(d.now))
+    assert d.status("a@local") is S.RUNNING  # what runs goes on
+    assert d.status("b@local") is S.NOT_RUN
+    assert d.status("r@local") is S.NOT_RUN
+    d.exit("a@local")
+    d.exit("a@local")
+    assert d.status("a@local") is S.SUCCEEDED
+    assert d.finished() == sch.FinishRun(RunStatus.FAILED)
+
+
 def test_continue_on_error_runs_independent_branches_and_skips_dependents() -> None:
     d = Driver(
         plan_from("""

@@ -28,6 +28,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
         "run_id": "20251124-051217-abc123",
         "started": "2025-11-24T05:12:17.000+00:00",
         "finished": "2025-11-24T05:13:17.000+00:00",
+        "error": None,
         "tasks": {
             "build": {
                 "status": "succeeded",
