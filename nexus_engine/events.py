@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.status import EXIT_HANGUP, HANGUP, RunStatus, UnitStatus
 from nexus_engine.transports.base import Stream
 
 
@@ -155,9 +155,13 @@ class RunFinished(Event):
     tasks: dict[str, TaskSummary] = field(default_factory=dict)
     #: Why the run failed beyond its units: its record (the journal) is incomplete.
     error: str | None = None
+    #: The signal that stopped the run (``SIGINT``, ``SIGTERM``, ``SIGHUP``), if one did.
+    stopped_by: str | None = None
 
     @property
     def exit_code(self) -> int:
+        if self.status is RunStatus.INTERRUPTED and self.stopped_by == HANGUP:
+            return EXIT_HANGUP
         return self.status.exit_code
 
 

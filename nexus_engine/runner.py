@@ -31,6 +31,8 @@ from nexus_engine.transports.base import (
 TransportFor = Callable[[Unit], Transport]
 #: Waits until the record holds every event up to a sequence number (the journal's).
 RecordBarrier = Callable[[int], Awaitable[None]]
+#: The signals that stop a run the way the operator's abort does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Runner:
@@ -76,6 +78,7 @@ class Runner:
         self._quiet: set[UnitKey] = set()
         self._warnings = tuple(warnings)
         self._record_problem: str | None = None
+        self._stopped_by: str | None = None
         self.record_barrier: RecordBarrier | None = None
 
     # -- decisions from the faces --
@@ -89,8 +92,12 @@ class Runner:
         """Skip a unit that waits for a decision: it and its dependents on that host."""
         return self._decide(key, sch.SkipRequested)
 
-    def abort(self) -> None:
-        """Stop: running commands are killed, nothing new starts, everything is recorded."""
+    def abort(self, stopped_by: str | None = None) -> None:
+        """Stop: running commands are killed, nothing new starts, everything is recorded.
+        ``stopped_by``: the signal that asked for it, which the verdict reports (a hangup
+        exits 129, not 130)."""
+        if self._stopped_by is None:
+            self._stopped_by = stopped_by
         self._aborted = True
         self._inbox.put_nowait(sch.AbortRequested(self._now()))
 
@@ -156,6 +163,7 @@ class Runner:
             started=self._started,
             tasks=self._summary(),
             error=error,
+            stopped_by=self._stopped_by if status is RunStatus.INTERRUPTED else None,
         )
         await self.bus.close()
         assert isinstance(finished, ev.RunFinished)  # noqa: S101 - narrows _emit's type
@@ -322,17 +330,19 @@ class Runner:
 
     @contextlib.contextmanager
     def _signals(self, enabled: bool) -> Iterator[None]:
-        """Ctrl-C and SIGTERM abort the run cleanly rather than killing Nexus mid-record."""
+        """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) abort the run cleanly rather than
+        killing Nexus mid-record: commands run in sessions of their own, so a Nexus that died
+        on the spot would leave them running and the journal unfinished."""
         if not enabled:
             yield
             return
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self.abort)
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self.abort, signum.name)
         try:
             yield
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
 
 

@@ -60,3 +60,6 @@ class RunStatus(StrEnum):
 #: Exit codes of ``nexus run``; 2 (usage or config error) never comes from a run.
 EXIT_CODES = {RunStatus.SUCCEEDED: 0, RunStatus.FAILED: 1, RunStatus.INTERRUPTED: 130}
 EXIT_USAGE = 2
+#: An interrupted run whose terminal went away (SIGHUP): 128 + 1, as shells report it.
+EXIT_HANGUP = 129
+HANGUP = "SIGHUP"

@@ -26,6 +26,7 @@ from nexus_tui.model import RunModel
 from nexus_tui.screens.confirm import ConfirmScreen
 from nexus_tui.screens.dashboard import DashboardScreen
 from nexus_tui.source import EventSource, StartError
+from nexus_tui.terminal import HangupSafeDriver
 
 Starter = Callable[[Sequence[str]], EventSource]
 FLUSH_EVERY = 0.05
@@ -51,7 +52,7 @@ class NexusApp(App[None]):
     ) -> None:
         """``view`` is the plan of every task (the idle DAG); ``start`` plans and wires a run
         of the chosen tasks; ``clock`` gives wall-clock seconds (frozen in snapshot tests)."""
-        super().__init__()
+        super().__init__(driver_class=HangupSafeDriver)
         self.model = RunModel(view)
         self.config_name = config_name
         self.keymap = dict(keymap or {})
@@ -151,9 +152,9 @@ class NexusApp(App[None]):
             return self.source.retry(key)
         return self.source.skip(key)
 
-    def abort(self) -> None:
+    def abort(self, stopped_by: str | None = None) -> None:
         if self.source is not None and self.running:
-            self.source.abort()
+            self.source.abort(stopped_by)
 
     def request_quit(self) -> None:
         """Quit: at once when nothing runs; else after confirmation, by aborting and exiting
@@ -170,11 +171,12 @@ class NexusApp(App[None]):
         detail = "Everything running is cancelled and recorded in the journal."
         self.push_screen(ConfirmScreen("Quit and cancel the run?", detail), answered)
 
-    def stop(self) -> None:
-        """Quit without asking (a signal): the run is aborted, recorded, then the app exits."""
+    def stop(self, stopped_by: str | None = None) -> None:
+        """Quit without asking (a signal): the run is aborted, recorded, then the app exits
+        with the code the headless run would have had (129 for a hangup, 130 otherwise)."""
         if self.running:
             self.quitting = True
-            self.abort()
+            self.abort(stopped_by)
         else:
             self.exit(return_code=self.ended.exit_code if self.ended else 0)
 

@@ -60,7 +60,7 @@ async def run_app(app: NexusApp, *, headless: bool = False) -> int:
     leave them running and the journal unfinished."""
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, app.stop)
+        loop.add_signal_handler(signum, app.stop, signum.name)
     try:
         await app.run_async(headless=headless)
     finally:

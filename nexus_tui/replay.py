@@ -38,7 +38,7 @@ class ReplaySource:
         self.decisions.append(("skip", key))
         return True
 
-    def abort(self) -> None:
+    def abort(self, stopped_by: str | None = None) -> None:
         self.decisions.append(("abort", None))
 
     async def finish(self) -> tuple[int, tuple[str, ...]]:

@@ -36,7 +36,9 @@ class EventSource(Protocol):
 
     def skip(self, key: UnitKey) -> bool: ...
 
-    def abort(self) -> None: ...
+    def abort(self, stopped_by: str | None = None) -> None:
+        """Stop the run; ``stopped_by``: the signal that asked for it, if one did."""
+        ...
 
     async def finish(self) -> tuple[int, tuple[str, ...]]:
         """Once the events have ended: the exit code the headless run would have had, and any
@@ -82,8 +84,8 @@ class LiveRun:
     def skip(self, key: UnitKey) -> bool:
         return self.session.runner.skip(key)
 
-    def abort(self) -> None:
-        self.session.runner.abort()
+    def abort(self, stopped_by: str | None = None) -> None:
+        self.session.runner.abort(stopped_by)
 
     async def finish(self) -> tuple[int, tuple[str, ...]]:
         assert self._run is not None  # noqa: S101 - finish follows events()

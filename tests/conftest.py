@@ -8,3 +8,5 @@ an old bug. A plain ``pytest`` keeps drawing fresh examples, which is where new 
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
+
+pytest_plugins = ["tests.tmux"]  # the ``tmux`` fixture, for every test that drives a terminal

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
+import functools
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -20,7 +23,7 @@ from nexus_engine.render.text import TextRenderer
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
 from nexus_engine.session import RunRefused, start_session
-from nexus_engine.status import EXIT_USAGE, RunStatus
+from nexus_engine.status import EXIT_USAGE, HANGUP, RunStatus
 from nexus_engine.transports.base import Ask
 
 
@@ -45,14 +48,19 @@ async def execute(
     except RunRefused as refusal:
         print(f"nexus: {refusal}", file=sys.stderr)
         return EXIT_USAGE
-    face = _keep_draining(session.runner.bus.subscribe(), _face(args, sys.stdout, sys.stderr))
+    face = _keep_draining(
+        session.runner.bus.subscribe(),
+        _face(args, sys.stdout, sys.stderr),
+        on_hangup=functools.partial(session.runner.abort, HANGUP),
+    )
     showing = asyncio.create_task(face)
     finished = await session.run()
     await showing
-    for problem in session.journal_errors:
-        print(f"nexus: {problem}", file=sys.stderr)
-    if args.format == "text" and not args.quiet:
-        print(f"journal: {session.run_dir}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # a terminal gone (SIGHUP) takes nothing more
+        for problem in session.journal_errors:
+            print(f"nexus: {problem}", file=sys.stderr)
+        if args.format == "text" and not args.quiet:
+            print(f"journal: {session.run_dir}", file=sys.stderr)
     return session.exit_code(finished)
 
 
@@ -108,14 +116,19 @@ def _face(args: argparse.Namespace, out: TextIO, err: TextIO) -> Consume:
     return renderer.consume
 
 
-async def _keep_draining(events: AsyncIterator[ev.Event], consume: Consume) -> None:
+async def _keep_draining(
+    events: AsyncIterator[ev.Event], consume: Consume, on_hangup: Callable[[], None]
+) -> None:
     """A face whose reader went away (``nexus run | head``) stops printing, but its events are
-    still drained: a subscriber that stops reading would stall the run through back-pressure.
-    The run itself goes on; the journal keeps everything."""
+    still drained: a subscriber that stops reading would stall the run through back-pressure,
+    and the run itself goes on, the journal keeping everything. A terminal that went away
+    (EIO) is a hangup even when no SIGHUP came with it: the run stops as on SIGHUP."""
     try:
         await consume(events)
-    except BrokenPipeError:
+    except OSError as error:
         detach_stdout()
+        if error.errno == errno.EIO:
+            on_hangup()
         async for _ in events:
             pass
 
