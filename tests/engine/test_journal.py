@@ -228,9 +228,7 @@ def test_directories_made_on_the_way_to_the_state_dir_are_private(
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777, 0o1777])
-def test_a_state_dir_others_can_write_to_is_refused_with_the_fix(
-    tmp_path: Path, mode: int
-) -> None:
+def test_a_state_dir_others_can_write_to_is_refused_with_the_fix(tmp_path: Path, mode: int) -> None:
     state = tmp_path / "state"
     state.mkdir()
     state.chmod(mode)
