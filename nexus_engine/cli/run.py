@@ -39,8 +39,9 @@ def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 async def execute(
     plan: Plan, loaded: LoadedConfig, policy: FailurePolicy, args: argparse.Namespace
 ) -> int:
+    consume, renderer = _face(args, sys.stdout, sys.stderr)
     # A person at a terminal is asked for passwords; a pipe or CI never waits for one.
-    ask = terminal_ask() if args.format == "text" else None
+    ask = terminal_ask(renderer.question) if renderer is not None else None
     if args.preflight and not await _preflight_passes(plan, loaded, args, ask):
         return RunStatus.FAILED.exit_code
     try:
@@ -50,7 +51,7 @@ async def execute(
         return EXIT_USAGE
     face = _keep_draining(
         session.runner.bus.subscribe(),
-        _face(args, sys.stdout, sys.stderr),
+        consume,
         on_hangup=functools.partial(session.runner.abort, HANGUP),
     )
     showing = asyncio.create_task(face)
@@ -104,16 +105,20 @@ async def _preflight_passes(
 Consume = Callable[[AsyncIterator[ev.Event]], Coroutine[Any, Any, None]]
 
 
-def _face(args: argparse.Namespace, out: TextIO, err: TextIO) -> Consume:
+def _face(
+    args: argparse.Namespace, out: TextIO, err: TextIO
+) -> tuple[Consume, TextRenderer | None]:
+    """How the events are shown, and the text renderer when it is text (for people, who may be
+    asked for a password; JSON consumers never are)."""
     if args.format == "json":
-        return lambda events: json_render.write_summary(events, out)
+        return (lambda events: json_render.write_summary(events, out)), None
     if args.format == "jsonl":
-        return lambda events: json_render.write_lines(events, out)
+        return (lambda events: json_render.write_lines(events, out)), None
     colour = wants_colour(out, args.plain)
     progress = not args.plain and not args.quiet and err.isatty() and colour
     verbosity = -1 if args.quiet else args.verbose
     renderer = TextRenderer(out, err, colour=colour, progress=progress, verbosity=verbosity)
-    return renderer.consume
+    return renderer.consume, renderer
 
 
 async def _keep_draining(

@@ -50,6 +50,7 @@ class TextRenderer:
         self._started = time.monotonic()
         self._progress_shown = False
         self._progress_drawn_at = 0.0
+        self._asking = False
 
     async def consume(self, events: AsyncIterator[ev.Event]) -> None:
         ticker = asyncio.create_task(self._tick()) if self._progress else None
@@ -203,8 +204,15 @@ class TextRenderer:
             await asyncio.sleep(1)
             self._draw_progress(force=True)
 
+    def question(self, open_: bool) -> None:
+        """A question to the operator opens (``True``) or closes on the terminal: the progress
+        line is cleared and not drawn while it is open, so the question keeps its line."""
+        self._asking = open_
+        if open_:
+            self._clear_progress()
+
     def _draw_progress(self, force: bool = False) -> None:
-        if not self._progress:
+        if not self._progress or self._asking:
             return
         now = time.monotonic()
         if not force and now - self._progress_drawn_at < PROGRESS_INTERVAL:

@@ -13,6 +13,9 @@ time in software; with AES instructions AES-GCM is too, and asyncssh's chacha20-
 five cipher contexts per packet in Python where AES-GCM makes one call, a difference that shows
 on every step of a busy run.
 
+The connect timeout covers TCP, the handshake and authentication, but not the time a person
+takes to type a password at a prompt: it is for hosts that do not answer.
+
 Authentication tries keys, then the agent, then a password. asyncssh asks the agent first, so
 when a key is named explicitly the agent is switched off and offered only after that key: an
 agent with more keys than the server's ``MaxAuthTries`` would otherwise lock the right key out.
@@ -21,21 +24,25 @@ agent with more keys than the server's ``MaxAuthTries`` would otherwise lock the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import getpass
 import os
-from collections.abc import Sequence
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
-from nexus_engine.transports.base import Ask
+from nexus_engine.transports.base import Ask, Failure
 from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error
 from nexus_engine.transports.ssh.known_hosts import KnownHosts, KnownHostsBook
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+T = TypeVar("T")
+_CONNECT_ERRORS = (TimeoutError, OSError, asyncssh.Error, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +86,80 @@ async def connect(
         options, ours = await asyncio.get_running_loop().run_in_executor(
             None, functools.partial(_options, login, settings, book, client)
         )
-        return await asyncssh.connect(login.hostname, login.port or (), options=options, **ours)
-    except (TimeoutError, OSError, asyncssh.Error, ValueError) as error:
+        connecting = asyncssh.connect(login.hostname, login.port or (), options=options, **ours)
+        return await _within(connecting, settings.connect_timeout, client.person)
+    except _CONNECT_ERRORS as error:
         if client.refusal is not None:
             raise client.refusal from None
+        if client.person.asked and not isinstance(error, TimeoutError):
+            # the server hung up while a person was typing (sshd's LoginGraceTime): a login
+            # that did not happen, never a network fault
+            raise SshFailure(
+                Failure.AUTH_FAILED,
+                f"authentication failed for {login.where}: the server closed the connection "
+                f"while waiting for the password ({error})",
+            ) from None
         raise classify_connect_error(
             error, login.where, timeout=settings.connect_timeout, auth_tried=tried
         ) from None
     finally:
         client.forget_agent()
+
+
+class PersonClock:
+    """The time a connection spent waiting for a person to answer a question, which the
+    connect timeout does not count: a timeout is for hosts that do not answer, not for an
+    operator who types slowly."""
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+        self.asked = False
+        self._since: float | None = None
+        self.changed = asyncio.Event()
+
+    @property
+    def asking(self) -> bool:
+        return self._since is not None
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        self.asked = True
+        self._since = loop.time()
+        self.changed.set()
+        try:
+            yield
+        finally:
+            self.waited += loop.time() - self._since
+            self._since = None
+            self.changed.set()
+
+
+async def _within(work: Awaitable[T], limit: float, person: PersonClock) -> T:
+    """``work``'s result, or TimeoutError once it has taken ``limit`` seconds beyond what it
+    waited for a person (``asyncssh.connect``'s own timeout cannot be paused)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            person.changed.clear()
+            left = None
+            if not person.asking:
+                left = started + limit + person.waited - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+            changed = asyncio.ensure_future(person.changed.wait())
+            try:
+                await asyncio.wait({task, changed}, timeout=left, return_when=FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *_CONNECT_ERRORS):
+                await task
 
 
 async def _with_passphrase(login: Login, ask: Ask) -> Login:
@@ -116,7 +188,7 @@ def _options(
     them (building it here too would cost every connection another ssh_config parse)."""
     common: dict[str, object] = {
         "host": login.hostname,
-        "connect_timeout": settings.connect_timeout,
+        "connect_timeout": None,  # timed by ``_within``, which can pause for a person
         "keepalive_interval": settings.keepalive_interval,
         "keepalive_count_max": settings.keepalive_count_max,
         "agent_forwarding": False,
@@ -210,6 +282,7 @@ class _Client(asyncssh.SSHClient):
         self._agent: asyncssh.SSHAgentClient | None = None
         self._asked = False
         self.refusal: SshFailure | None = None
+        self.person = PersonClock()
 
     def methods(self) -> str:
         """The methods this connection will offer, for an authentication failure message."""
@@ -254,7 +327,8 @@ class _Client(asyncssh.SSHClient):
         if self._ask is None or self._asked or self._login.password is not None:
             return None
         self._asked = True
-        return await self._ask(f"password for {self._login.where}: ")
+        with self.person.waiting():
+            return await self._ask(f"password for {self._login.where}: ")
 
     def forget_agent(self) -> None:
         if self._agent is not None:
