@@ -1,8 +1,13 @@
 """Run a command on this machine, and leave nothing of it behind.
 
-Every command gets its own session, so its process group holds everything it forks. Timeout and
-cancellation signal the *group* (TERM, ``kill_grace``, then KILL): killing only the direct child
-would orphan its background jobs, as Ansible's Ctrl-C does (ansible/ansible#23958).
+Every command gets its own session and process group, and a ``NEXUS_STEP_ID`` marker in its
+environment; Nexus is the child subreaper, so the command's orphans become Nexus's children.
+Timeout and cancellation kill the command's whole *tree* (TERM, ``kill_grace``, then KILL): its
+group, plus whatever left the group with ``setsid`` and is still a descendant of the command or an
+adopted child of Nexus carrying the marker (``proctree`` says how each is found, and its limits).
+Killing only the direct child would orphan its background jobs, as Ansible's Ctrl-C does
+(ansible/ansible#23958). What the kill ends is reaped, so it does not linger as a zombie of
+Nexus (``proctree`` says which zombies it reaps, and why not every one).
 
 Output pipes are ours (``os.pipe``), not asyncio's ``PIPE``: on Python 3.11 ``Process.wait()``
 waits for EOF on asyncio-owned pipes too, so a backgrounded grandchild holding stdout open would
@@ -15,8 +20,10 @@ Leftovers after a normal exit, the documented choice: once the direct child has 
 may still be read until EOF, but only for ``drain`` seconds of waiting for data (time spent in
 ``on_output`` does not count, so back-pressure never truncates the child's own output) and at
 most 16 MiB more; a pipe held open beyond that by a leftover is abandoned. Then whatever is left
-in the group, holding the pipes or not, gets TERM, the grace, and KILL: a run leaves no process
-behind. Processes that escape the group with ``setsid`` are out of reach (that needs cgroups).
+of the tree, holding the pipes or not, gets TERM, the grace, and KILL: a run leaves no process
+behind, ``setsid`` escapees and daemons included. When nothing is left, as usual, that costs one
+scan of ``/proc``. The marker overrides ``spec.env`` (and an outer Nexus's marker) and is not passed
+through sudo: a sudo step's processes are found by descent, and signalling them may be refused.
 """
 
 from __future__ import annotations
@@ -25,15 +32,21 @@ import asyncio
 import functools
 import os
 import re
+import secrets
 import signal
 import subprocess
 import time
 
+from nexus_engine.transports import proctree
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
 
-_POLL = 0.05  # how often the group is checked during the grace period
+_POLL = 0.05  # how often the tree is checked during the grace period
+_KILL_WAIT = 5.0  # how long to wait for KILLed processes to be gone, to reap them
+_KILL_BLOCK = 0.5  # the same, when the event loop cannot be awaited
 POST_EXIT_CAP = 16 * 1024 * 1024  # far above a pipe's capacity plus our buffers
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: the shell of every step running in this process, of any LocalTransport: never reaped by us
+_SHELLS: dict[int, asyncio.subprocess.Process] = {}
 
 
 class LocalTransport:
@@ -45,6 +58,7 @@ class LocalTransport:
         self.kill_grace = kill_grace
         self.chunk_size = chunk_size
         self.drain = drain
+        proctree.become_subreaper()
 
     async def run(
         self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
@@ -55,13 +69,21 @@ class LocalTransport:
         argv, problem = _argv(spec)
         if problem is not None:
             return CommandResult(exit_code=None, error=problem)
+        token = secrets.token_hex(16)
         try:
-            proc, pipes = await self._spawn(argv, spec)
+            proc, pipes = await self._spawn(argv, spec, token)
         except (OSError, ValueError) as exc:
             return CommandResult(
                 exit_code=None, error=_start_error(exc, spec), duration=time.monotonic() - started
             )
-        timed_out, cancelled = await self._supervise(proc, pipes, spec, on_output, cancel)
+        step = proctree.Step(proc.pid, token)
+        try:
+            timed_out, cancelled = await self._supervise(
+                proc, step, pipes, spec, on_output=on_output, cancel=cancel
+            )
+        finally:
+            if proc.returncode is not None:  # else forgotten once asyncio has reaped it
+                _SHELLS.pop(proc.pid, None)
         rc = proc.returncode
         return CommandResult(
             exit_code=rc if rc is not None and rc >= 0 else None,
@@ -72,7 +94,7 @@ class LocalTransport:
         )
 
     async def _spawn(
-        self, argv: list[str], spec: CommandSpec
+        self, argv: list[str], spec: CommandSpec, token: str
     ) -> tuple[asyncio.subprocess.Process, list[_Pipe]]:
         loop = asyncio.get_running_loop()
         out_r, out_w = os.pipe()
@@ -85,7 +107,7 @@ class LocalTransport:
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
-                env={**os.environ, **spec.env},
+                env={**os.environ, **spec.env, proctree.MARKER: token},
                 cwd=spec.cwd,
                 start_new_session=True,
             )
@@ -96,6 +118,7 @@ class LocalTransport:
         finally:
             os.close(out_w)
             os.close(err_w)
+        _SHELLS[proc.pid] = proc
         pipes = []
         for stream, fd in ((Stream.STDOUT, out_r), (Stream.STDERR, err_r)):
             reader = asyncio.StreamReader(limit=self.chunk_size)
@@ -109,12 +132,14 @@ class LocalTransport:
     async def _supervise(
         self,
         proc: asyncio.subprocess.Process,
+        step: proctree.Step,
         pipes: list[_Pipe],
         spec: CommandSpec,
+        *,
         on_output: OutputSink,
         cancel: asyncio.Event,
     ) -> tuple[bool, bool]:
-        """Wait for exit, timeout or cancel; then drain the pipes and sweep the group."""
+        """Wait for exit, timeout or cancel; then drain the pipes and sweep the tree."""
         lock = asyncio.Lock()  # one on_output call at a time, in arrival order
 
         async def emit(stream: Stream, data: bytes) -> None:
@@ -138,8 +163,8 @@ class LocalTransport:
                 elif cancelled in done:
                     was_cancelled = True
                 if timed_out or was_cancelled:
-                    await self._terminate(proc.pid)
-                    await exited  # the group was sent TERM, then KILL if it had to be
+                    await self._terminate(proc, step)
+                    await exited  # the tree was sent TERM, then KILL if it had to be
                     break
                 for task in done & set(pumps):
                     task.result()  # an on_output failure is the caller's bug: raise it
@@ -148,9 +173,9 @@ class LocalTransport:
                 pipe.child_exited(self.drain)
             await asyncio.gather(*pumps)
             if not (timed_out or was_cancelled):
-                await self._terminate(proc.pid)  # leftovers of a normal exit, if any
+                await self._terminate(proc, step)  # leftovers of a normal exit, if any
         except BaseException:
-            _signal_group(proc.pid, signal.SIGKILL)  # the child watcher still reaps the child
+            _kill_at_once(proc, step)  # the child watcher still reaps the shell
             raise
         finally:
             for task in (*pumps, exited, cancelled):
@@ -159,17 +184,53 @@ class LocalTransport:
                 pipe.close()
         return timed_out, was_cancelled
 
-    async def _terminate(self, pgid: int) -> None:
-        """TERM the group, give it ``kill_grace`` seconds to be gone, then KILL it."""
-        if not _group_alive(pgid):
+    async def _terminate(self, proc: asyncio.subprocess.Process, step: proctree.Step) -> None:
+        """TERM the tree, give it ``kill_grace`` seconds to be gone, then KILL what is left and
+        wait (at most ``_KILL_WAIT``) for it to die, so that its zombies are reaped."""
+        found = _sweep(proc, step)
+        if not found.alive:
             return
-        _signal_group(pgid, signal.SIGTERM)
+        proctree.kill(step, found, signal.SIGTERM)
         deadline = time.monotonic() + self.kill_grace
         while time.monotonic() < deadline:
             await asyncio.sleep(_POLL)
-            if not _group_alive(pgid):
+            found = _sweep(proc, step)
+            if not found.alive:
                 return
-        _signal_group(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + _KILL_WAIT
+        proctree.kill(step, found, signal.SIGKILL)
+        while proctree.killable(found) and time.monotonic() < deadline:  # no /proc: one KILL
+            await asyncio.sleep(_POLL)
+            found = _sweep(proc, step)
+            proctree.kill(step, found, signal.SIGKILL)  # what was forked meanwhile
+
+
+def _kill_at_once(proc: asyncio.subprocess.Process, step: proctree.Step) -> None:
+    """KILL the tree without awaiting anything (our task is being cancelled, or failed), and
+    block up to ``_KILL_BLOCK`` for it to die so that its orphans are reaped: the loop may be
+    closed next. Whatever outlives that is reaped by a later sweep, if the loop lives on."""
+    deadline = time.monotonic() + _KILL_BLOCK
+    found = _sweep(proc, step)
+    proctree.kill(step, found, signal.SIGKILL)
+    while proctree.killable(found):  # without /proc: one KILL, as ever
+        if time.monotonic() >= deadline:
+            loop = asyncio.get_running_loop()
+            loop.call_later(1.0, lambda: proctree.reap_orphans(_running_shells()))
+            return
+        time.sleep(0.005)  # SIGKILL takes effect in microseconds, bar a process stuck in I/O
+        found = _sweep(proc, step)
+        proctree.kill(step, found, signal.SIGKILL)  # what was forked meanwhile
+
+
+def _running_shells(but: asyncio.subprocess.Process | None = None) -> set[int]:
+    for pid, proc in list(_SHELLS.items()):
+        if proc.returncode is not None:
+            del _SHELLS[pid]
+    return {pid for pid, proc in _SHELLS.items() if proc is not but}
+
+
+def _sweep(proc: asyncio.subprocess.Process, step: proctree.Step) -> proctree.Found:
+    return proctree.sweep(step, _running_shells(but=proc), running=proc.returncode is None)
 
 
 class _Pipe:
@@ -251,35 +312,3 @@ def _start_error(exc: OSError | ValueError, spec: CommandSpec) -> str:
         what = "working directory" if exc.filename == spec.cwd else "program"
         return f"cannot start: {what} {exc.filename}: {exc.strerror}"
     return f"cannot start: {exc}"
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    """Signal the group; False once no process of it is left (zombies count as left)."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # members run as another user (sudo -u): we cannot signal them
-        return True
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs. Zombies do not count: they have exited and
-    only their reaper is late (PID 1 of some containers reaps orphans every few seconds, or never
-    when it is Nexus itself); without /proc every member counts."""
-    if not _signal_group(pgid, 0):
-        return False
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for name in filter(str.isdigit, entries):
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # not a process, or gone meanwhile
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False

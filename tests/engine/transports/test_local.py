@@ -1,13 +1,16 @@
-"""LocalTransport against real processes: exit states, byte-exact output, and nothing left behind
-(T-PROC-1, 5, 6, 7, 8, 9 in their local variants)."""
+"""LocalTransport against real processes: exit states, byte-exact output, and nothing left behind,
+not even what left the process group with setsid (T-PROC-1, 5, 6, 7, 8, 9 in their local
+variants)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,8 +46,9 @@ async def assert_group_gone(pgid: int) -> None:
 
 @pytest.fixture(autouse=True, scope="module")
 def groups_disappear() -> Iterator[None]:
-    """Every group a test killed is gone. Checked once at the end because a killed orphan stays a
-    zombie until PID 1 reaps it, which some containers do only every few seconds."""
+    """Every group a test killed is gone. Checked once at the end, with a deadline, because a
+    killed process stays a zombie until its reaper waits for it: Nexus for the orphans it adopts
+    as subreaper, but PID 1, in some containers only every few seconds, for anything else."""
     yield
     deadline = time.monotonic() + 10
     remaining = list(_GROUPS_TO_CHECK)
@@ -374,14 +378,161 @@ async def test_endless_writer_left_behind_is_cut_off_and_killed() -> None:
     await assert_group_gone(sink.first_line())
 
 
-async def test_process_escaping_the_group_does_not_hang_the_run() -> None:
-    begun = time.monotonic()
-    result, sink = await run("setsid sh -c 'echo $$; exec sleep 30' & sleep 0.1")
+# ── what leaves the group with setsid: killed and reaped all the same ───────────────────────────
+
+ESCAPEE = "setsid sleep 600 & echo $!; sleep 600"  # the first line is the escapee's pid
+ORPHANED_ESCAPEE = "(setsid sleep 600 & echo $!); sleep 600"  # its parent exits at once
+
+
+async def until(holds: Callable[[], bool], within: float = 10) -> None:
+    """Poll until ``holds()`` is true; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not holds():
+        assert time.monotonic() < deadline, f"not true within {within} s"
+        await asyncio.sleep(0.01)
+
+
+def stat_of(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent, session) of a process; None once it has been reaped."""
     try:
-        assert result.exit_code == 0
-        assert time.monotonic() - begun < 15  # not the escapee's 30 s
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return fields[0], int(fields[1]), int(fields[3])
+
+
+def reaped(pid: int) -> bool:
+    """Gone from /proc: not running, and not a zombie waiting for its parent either."""
+    return stat_of(pid) is None
+
+
+def escaped(pid: int) -> bool:
+    """Running in a session of its own, so the step's process group does not hold it."""
+    stat = stat_of(pid)
+    return stat is not None and stat[0] != "Z" and stat[2] == pid
+
+
+@pytest.fixture
+def escapees() -> Iterator[list[int]]:
+    """The escapees a test expects to be gone. Each leads its own session and process group;
+    any group still there at teardown (the test failed) is KILLed, so that no ``sleep 600`` is
+    left behind."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+async def cancel_when(
+    sink: Sink,
+    cancel: asyncio.Event,
+    pids: list[int],
+    lines: int,
+    ready: Callable[[list[int]], bool],
+) -> None:
+    """Once the step printed ``lines`` pids (added to ``pids``) and ``ready(pids)`` holds, set
+    ``cancel``; on failure too, so that a failing test does not wait for the step's sleep."""
+    try:
+        await until(lambda: sink.out.count(b"\n") >= lines)
+        pids.extend(int(line) for line in sink.out.split()[:lines])
+        await until(lambda: ready(pids))
     finally:
-        os.kill(sink.first_line(), signal.SIGKILL)
+        cancel.set()
+
+
+async def test_timeout_kills_and_reaps_a_setsid_escapee(escapees: list[int]) -> None:
+    result, sink = await run(ESCAPEE, timeout=1)
+    escapees.append(sink.first_line())
+    assert result.timed_out
+    assert reaped(escapees[0])
+
+
+async def test_cancel_kills_and_reaps_a_setsid_escapee(escapees: list[int]) -> None:
+    cancel, sink = asyncio.Event(), Sink()
+    ready = lambda pids: escaped(pids[0])  # noqa: E731
+    waiting = asyncio.create_task(cancel_when(sink, cancel, escapees, 1, ready))
+    result, _ = await run(ESCAPEE, sink=sink, cancel=cancel, timeout=60)
+    await waiting
+    (escapee,) = escapees
+    assert result.cancelled
+    assert reaped(escapee)
+
+
+async def test_cancel_reaches_an_escapee_already_adopted_by_nexus(escapees: list[int]) -> None:
+    """Its parent has exited: only its NEXUS_STEP_ID ties it to the step."""
+    cancel, sink = asyncio.Event(), Sink()
+
+    def adopted(pids: list[int]) -> bool:
+        return escaped(pids[0]) and (stat_of(pids[0]) or ("", 0))[1] == os.getpid()
+
+    waiting = asyncio.create_task(cancel_when(sink, cancel, escapees, 1, adopted))
+    result, _ = await run(ORPHANED_ESCAPEE, sink=sink, cancel=cancel, timeout=60)
+    await waiting
+    (escapee,) = escapees
+    assert result.cancelled
+    assert reaped(escapee)
+
+
+async def test_normal_exit_kills_and_reaps_a_setsid_escapee(escapees: list[int]) -> None:
+    begun = time.monotonic()
+    result, sink = await run("setsid sleep 600 & echo $!")
+    escapees.append(sink.first_line())
+    assert (result.exit_code, result.timed_out) == (0, False)
+    assert time.monotonic() - begun < 15  # it holds stdout: the drain, not its 600 s
+    assert reaped(escapees[0])
+
+
+@pytest.mark.parametrize("end", ["exit", "cancel"])
+async def test_a_double_escape_is_reached(tmp_path: Path, end: str, escapees: list[int]) -> None:
+    """A setsid'd shell that setsids a sleep: after a normal exit the shell is an adopted child of
+    Nexus and the sleep its child; on cancel both descend from the step's shell."""
+    inner = tmp_path / "inner"
+    command = (
+        f"setsid sh -c 'setsid sleep 600 & echo $! > {inner}; sleep 600' & echo $!; "
+        f"until [ -s {inner} ]; do sleep 0.01; done; cat {inner}"
+    )
+    cancel, sink = asyncio.Event(), Sink()
+    if end == "cancel":
+        command += "; sleep 600"
+        both = lambda pids: all(map(escaped, pids))  # noqa: E731
+        waiting = asyncio.create_task(cancel_when(sink, cancel, escapees, 2, both))
+    result, _ = await run(command, sink=sink, cancel=cancel, timeout=60)
+    if end == "cancel":
+        await waiting
+    else:
+        escapees.extend(int(line) for line in sink.out.split())
+    outer, innermost = escapees
+    assert result.cancelled == (end == "cancel")
+    assert result.exit_code == (0 if end == "exit" else None)
+    assert reaped(outer)
+    assert reaped(innermost)
+
+
+@pytest.fixture
+def outsiders() -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
+    """Two children of this process in sessions of their own, as asyncssh starts a ProxyCommand:
+    a ``sleep 600``, and a shell that exits 3 at once."""
+    running = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    finished = subprocess.Popen(["sh", "-c", "exit 3"], start_new_session=True)
+    yield running, finished
+    running.kill()
+    running.wait()
+    finished.wait()
+
+
+async def test_a_sweep_spares_processes_that_are_not_the_steps(
+    outsiders: tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]], escapees: list[int]
+) -> None:
+    """A sweep that killed and reaped an escapee neither kills nor reaps Nexus's other children."""
+    running, finished = outsiders
+    await until(lambda: (stat_of(finished.pid) or ("",))[0] == "Z")
+    result, sink = await run("setsid sleep 600 & echo $!")
+    escapees.append(sink.first_line())
+    assert result.exit_code == 0
+    assert reaped(escapees[0])  # the sweep did kill and reap
+    assert escaped(running.pid)  # alive, and not a zombie
+    assert finished.poll() == 3  # its status was left for its owner (stolen, it would read 0)
 
 
 # ── back-pressure ───────────────────────────────────────────────────────────────────────────────
