@@ -8,11 +8,13 @@ python := if path_exists(".venv/bin/python") == "true" { ".venv/bin/python" } el
 test *args: system-deps lint
     {{python}} -m pytest -n 2 --hypothesis-profile=ci --cov --cov-report=term {{args}}
 
-# ruff (with its security rules) and mypy strict on the engine: zero findings.
+# ruff (with its security rules), mypy strict on every package, and the layer contracts
+# (import-linter: the engine imports no face): zero findings.
 lint:
     {{python}} -m ruff check .
     {{python}} -m ruff format --check .
     {{python}} -m mypy
+    "$(dirname {{python}})/lint-imports" --no-cache
 
 # Debian packages the SSH, sudo, terminal and completion tests need; installed only when missing.
 system-deps:
@@ -39,4 +41,4 @@ snapshots-update:
 
 # Run the example pipeline.
 demo:
-    {{python}} -m nexus_engine -c nexus.toml.example --headless run
+    {{python}} -m nexus_cli -c nexus.toml.example --headless run

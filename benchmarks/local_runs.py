@@ -4,7 +4,7 @@
   ``python -c pass`` (the floor for any Python command) and ``sh -c true``;
 * the real CLI running 100 independent ``true`` tasks at ``-p N``, beside
   ``xargs -P N sh -c true`` doing the same 100 commands;
-* in-process, through ``nexus_engine.cli.main`` (no interpreter start-up), divided by the
+* in-process, through ``nexus_cli.main`` (no interpreter start-up), divided by the
   unit count, beside asyncio spawning ``sh -c true`` with the same concurrency;
 * the engine alone (Runner, scheduler, journal, JSON face) with a transport that runs nothing.
 """
@@ -33,7 +33,7 @@ from benchmarks.common import (
     run_quiet,
     write_local_config,
 )
-from nexus_engine.cli import main as nexus_main
+from nexus_cli import main as nexus_main
 from nexus_engine.config import LoadedConfig, load_config
 from nexus_engine.plan import Plan, build_plan
 from nexus_engine.render import json as json_render
@@ -72,7 +72,7 @@ def run(profile: Profile, workdir: Path) -> list[Row]:
     python_s, import_s, version_s, dry_s, one_s, sh_s = median_times(
         [
             partial(run_quiet, [sys.executable, "-c", "pass"], env),
-            partial(run_quiet, [sys.executable, "-c", "import nexus_engine.cli"], env),
+            partial(run_quiet, [sys.executable, "-c", "import nexus_cli"], env),
             partial(run_quiet, [*nexus, "version"], env),
             partial(run_quiet, [*nexus, "-c", str(one), "--headless", "run", "--dry-run"], env),
             partial(run_quiet, one_argv, env),
@@ -89,7 +89,7 @@ def run(profile: Profile, workdir: Path) -> list[Row]:
             python_s * ms,
             "python -c pass",
             stat,
-            note=f"import nexus_engine.cli alone {import_s * ms:.0f} ms",
+            note=f"import nexus_cli alone {import_s * ms:.0f} ms",
         ),
         Row(
             "start-up",

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from textual.app import App
 from textual.drivers.linux_driver import LinuxDriver
@@ -66,7 +67,8 @@ class HangupSafeDriver(LinuxDriver):
     ) -> None:
         super().__init__(app, debug=debug, mouse=mouse, size=size)
         self._loop = asyncio.get_running_loop()
-        self._file = _Outlet(self._file, self._hung_up)
+        if self._file is not None:  # stands in for the file: the driver only writes and flushes
+            self._file = cast(io.TextIOWrapper, _Outlet(self._file, self._hung_up))
 
     def run_input_thread(self) -> None:
         try:

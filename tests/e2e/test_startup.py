@@ -24,7 +24,7 @@ def imported_modules(importtime_stderr: str) -> set[str]:
 def test_the_engine_does_not_import_textual(nexus: Nexus) -> None:
     code = (
         "import sys\n"
-        "import nexus_engine.cli, nexus_engine.cli.run, nexus_engine.runner, nexus_engine.journal\n"
+        "import nexus_cli, nexus_cli.run, nexus_engine.runner, nexus_engine.journal\n"
         "assert 'nexus_engine.runner' in sys.modules\n"
         "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'nexus_tui'))\n"
         "assert not leaked, leaked\n"

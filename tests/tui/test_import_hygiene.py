@@ -10,9 +10,9 @@ from pathlib import Path
 CHECK = """
 import sys
 from pathlib import Path
-import nexus_engine, nexus_engine.cli, nexus_engine.cli.run, nexus_engine.session
+import nexus_engine, nexus_cli, nexus_cli.run, nexus_engine.session
 import nexus_engine.runner, nexus_engine.journal, nexus_engine.render.text
-from nexus_engine.cli import main
+from nexus_cli import main
 code = main(["-c", sys.argv[1], "--headless", "run"])
 loaded = sorted(m for m in sys.modules if m == "textual" or m.startswith(("textual.", "nexus_tui")))
 print(code, loaded)

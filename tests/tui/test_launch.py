@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from nexus_engine import cli
-from nexus_engine.cli import main
+import nexus_cli as cli
+from nexus_cli import main
 from nexus_engine.status import EXIT_USAGE
 from nexus_tui import launch
 from nexus_tui.app import NexusApp

@@ -9,8 +9,8 @@ import asyncio
 import sys
 from typing import TextIO
 
-from nexus_engine.cli.prompt import terminal_ask
-from nexus_engine.cli.run import overrides_of, select_plan
+from nexus_cli.prompt import terminal_ask
+from nexus_cli.run import overrides_of, select_plan
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import warnings
 from nexus_engine.preflight import HostReport, Verdict, all_ok, preflight

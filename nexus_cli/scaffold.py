@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tomli_w
 
-from nexus_engine.cli.parser import subcommands
+from nexus_cli.parser import subcommands
 from nexus_engine.status import EXIT_USAGE
 
 STARTER = {

@@ -6,10 +6,10 @@ import platform
 
 import pytest
 
+from nexus_cli import main
 from nexus_engine import __version__
-from nexus_engine.cli import main
 from nexus_engine.status import EXIT_USAGE
-from tests.engine.cli.conftest import Project
+from tests.cli.conftest import Project
 
 
 def test_version(project: Project) -> None:

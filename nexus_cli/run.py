@@ -12,8 +12,8 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TextIO
 
+from nexus_cli.prompt import terminal_ask
 from nexus_engine import events as ev
-from nexus_engine.cli.prompt import terminal_ask
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import Overrides
 from nexus_engine.plan import Plan, build_plan, describe
@@ -88,8 +88,8 @@ async def _preflight_passes(
     """Check every host first; on a failure print the table to stderr (stdout may be a JSON
     consumer's) and start nothing: no run is recorded for a run that never began. Its
     connections are closed before the run opens its own."""
+    from nexus_cli import preflight as face  # noqa: PLC0415
     from nexus_engine import preflight as checks  # noqa: PLC0415 - only with --preflight
-    from nexus_engine.cli import preflight as face  # noqa: PLC0415
 
     reports = await checks.preflight(plan, loaded.config, overrides_of(args), ask=ask)
     if not checks.all_ok(reports):

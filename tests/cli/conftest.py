@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.cli import main
+from nexus_cli import main
 
 PIPELINE = """
 [tasks.build]

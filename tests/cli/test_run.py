@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from nexus_engine.cli import main
+from nexus_cli import main
 from nexus_engine.status import EXIT_USAGE
-from tests.engine.cli.conftest import Project
+from tests.cli.conftest import Project
 
 
 def test_a_successful_run_exits_0_and_prints_prefixed_output(project: Project) -> None:

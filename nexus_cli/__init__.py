@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexus_engine.cli.parser import DEFAULT_CONFIG, build_parser
+from nexus_cli.parser import DEFAULT_CONFIG, build_parser
 from nexus_engine.render.terminal import detach_stdout
 from nexus_engine.status import EXIT_USAGE
 
@@ -54,7 +54,7 @@ def _user_message(error: Exception, config_path: Path) -> str:
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_path: Path) -> int:
-    from nexus_engine.cli import inspect, scaffold  # noqa: PLC0415 - keeps start-up lean
+    from nexus_cli import inspect, scaffold  # noqa: PLC0415 - keeps start-up lean
 
     standalone: dict[str | None, Callable[[], int]] = {
         None: lambda: _help(parser),
@@ -87,13 +87,13 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
             return _dashboard(loaded, args.tasks, args.parallel)
         if not args.quiet:
             print("nexus: not an interactive terminal, so running headless", file=sys.stderr)
-    from nexus_engine.cli.run import run_command  # noqa: PLC0415 - only a run needs the runner
+    from nexus_cli.run import run_command  # noqa: PLC0415 - only a run needs the runner
 
     return run_command(loaded, args)
 
 
 def _preflight(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from nexus_engine.cli.preflight import preflight_command  # noqa: PLC0415 - SSH only here
+    from nexus_cli.preflight import preflight_command  # noqa: PLC0415 - SSH only here
 
     return preflight_command(loaded, args)
 

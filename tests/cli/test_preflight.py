@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from nexus_engine.cli import _wants_dashboard
-from nexus_engine.cli.parser import build_parser
-from nexus_engine.cli.preflight import NOTHING_TO_CHECK, print_reports, summary
-from nexus_engine.cli.prompt import TerminalAsk, terminal_ask
+from nexus_cli import _wants_dashboard
+from nexus_cli.parser import build_parser
+from nexus_cli.preflight import NOTHING_TO_CHECK, print_reports, summary
+from nexus_cli.prompt import TerminalAsk, terminal_ask
 from nexus_engine.preflight import CHECKS, Check, HostReport, Verdict, all_ok
 from nexus_engine.status import EXIT_USAGE
 from nexus_engine.transports.base import Failure
-from tests.engine.cli.conftest import Project
+from tests.cli.conftest import Project
 
 
 def test_a_plan_without_remote_hosts_has_nothing_to_check(project: Project) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nexus_engine.status import EXIT_USAGE
-from tests.engine.cli.conftest import Project
+from tests.cli.conftest import Project
 
 COMMANDS = ["completion", "init", "list", "logs", "preflight", "run", "runs", "validate", "version"]
 
