@@ -15,6 +15,7 @@ from nexus_engine.status import EXIT_USAGE
 
 if TYPE_CHECKING:
     from nexus_engine.config import LoadedConfig
+    from nexus_engine.session import RunRequest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +73,7 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
 
     loaded = load_config(config_path)
     if dashboard:
-        return _dashboard(loaded, None, None)
+        return _dashboard(loaded, None)
     configured: dict[str, Callable[[], int]] = {
         "validate": lambda: inspect.validate(loaded),
         "list": lambda: inspect.list_tasks(loaded),
@@ -84,7 +85,9 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
         if unknown := [task for task in args.tasks if task not in loaded.config.tasks]:
             raise UnknownTaskError(unknown[0])
         if _interactive():
-            return _dashboard(loaded, args.tasks, args.parallel)
+            from nexus_cli.run import request_of  # noqa: PLC0415
+
+            return _dashboard(loaded, request_of(args))
         if not args.quiet:
             print("nexus: not an interactive terminal, so running headless", file=sys.stderr)
     from nexus_cli.run import run_command  # noqa: PLC0415 - only a run needs the runner
@@ -99,30 +102,21 @@ def _preflight(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 
 
 def _wants_dashboard(args: argparse.Namespace) -> bool:
-    """``nexus run`` opens the dashboard unless told --headless, or asked for JSON or a plan.
-    The dashboard cannot limit hosts, take -u/-i or run a preflight yet, so a run with
-    --hosts/--exclude, --user/--identity or --preflight stays headless rather than quietly
-    running on every host, as someone else, or unchecked."""
-    limited = any(
-        value is not None for value in (args.hosts, args.exclude, args.user, args.identity)
-    ) or bool(args.preflight)
-    return (
-        not getattr(args, "headless", False)
-        and not args.dry_run
-        and args.format == "text"
-        and not limited
-    )
+    """``nexus run`` opens the dashboard unless told --headless, or asked for JSON or a plan;
+    every other option (hosts, login, preflight, parallelism) travels in the same request."""
+    return not getattr(args, "headless", False) and not args.dry_run and args.format == "text"
 
 
 def _interactive() -> bool:
     return sys.stdout.isatty() and sys.stdin.isatty()
 
 
-def _dashboard(loaded: LoadedConfig, tasks: list[str] | None, parallel: int | None) -> int:
-    """The only place the engine imports the dashboard, and only when it opens it."""
+def _dashboard(loaded: LoadedConfig, request: RunRequest | None) -> int:
+    """The only place the command line imports the dashboard, and only when it opens it.
+    ``request``: the run to start at once (None: choose tasks on screen)."""
     from nexus_tui.launch import open_dashboard  # noqa: PLC0415 - Textual only for the dashboard
 
-    return open_dashboard(loaded, tasks, parallel=parallel)
+    return open_dashboard(loaded, request)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:

@@ -10,11 +10,12 @@ import sys
 from typing import TextIO
 
 from nexus_cli.prompt import terminal_ask
-from nexus_cli.run import overrides_of, select_plan
+from nexus_cli.run import request_of
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import warnings
-from nexus_engine.preflight import HostReport, Verdict, all_ok, preflight
+from nexus_engine.preflight import HostReport, Verdict, all_ok
 from nexus_engine.render.terminal import paint, printable, table, wants_colour
+from nexus_engine.session import check_hosts
 
 NOTHING_TO_CHECK = "nothing to check: every task runs locally"
 _CELLS = {
@@ -28,10 +29,11 @@ _CELLS = {
 def preflight_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     """0 when every check passes (or there is nothing to check), 1 when one fails; usage
     errors (an unknown task, a selection naming nothing) are raised for ``main`` to report."""
-    plan = select_plan(loaded, args)
+    request = request_of(args, ask=terminal_ask())
+    plan = request.plan(loaded)
     for warning in warnings(loaded.config):
         print(f"nexus: warning: {warning}", file=sys.stderr)
-    reports = asyncio.run(preflight(plan, loaded.config, overrides_of(args), ask=terminal_ask()))
+    reports = asyncio.run(check_hosts(loaded, plan, request))
     if not reports:
         print(NOTHING_TO_CHECK)
         return 0

@@ -10,42 +10,57 @@ import functools
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
 from typing import Any, TextIO
 
 from nexus_cli.prompt import terminal_ask
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import Overrides
-from nexus_engine.plan import Plan, build_plan, describe
+from nexus_engine.plan import Plan, describe
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
-from nexus_engine.session import RunRefused, start_session
+from nexus_engine.session import RunRefused, RunRequest, check_hosts, open_run
 from nexus_engine.status import EXIT_USAGE, HANGUP, RunStatus
 from nexus_engine.transports.base import Ask
 
 
 def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    plan = select_plan(loaded, args)
+    request = request_of(args)
+    plan = request.plan(loaded)
     if args.dry_run:  # runs nothing and connects nowhere, --preflight or not
         return print_plan(plan, args.format, sys.stdout)
-    continue_on_error = args.continue_on_error or loaded.config.settings.continue_on_error
-    policy = FailurePolicy.CONTINUE if continue_on_error else FailurePolicy.FAIL_FAST
-    return asyncio.run(execute(plan, loaded, policy, args))
+    return asyncio.run(execute(loaded, request, plan, args))
+
+
+def request_of(args: argparse.Namespace, ask: Ask | None = None) -> RunRequest:
+    """What the command line asks for, as the engine's :class:`RunRequest`: the same request
+    opens the dashboard or runs headless. Shared by ``run`` and ``preflight``, so preflight
+    checks exactly the hosts the same flags would run on."""
+    return RunRequest(
+        targets=tuple(args.tasks),
+        selection=HostSelection.from_flags(args.hosts, args.exclude),
+        overrides=Overrides(user=args.user, identity=args.identity),
+        policy=FailurePolicy.CONTINUE if getattr(args, "continue_on_error", False) else None,
+        parallel_limit=getattr(args, "parallel", None),
+        preflight=bool(getattr(args, "preflight", False)),
+        ask=ask,
+    )
 
 
 async def execute(
-    plan: Plan, loaded: LoadedConfig, policy: FailurePolicy, args: argparse.Namespace
+    loaded: LoadedConfig, request: RunRequest, plan: Plan, args: argparse.Namespace
 ) -> int:
     consume, renderer = _face(args, sys.stdout, sys.stderr)
     # A person at a terminal is asked for passwords; a pipe or CI never waits for one.
-    ask = terminal_ask(renderer.question) if renderer is not None else None
-    if args.preflight and not await _preflight_passes(plan, loaded, args, ask):
+    request = replace(request, ask=terminal_ask(renderer.question) if renderer else None)
+    if request.preflight and not await _preflight_passes(loaded, request, plan, args):
         return RunStatus.FAILED.exit_code
     try:
-        session = start_session(loaded, plan, policy=policy, overrides=overrides_of(args), ask=ask)
+        session = open_run(loaded, request, plan=plan)
     except RunRefused as refusal:
         print(f"nexus: {refusal}", file=sys.stderr)
         return EXIT_USAGE
@@ -65,34 +80,17 @@ async def execute(
     return session.exit_code(finished)
 
 
-def select_plan(loaded: LoadedConfig, args: argparse.Namespace) -> Plan:
-    """The plan the command line asks for: tasks, ``--hosts``/``--exclude`` and, for a run,
-    ``--parallel``. Shared by ``run`` and ``preflight``, so preflight checks exactly the hosts
-    the same flags would run on."""
-    return build_plan(
-        loaded,
-        args.tasks,
-        parallel_limit=getattr(args, "parallel", None),
-        hosts=HostSelection.from_flags(args.hosts, args.exclude),
-    )
-
-
-def overrides_of(args: argparse.Namespace) -> Overrides:
-    """``-u/--user`` and ``-i/--identity``: above every file, for every host."""
-    return Overrides(user=args.user, identity=args.identity)
-
-
 async def _preflight_passes(
-    plan: Plan, loaded: LoadedConfig, args: argparse.Namespace, ask: Ask | None
+    loaded: LoadedConfig, request: RunRequest, plan: Plan, args: argparse.Namespace
 ) -> bool:
     """Check every host first; on a failure print the table to stderr (stdout may be a JSON
     consumer's) and start nothing: no run is recorded for a run that never began. Its
     connections are closed before the run opens its own."""
     from nexus_cli import preflight as face  # noqa: PLC0415
-    from nexus_engine import preflight as checks  # noqa: PLC0415 - only with --preflight
+    from nexus_engine.preflight import all_ok  # noqa: PLC0415 - only with --preflight
 
-    reports = await checks.preflight(plan, loaded.config, overrides_of(args), ask=ask)
-    if not checks.all_ok(reports):
+    reports = await check_hosts(loaded, plan, request)
+    if not all_ok(reports):
         face.print_reports(reports, sys.stderr)
         print("nexus: preflight failed, so not starting the run", file=sys.stderr)
         return False

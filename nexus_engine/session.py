@@ -1,25 +1,95 @@
-"""One run, wired: a run id, its journal, the transports and the runner, for any face.
+"""One run, wired from one request: a run id, its journal, the transports and the runner.
 
-The headless CLI and the dashboard start runs the same way, so both get the same journal,
-the same redaction and the same transports; a face only adds its own subscriber.
+A face turns what the operator said (argv, keys) into a :class:`RunRequest` and starts runs only
+through :func:`open_run`; everything else about starting a run (the plan for the targets and
+the host selection, the failure policy, how hosts are reached, preflight) is decided here, so
+the command line and the dashboard cannot drift apart. A face only adds its own subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import Connections, Overrides, warnings
 from nexus_engine.journal import Journal, JournalError, new_run_id
-from nexus_engine.plan import Plan
+from nexus_engine.plan import Plan, build_plan
 from nexus_engine.redact import Redactor
 from nexus_engine.runner import Runner, TransportFor
 from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.selection import HostSelection
 from nexus_engine.status import RunStatus
 from nexus_engine.transports.base import Ask
+
+if TYPE_CHECKING:
+    from nexus_engine.preflight import HostReport
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A run as an operator asks for it, whichever face they use.
+
+    ``targets``: tasks (with what they need; every task when empty). ``selection``: only these
+    hosts (``--hosts``/``--exclude``). ``overrides``: the login above every file (``-u``/``-i``).
+    ``policy``: after a failure; None lets the config's ``continue_on_error`` decide.
+    ``parallel_limit``: units at once (None: the config's). ``preflight``: check every host
+    first and start only if all pass. ``ask``: how to ask the operator for a secret (a password,
+    a passphrase); None where nobody can answer (CI, JSON output)."""
+
+    targets: Sequence[str] = ()
+    selection: HostSelection | None = None
+    overrides: Overrides = field(default_factory=Overrides)
+    policy: FailurePolicy | None = None
+    parallel_limit: int | None = None
+    preflight: bool = False
+    ask: Ask | None = None
+
+    def with_targets(self, targets: Sequence[str]) -> RunRequest:
+        return replace(self, targets=tuple(targets))
+
+    def plan(self, loaded: LoadedConfig) -> Plan:
+        """The plan this request runs. Raises ``UnknownTaskError`` and ``SelectionError``."""
+        return build_plan(
+            loaded, self.targets, parallel_limit=self.parallel_limit, hosts=self.selection
+        )
+
+    def failure_policy(self, loaded: LoadedConfig) -> FailurePolicy:
+        if self.policy is not None:
+            return self.policy
+        if loaded.config.settings.continue_on_error:
+            return FailurePolicy.CONTINUE
+        return FailurePolicy.FAIL_FAST
+
+
+async def check_hosts(loaded: LoadedConfig, plan: Plan, request: RunRequest) -> list[HostReport]:
+    """Preflight for ``plan``, reaching hosts the way the run will: a report per remote host."""
+    from nexus_engine.preflight import preflight  # noqa: PLC0415 - imports asyncssh
+
+    return await preflight(plan, loaded.config, request.overrides, ask=request.ask)
+
+
+def open_run(
+    loaded: LoadedConfig,
+    request: RunRequest,
+    *,
+    plan: Plan | None = None,
+    state_dir: Path | None = None,
+) -> RunSession:
+    """The run ``request`` asks for, wired and ready (``plan``: the request's own, when the face
+    already made it to show). Raises RunRefused when the run cannot be recorded."""
+    return start_session(
+        loaded,
+        plan if plan is not None else request.plan(loaded),
+        policy=request.failure_policy(loaded),
+        state_dir=state_dir,
+        overrides=request.overrides,
+        ask=request.ask,
+    )
 
 
 @dataclass

@@ -15,6 +15,7 @@ from functools import partial
 
 from nexus_engine.config import LoadedConfig
 from nexus_engine.plan import build_plan
+from nexus_engine.session import RunRequest
 from nexus_engine.status import EXIT_USAGE
 from nexus_tui.app import NexusApp, Starter
 from nexus_tui.source import EventSource, StartError, start_live
@@ -22,16 +23,16 @@ from nexus_tui.source import EventSource, StartError, start_live
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def open_dashboard(
-    loaded: LoadedConfig, tasks: Sequence[str] | None = None, *, parallel: int | None = None
-) -> int:
-    """The dashboard on ``loaded``; with ``tasks`` (even empty: every task) a run of them
-    starts at once. Returns the exit code the headless run would have had (0 if none ran).
-    Raises UnknownTaskError for a task the config does not declare."""
-    start: Starter = partial(start_live, loaded, parallel=parallel)
-    if tasks is not None:
+def open_dashboard(loaded: LoadedConfig, request: RunRequest | None = None) -> int:
+    """The dashboard on ``loaded``; with ``request`` (``nexus run …`` on a terminal) its run
+    starts at once, with every option the headless run would have used. Returns the exit code
+    the headless run would have had (0 if none ran). Raises UnknownTaskError for a task the
+    config does not declare."""
+    base = request or RunRequest()
+    start: Starter = partial(start_live, loaded, base=base)
+    if request is not None:
         try:
-            start = _already(start(tasks))
+            start = _already(start(request.targets))
         except StartError as error:
             print(f"nexus: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -39,7 +40,7 @@ def open_dashboard(
         build_plan(loaded),
         start,
         config_name=str(loaded.path),
-        autostart=tasks,
+        autostart=None if request is None else tuple(request.targets),
         keymap=loaded.config.keymap,
     )
     return asyncio.run(run_app(app))

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
-from nexus_engine.plan import Plan, UnitKey, build_plan
+from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.scheduler import FailurePolicy
-from nexus_engine.session import RunRefused, RunSession, start_session
+from nexus_engine.selection import SelectionError
+from nexus_engine.session import RunRefused, RunRequest, RunSession, open_run
 
 #: Events waiting between the engine and the screen; when full the run waits (back-pressure).
 HANDOFF = 64
@@ -106,12 +108,16 @@ class LiveRun:
             await self._forwarder
 
 
-def start_live(loaded: LoadedConfig, tasks: Sequence[str], parallel: int | None = None) -> LiveRun:
-    """Plan and wire a run of ``tasks`` (and what they need), asking on failure: the failed
+def start_live(
+    loaded: LoadedConfig, tasks: Sequence[str], base: RunRequest | None = None
+) -> LiveRun:
+    """Plan and wire a run of ``tasks`` (and what they need) as ``base`` asks for the rest
+    (hosts, login, parallelism: what ``nexus run`` was given), asking on failure: the failed
     unit waits for a decision while independent work goes on. Raises StartError."""
-    plan = build_plan(loaded, tasks, parallel_limit=parallel)
+    request = replace(base or RunRequest(), targets=tuple(tasks), policy=FailurePolicy.ASK)
     try:
-        session = start_session(loaded, plan, policy=FailurePolicy.ASK)
-    except RunRefused as refusal:
+        plan = request.plan(loaded)
+        session = open_run(loaded, request, plan=plan)
+    except (RunRefused, SelectionError) as refusal:
         raise StartError(str(refusal)) from refusal
     return LiveRun(session, plan)

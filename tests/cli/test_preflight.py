@@ -46,12 +46,15 @@ def test_run_preflight_with_only_local_units_runs(project: Project) -> None:
     ("argv", "dashboard"),
     [
         (["run"], True),
-        (["run", "--preflight"], False),
-        (["run", "-u", "deploy"], False),
-        (["run", "-i", "~/.ssh/deploy"], False),
+        (["run", "--preflight"], True),
+        (["run", "-u", "deploy", "--hosts", "web*"], True),
+        (["run", "-i", "~/.ssh/deploy"], True),
+        (["--headless", "run"], False),
+        (["run", "--format", "jsonl"], False),
+        (["run", "--dry-run"], False),
     ],
 )
-def test_flags_the_dashboard_cannot_honour_keep_a_run_headless(
+def test_only_headless_json_and_dry_run_keep_a_run_off_the_dashboard(
     argv: list[str], dashboard: bool
 ) -> None:
     assert _wants_dashboard(build_parser().parse_args(argv)) is dashboard

@@ -12,6 +12,12 @@ import pytest
 
 import nexus_cli as cli
 from nexus_cli import main
+from nexus_cli.parser import build_parser
+from nexus_cli.run import request_of
+from nexus_engine.connections import Overrides
+from nexus_engine.scheduler import FailurePolicy
+from nexus_engine.selection import HostSelection
+from nexus_engine.session import RunRequest
 from nexus_engine.status import EXIT_USAGE
 from nexus_tui import launch
 from nexus_tui.app import NexusApp
@@ -24,8 +30,8 @@ def opened(monkeypatch: pytest.MonkeyPatch, project: Project) -> list[tuple[Any,
     """The CLI at a terminal, with the dashboard replaced by a recorder."""
     calls: list[tuple[Any, ...]] = []
 
-    def open_dashboard(loaded: Any, tasks: Any, *, parallel: Any) -> int:
-        calls.append((loaded.path.name, tasks, parallel))
+    def open_dashboard(loaded: Any, request: RunRequest | None) -> int:
+        calls.append((loaded.path.name, request))
         return 7
 
     monkeypatch.chdir(project.root)
@@ -37,7 +43,7 @@ def opened(monkeypatch: pytest.MonkeyPatch, project: Project) -> list[tuple[Any,
 
 def test_nexus_alone_at_a_terminal_opens_the_dashboard(opened: list[tuple[Any, ...]]) -> None:
     assert main([]) == 7
-    assert opened == [("nexus.toml", None, None)]
+    assert opened == [("nexus.toml", None)]
 
 
 def test_nexus_run_at_a_terminal_opens_the_dashboard_running(
@@ -45,7 +51,29 @@ def test_nexus_run_at_a_terminal_opens_the_dashboard_running(
 ) -> None:
     assert main(["run", "alpha", "-p", "3"]) == 7
     assert main(["run"]) == 7
-    assert opened == [("nexus.toml", ["alpha"], 3), ("nexus.toml", [], None)]
+    assert opened == [
+        ("nexus.toml", RunRequest(targets=("alpha",), parallel_limit=3)),
+        ("nexus.toml", RunRequest()),
+    ]
+
+
+def test_every_run_option_travels_to_the_dashboard_in_the_same_request(
+    opened: list[tuple[Any, ...]],
+) -> None:
+    """What used to drop a run to headless (hosts, login, preflight) now opens the dashboard
+    with exactly the request the headless run would have used."""
+    argv = ["run", "alpha", "--hosts", "web*", "--exclude", "web9", "-u", "deploy"]
+    argv += ["-i", "~/.ssh/deploy", "--preflight", "--continue-on-error"]
+    assert main(argv) == 7
+    ((_, request),) = opened
+    assert request == RunRequest(
+        targets=("alpha",),
+        selection=HostSelection(("web*",), ("web9",)),
+        overrides=Overrides(user="deploy", identity="~/.ssh/deploy"),
+        policy=FailurePolicy.CONTINUE,
+        preflight=True,
+    )
+    assert request == request_of(build_parser().parse_args(["--headless", *argv]))
 
 
 def test_headless_json_and_dry_run_never_open_it(
@@ -79,7 +107,7 @@ def test_a_run_that_cannot_be_recorded_is_refused_before_the_screen_opens(
     not_a_dir.write_text("a file where the state directory should be")
     monkeypatch.setenv("NEXUS_STATE_DIR", str(not_a_dir))
     loaded = project.config(configs.REMOTE)
-    assert launch.open_dashboard(loaded, ["deploy"]) == EXIT_USAGE
+    assert launch.open_dashboard(loaded, RunRequest(targets=("deploy",))) == EXIT_USAGE
     assert "cannot record the run, so not starting it" in capsys.readouterr().err
 
 
@@ -102,7 +130,7 @@ def test_a_run_left_behind_by_the_app_is_aborted_and_recorded(
         return code
 
     monkeypatch.setattr(launch, "run_app", headless)
-    assert launch.open_dashboard(project.config(configs.SLOW), ["slow"]) == 3
+    assert launch.open_dashboard(project.config(configs.SLOW), RunRequest(targets=("slow",))) == 3
     (summary,) = project.summaries()
     assert json.loads(summary.read_text())["status"] == "interrupted"
 
@@ -124,6 +152,6 @@ def test_sigterm_stops_the_run_records_it_and_exits_130(
         return code
 
     monkeypatch.setattr(launch, "run_app", headless)
-    assert launch.open_dashboard(project.config(configs.SLOW), ["slow"]) == 130
+    assert launch.open_dashboard(project.config(configs.SLOW), RunRequest(targets=("slow",))) == 130
     (summary,) = project.summaries()
     assert json.loads(summary.read_text())["status"] == "interrupted"
