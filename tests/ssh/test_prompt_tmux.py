@@ -15,8 +15,9 @@ from tests.tmux import NEXUS, Tmux
 
 pytestmark = pytest.mark.e2e
 
-#: Far shorter than a person takes to type: a timeout that did not pause would fire at once.
-CONNECT_TIMEOUT = 1
+#: Shorter than a person takes to type (the test waits longer): a timeout that did not pause
+#: would fire while the question is open; long enough for a handshake on a loaded CI machine.
+CONNECT_TIMEOUT = 3
 
 
 def _start(tmux: Tmux, ssh_lab: SshLab, ssh_home: Path, tmp_path: Path) -> str:
@@ -53,7 +54,7 @@ def test_a_password_prompt_keeps_its_line_waits_for_the_person_and_says_auth_fai
 ) -> None:
     question = _start(tmux, ssh_lab, ssh_home, tmp_path)
     tmux.wait_for(question.rstrip())  # a screen line ends at its last printed character
-    _still_asking(tmux, question, 3 * CONNECT_TIMEOUT)
+    _still_asking(tmux, question, 1.5 * CONNECT_TIMEOUT)
     typed = {"right": ssh_lab.password, "wrong": "not-the-password", "empty": ""}[answer]
     if typed:
         tmux("send-keys", "-t", "nexus", "-l", typed)

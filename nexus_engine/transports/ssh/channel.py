@@ -8,6 +8,11 @@ throttles the command instead of memory filling up.
 The first line of stdout is the group id the bootstrap prints (see ``remote``), and under sudo
 stderr carries sudo's random prompt and then the random marker; both are taken out of the
 stream before anyone sees it, and nothing else is.
+
+A command being stopped is sent SSH ``signal`` requests on its own channel (:meth:`signal`): on
+OpenSSH ≥ 7.9 sshd answers one with ``killpg`` of the group its session's shell leads, as the
+login user, so that needs no second session. A server that does not implement them ignores
+them silently; the transport's out-of-band kill and its own deadlines cover that.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ class Ending:
     signal: int | None = None
     lost: BaseException | None = None  # the connection failed under the command
     closed_without_status: bool = False
+    #: the server said the output ended (EOF): nothing holds the command's stdout and stderr
+    #: any more. Not sent when the channel closes while they are still open.
+    output_closed: bool = False
     started: bool = False  # the group id line came: the login shell reached the script
     failure: Failure | None = None
     error: str | None = None
@@ -57,6 +65,8 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.exit_status: int | None = None
         self.exit_signal: str | None = None
         self.lost: BaseException | None = None
+        self.closed = False
+        self.eof = False
         self.paused = False
         self._channel: asyncssh.SSHClientChannel[bytes] | None = None
 
@@ -78,6 +88,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
     def eof_received(self) -> bool:
         """Keep our side open: stdin was settled by the script (``/dev/null``, or sudo's
         password), so an EOF packet back would be one more packet per step for nothing."""
+        self.eof = True
         return True
 
     def exit_status_received(self, status: int) -> None:
@@ -87,6 +98,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.exit_signal = signal
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         self.lost = exc
         self.queue.put_nowait(None)
 
@@ -210,6 +222,7 @@ class RemoteCommand:
         session, ending = self._session, self.ending
         ending.exit_code = session.exit_status
         ending.started = self.pgid is not None
+        ending.output_closed = session.eof
         if session.exit_signal is not None:
             ending.signal = _signal_number(session.exit_signal)
         if session.lost is not None:
@@ -240,6 +253,21 @@ class RemoteCommand:
 
     def close(self) -> None:
         self._channel.close()
+
+    def signal(self, name: str) -> None:
+        """Ask the server to send signal ``name`` (``"TERM"``, ``"KILL"``) to the command. Nothing
+        comes back to say whether it did (asyncssh asks for no reply); a channel that has
+        already closed, or whose connection failed, makes this a no-op."""
+        if self._session.closed:
+            return
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self._channel.send_signal(name)
+
+    def abandon(self) -> None:
+        """Stop waiting for the server to close the channel: :meth:`pump` hands on what has
+        arrived and returns how the command ended as far as anyone knows (sshd keeps a
+        session's channel open while its shell lives, whatever the client says)."""
+        self._session.queue.put_nowait(None)
 
 
 def _signal_number(name: str) -> int:

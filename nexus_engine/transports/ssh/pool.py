@@ -4,6 +4,9 @@ A connection carries many channels, but an OpenSSH server refuses more than ``Ma
 (10 by default) at once, so each connection lends out at most ``max_sessions - 1`` channels to
 commands and keeps the last one for control: the out-of-band kill of a command that timed out
 must never wait for a free channel. When every connection to a host is full, another is opened.
+A server configured with a lower ``MaxSessions`` may still refuse that control channel; the
+transport then stops the command through its own channel, and a connection left holding a
+channel the server will not close is marked broken: it is closed once no command uses it.
 
 Handshakes in flight are bounded run-wide (``connect_limit``): a 500-host run opening every
 connection at once would trip sshd's ``MaxStartups`` and starve the controller's CPU of the key

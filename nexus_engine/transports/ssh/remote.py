@@ -20,9 +20,11 @@ would run it, with stdin from ``/dev/null`` (as locally), and every value in the
 quoted with :func:`shlex.quote`. A channel that ends without the PID line never reached the
 script: the login shell could not start it.
 
-Killing goes out of band, because closing an SSH channel without a PTY kills nothing and not
-every server honours ``signal`` requests: a second channel runs :func:`kill_command`, which sends
-TERM to the whole group, waits the grace, sends KILL, and says whether the group is gone.
+Closing an SSH channel without a PTY kills nothing, so a step is stopped two ways (see
+``transport``): ``signal`` requests on its own channel (OpenSSH ≥ 7.9 turns them into ``killpg``
+of the login shell's group, as the login user; older servers ignore them), and, when the host
+grants a second channel, :func:`kill_command` there, which sends TERM to every process group of
+the step's session, waits the grace, sends KILL, and says whether anything of it is left.
 
 ``sudo`` runs as ``sudo -S`` with a prompt chosen at random for each step, so Nexus answers only
 sudo's own question and never text a command printed; once sudo has let the step in, a second
@@ -121,29 +123,40 @@ class StepScript:
 
 
 def kill_command(pgid: int, grace: float) -> str:
-    """TERM the group, wait up to ``grace``, KILL it; exit 0 once no live process of the group
-    is left, 3 when one survived KILL (it runs as another user, or is stuck in the kernel).
-    Zombies do not count: they have exited, only their reaper is late."""
+    """TERM the command, wait up to ``grace``, KILL it; exit 0 once no live process of it is
+    left, 3 when one survived KILL (it runs as another user, or is stuck in the kernel).
+
+    "The command" is every process in the group ``pgid`` *or in the session* ``pgid`` (the
+    login shell is the session's leader: ``set -m`` moves a background job to a group of its
+    own, but not out of the session); each group found there is signalled whole. A process
+    that left both (``setsid``, a daemon) is out of reach. Zombies do not count: they have
+    exited, only their reaper is late. Without ``/proc`` only the group can be seen."""
     ticks = max(int(grace * 10), 1)
     lines = [
         f"g={pgid}",
-        "alive() {",
-        "  [ -d /proc/self ] || { kill -0 -$g 2>/dev/null; return; }",
+        "groups() {",
+        "  [ -d /proc/self ] || { kill -0 -$g 2>/dev/null && echo $g; return; }",
         "  for f in /proc/[0-9]*/stat; do",
         '    IFS= read -r l < "$f" 2>/dev/null || continue',
         "    r=${l##*) }; set -- $r",
-        '    [ "$3" = "$g" ] && [ "$1" != Z ] && [ "$1" != X ] && return 0',
+        '    [ "$1" = Z ] || [ "$1" = X ] && continue',
+        '    [ "$3" = "$g" ] || [ "$4" = "$g" ] && echo "$3"',
         "  done",
-        "  return 1",
         "}",
-        "alive || exit 0",
-        "kill -TERM -$g 2>/dev/null",
+        # signal each group of the command once; false when none was left to signal
+        "hit() {",
+        '  h=" "',
+        "  for p in $(groups); do",
+        '    case $h in *" $p "*) continue; esac',
+        '    h="$h$p "; kill -"$1" -"$p" 2>/dev/null',
+        "  done",
+        '  [ "$h" != " " ]',
+        "}",
+        "hit TERM || exit 0",
         "i=0",
-        f"while alive; do [ $i -ge {ticks} ] && break; sleep 0.1; i=$((i+1)); done",
-        "alive || exit 0",
-        "kill -KILL -$g 2>/dev/null",
+        f'while [ "$(groups)" ]; do [ $i -ge {ticks} ] && break; sleep 0.1; i=$((i+1)); done',
         "i=0",
-        "while alive; do [ $i -ge 20 ] && exit 3; sleep 0.1; i=$((i+1)); done",
+        "while hit KILL; do [ $i -ge 20 ] && exit 3; sleep 0.1; i=$((i+1)); done",
         "exit 0",
     ]
     return "\n".join(lines)

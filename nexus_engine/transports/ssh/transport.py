@@ -6,10 +6,22 @@ connection that went stale is replaced once *before* a command starts (a refused
 nothing ran); once the exec request has been accepted, a lost connection is reported as
 ``connection_lost`` and left to the retry policy, never silently sent again.
 
-A timeout or cancel kills the remote process group out of band (``remote.kill_command`` on the
-control channel) and waits for the channel to close, so the result is only reported once
-nothing of the command is left on the host. When that cannot be verified the step says so
-(``kill_unverified``) instead of claiming a clean stop.
+A timeout or cancel stops the command two ways at once, and the step ends within the kill grace
+and a few seconds whatever the host allows:
+
+* on the command's own channel, which needs no second session: TERM at once; KILL once the grace
+  is over; then the channel is closed, and a channel the server still holds open is abandoned
+  and its connection marked broken (never lent again, closed once no other command uses it);
+* out of band, when the host grants the control channel: ``remote.kill_command`` (TERM, grace,
+  KILL, then a look at ``/proc``), through sudo when the step used it, so it also reaches the
+  root-owned processes a sudo step started, which the login user's signals cannot.
+
+The stop counts as verified when the kill script saw nothing of the command left, or, when the
+script could not run, when the command's own channel reported an exit status or a signal and
+EOF (sshd saw its shell exit and every holder of its output pipes go; a channel that only
+closed because we closed it proves nothing). Otherwise the step says so
+(``kill_unverified``) instead of claiming a clean stop. A stopped step never reports exit
+status 0.
 """
 
 from __future__ import annotations
@@ -36,7 +48,9 @@ from nexus_engine.transports.ssh.remote import Launch, StepScript, SudoDialogue,
 
 T = TypeVar("T")
 _HEADER_WAIT = 2.0  # seconds to learn the group id of a command stopped right after start
-_CLOSE_WAIT = 5.0  # seconds for the channel to close once its processes are gone
+_KILL_WAIT = 2.0  # seconds for the command's channel to end once it was sent KILL
+_CLOSE_WAIT = 2.0  # seconds for the server to close a channel that we closed
+_VERDICT_WAIT = 4.0  # seconds beyond the grace for the kill script's verdict (its KILL, its look)
 
 
 class _Stopped(Exception):
@@ -158,32 +172,28 @@ class SshTransport:
     ) -> CommandResult:
         pump = asyncio.create_task(command.pump(on_output))
         stopped: _Stopped | None = None
+        killed = True
         try:
-            silence = None if command.sudo_spoke.is_set() else self._sudo_silence(command)
-            await _until(asyncio.shield(pump), deadline, cancel, silence)
-        except _Stopped as stop:
-            stopped = stop
+            try:
+                silence = None if command.sudo_spoke.is_set() else self._sudo_silence(command)
+                await _until(asyncio.shield(pump), deadline, cancel, silence)
+            except _Stopped as stop:
+                stopped = stop
+            if stopped is not None and stopped.sudo_silent:
+                # sudo runs as root, out of the user's reach, but gives up when its stdin closes
+                command.close_stdin()
+                await _settle(pump, None, self.kill_grace)
+            if stopped is not None and not (stopped.sudo_silent and pump.done()):
+                killed = await self._stop(command, pump, lease, spec)
+            ending = await pump
         except BaseException:
             command.close()
             pump.cancel()
             raise
-        killed = True
-        if stopped is not None and stopped.sudo_silent:
-            # sudo runs as root, out of the user's reach, but gives up when its stdin closes
-            command.close_stdin()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(pump), self.kill_grace)
-        if stopped is not None and not (stopped.sudo_silent and pump.done()):
-            killed = await self._kill(command, spec)
-            try:
-                await asyncio.wait_for(asyncio.shield(pump), _CLOSE_WAIT)
-            except TimeoutError:
-                command.close()
-        ending = await pump
         if ending.lost is not None:
             lease.broken()
             if stopped is None:  # reap what the lost connection left behind, on a new one
-                killed = await self._kill(command, spec)
+                killed = await self._kill(command, spec) is True
         return self._result(ending, stopped, killed)
 
     async def _sudo_silence(self, command: RemoteCommand) -> bool:
@@ -196,15 +206,57 @@ class SshTransport:
             return True
         return False
 
-    async def _kill(self, command: RemoteCommand, spec: CommandSpec) -> bool:
-        """TERM, grace, KILL the command's process group from a control channel; True once
-        nothing of it is left on the host."""
+    async def _stop(
+        self,
+        command: RemoteCommand,
+        pump: asyncio.Task[Ending],
+        lease: Lease,
+        spec: CommandSpec,
+    ) -> bool:
+        """Stop a started command on its own channel and out of band at once (see the module's
+        docstring); returns once the channel has ended or been given up, True if the stop is
+        verified."""
+        started = time.monotonic()
+        command.signal("TERM")
+        killer = asyncio.create_task(self._kill(command, spec))
+        try:
+            await _settle(pump, killer, self.kill_grace)
+            if not pump.done() and _verdict(killer) is None:
+                command.signal("KILL")  # the kill script, if one runs, KILLs now too
+                await _settle(pump, killer, _KILL_WAIT)
+            elif not pump.done():  # the script has finished: let the last output arrive
+                await _settle(pump, None, _CLOSE_WAIT)
+            if not pump.done():
+                command.close()
+                await _settle(pump, None, _CLOSE_WAIT)
+            if not pump.done():
+                # sshd holds a session's channel open while its shell lives, whatever we say:
+                # give the channel up, and its connection with it
+                lease.broken()
+                command.abandon()
+            ending = await pump
+            if not killer.done():
+                left = started + self.kill_grace + _VERDICT_WAIT - time.monotonic()
+                await asyncio.wait({killer}, timeout=max(left, 0))
+            verdict = _verdict(killer)
+        finally:
+            killer.cancel()
+        if verdict is not None:
+            return verdict
+        # sshd reports how the shell ended, and EOF once nothing holds its output: both
+        # together say the signals reached everything of the command that still had them
+        ended = ending.exit_code is not None or ending.signal is not None
+        return ending.lost is None and ending.output_closed and ended
+
+    async def _kill(self, command: RemoteCommand, spec: CommandSpec) -> bool | None:
+        """TERM, grace, KILL the command's process group and session from a control channel:
+        True once nothing of it is left on the host, False when something survived, None when
+        there is no verdict (no group id, no control channel, no answer in time)."""
         if command.pgid is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(command.has_pgid.wait(), _HEADER_WAIT)
         if not command.pgid:
-            command.close()
-            return False
+            return None
         # as root when the step used sudo: its processes may belong to another user
         killing, sudo, password = self._launch(
             kill_command(command.pgid, self.kill_grace),
@@ -219,18 +271,24 @@ class SshTransport:
                 killer = await RemoteCommand.start(
                     lease.connection, killing, sudo=sudo, sudo_password=password
                 )
-                ending = await asyncio.wait_for(
-                    killer.pump(_discard), self.kill_grace + 2 + _CLOSE_WAIT
-                )
+                try:
+                    ending = await asyncio.wait_for(
+                        killer.pump(_discard), self.kill_grace + _VERDICT_WAIT
+                    )
+                finally:
+                    killer.close()
         except (SshFailure, ChannelRefused, TimeoutError):
-            return False
-        return ending.exit_code == 0
+            return None
+        if ending.exit_code == 0:
+            return True
+        return False if ending.exit_code == 3 else None  # 3: something survived KILL
 
     def _result(  # noqa: PLR0911 - one answer per way a channel can end
         self, ending: Ending, stopped: _Stopped | None, killed: bool
     ) -> CommandResult:
         base = CommandResult(
-            exit_code=ending.exit_code,
+            # a stopped step never passes for a success, even if it caught TERM and said 0
+            exit_code=None if stopped is not None and ending.exit_code == 0 else ending.exit_code,
             signal=ending.signal,
             timed_out=stopped is not None and stopped.timed_out,
             cancelled=stopped is not None and not (stopped.timed_out or stopped.sudo_silent),
@@ -306,6 +364,24 @@ async def _until(
         waiter.cancel()
         if sudo is not None:
             sudo.cancel()
+
+
+async def _settle(
+    pump: asyncio.Task[Ending], killer: asyncio.Task[bool | None] | None, within: float
+) -> None:
+    """Until the channel has ended, the kill script has given its verdict, or ``within``
+    seconds have passed."""
+    deadline = time.monotonic() + within
+    while not pump.done() and (killer is None or _verdict(killer) is None):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        watched = {pump} if killer is None or killer.done() else {pump, killer}
+        await asyncio.wait(watched, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _verdict(killer: asyncio.Task[bool | None]) -> bool | None:
+    return killer.result() if killer.done() else None
 
 
 async def _discard(stream: Stream, data: bytes) -> None:
