@@ -12,6 +12,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from nexus_engine import events as ev
@@ -247,6 +248,10 @@ class Runner:
         self._quiet.discard(key)
         outcome, reason = _outcome(result, command.timeout)
         reason = self._redactor.text(reason) if reason else None
+        if result.exit_code == 0 and outcome is not StepOutcome.SUCCEEDED:
+            # a command stopped by us that caught TERM and exited 0 did not succeed: no face
+            # may show a timed-out or interrupted step with exit status 0
+            result = replace(result, exit_code=None)
         await self._emit(
             ev.StepFinished,
             **where,

@@ -344,6 +344,20 @@ commands = ["echo never"]
     assert rec.finished.exit_code == 1
 
 
+async def test_a_timed_out_step_that_exits_0_on_term_never_shows_exit_status_0() -> None:
+    plan = plan_from(
+        '[tasks.t]\ncommands = [{ cmd = "trap \'exit 0\' TERM; echo up; sleep 30 & wait", '
+        "timeout = 0.3 }]\n"
+    )
+    rec = await run_plan(plan)
+    step = next(e for e in rec.of("t@local") if isinstance(e, ev.StepFinished))
+    assert step.status is S.TIMED_OUT
+    assert step.exit_code is None
+    done = rec.unit_finished("t@local")
+    assert (done.status, done.exit_code) == (S.TIMED_OUT, None)
+    assert rec.finished.tasks["t"].hosts["local"].exit_code is None
+
+
 async def test_a_task_timeout_bounds_the_retries() -> None:
     plan = plan_from(
         """
