@@ -89,11 +89,17 @@ class Connections:
     """The transports of one run; :meth:`close` ends every SSH connection it opened."""
 
     def __init__(
-        self, config: NexusConfig, overrides: Overrides = Overrides(), ask: Ask | None = None
+        self,
+        config: NexusConfig,
+        overrides: Overrides = Overrides(),
+        ask: Ask | None = None,
+        *,
+        ask_sudo_password: bool = False,
     ) -> None:
         self._config = config
         self._overrides = overrides
         self._ask = ask
+        self._ask_sudo = ask if ask_sudo_password else None
         self.pool: SshPool | None = None  # opened with the first remote unit
         self._local = LocalTransport()
         self._remote: dict[str, Transport] = {}
@@ -108,7 +114,9 @@ class Connections:
             if self.pool is None:
                 self.pool = new_pool(self._config, self._ask)
             login = login_for(unit.host, self._config, self._overrides)
-            transport = self._remote[unit.host.name] = SshTransport(self.pool, login)
+            transport = self._remote[unit.host.name] = SshTransport(
+                self.pool, login, ask_sudo=self._ask_sudo
+            )
         return transport
 
     async def close(self) -> None:

@@ -108,17 +108,19 @@ async def preflight(
     overrides: Overrides | None = None,
     *,
     ask: Ask | None = None,
+    ask_sudo_password: bool = False,
 ) -> list[HostReport]:
     """Check every remote host of ``plan``, at most ``connect_limit`` at once; one report per
     host, in plan order. Connects the way a run would (``overrides`` from the command line,
-    ``ask`` for a password), and closes every connection it opened before returning."""
+    ``ask`` for a password, and for the sudo password with ``ask_sudo_password``), and closes
+    every connection it opened before returning."""
     hosts = remote_hosts(plan)
     if not hosts:
         return []
     sudo_as = _sudo_identities(plan)
     limit = asyncio.Semaphore(config.settings.connect_limit)
     pool = new_pool(config, ask)
-    prober = _Prober(pool, config.settings.connect_timeout)
+    prober = _Prober(pool, config.settings.connect_timeout, ask if ask_sudo_password else None)
 
     async def one(host: Host) -> HostReport:
         async with limit:
@@ -155,9 +157,10 @@ class _Route:
 
 
 class _Prober:
-    def __init__(self, pool: SshPool, connect_timeout: float) -> None:
+    def __init__(self, pool: SshPool, connect_timeout: float, ask_sudo: Ask | None) -> None:
         self._pool = pool
         self._timeout = connect_timeout
+        self._ask_sudo = ask_sudo
 
     async def check(self, login: Login, sudo_as: tuple[str | None, ...] | None) -> HostReport:
         tcp = await self._tcp(login)
@@ -217,7 +220,7 @@ class _Prober:
         """``true`` through sudo as each identity the host's steps become, stopping at the
         first refusal."""
         started = time.monotonic()
-        transport = SshTransport(self._pool, login)
+        transport = SshTransport(self._pool, login, ask_sudo=self._ask_sudo)
         for user in sudo_as:
             stderr = bytearray()
 

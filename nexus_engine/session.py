@@ -39,7 +39,8 @@ class RunRequest:
     ``policy``: after a failure; None lets the config's ``continue_on_error`` decide.
     ``parallel_limit``: units at once (None: the config's). ``preflight``: check every host
     first and start only if all pass. ``ask``: how to ask the operator for a secret (a password,
-    a passphrase); None where nobody can answer (CI, JSON output)."""
+    a passphrase); None where nobody can answer (CI, JSON output). ``ask_sudo_password``: ask
+    once for the sudo password of steps that need one where the config sets none (``-K``)."""
 
     targets: Sequence[str] = ()
     selection: HostSelection | None = None
@@ -48,6 +49,7 @@ class RunRequest:
     parallel_limit: int | None = None
     preflight: bool = False
     ask: Ask | None = None
+    ask_sudo_password: bool = False
 
     def with_targets(self, targets: Sequence[str]) -> RunRequest:
         return replace(self, targets=tuple(targets))
@@ -70,7 +72,13 @@ async def check_hosts(loaded: LoadedConfig, plan: Plan, request: RunRequest) -> 
     """Preflight for ``plan``, reaching hosts the way the run will: a report per remote host."""
     from nexus_engine.preflight import preflight  # noqa: PLC0415 - imports asyncssh
 
-    return await preflight(plan, loaded.config, request.overrides, ask=request.ask)
+    return await preflight(
+        plan,
+        loaded.config,
+        request.overrides,
+        ask=request.ask,
+        ask_sudo_password=request.ask_sudo_password,
+    )
 
 
 def open_run(
@@ -89,6 +97,7 @@ def open_run(
         state_dir=state_dir,
         overrides=request.overrides,
         ask=request.ask,
+        ask_sudo_password=request.ask_sudo_password,
     )
 
 
@@ -138,6 +147,7 @@ def start_session(
     transport_for: TransportFor | None = None,
     overrides: Overrides | None = None,
     ask: Ask | None = None,
+    ask_sudo_password: bool = False,
 ) -> RunSession:
     """Raises RunRefused when the run cannot be recorded: a run without its record must not
     start.
@@ -152,7 +162,9 @@ def start_session(
         raise RunRefused(f"cannot record the run, so not starting it: {error}") from error
     connections = None
     if transport_for is None:
-        connections = Connections(loaded.config, overrides or Overrides(), ask)
+        connections = Connections(
+            loaded.config, overrides or Overrides(), ask, ask_sudo_password=ask_sudo_password
+        )
         transport_for = connections.transport_for
     runner = Runner(
         plan,

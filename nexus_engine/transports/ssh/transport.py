@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from nexus_engine.transports.base import (
+    Ask,
     CommandResult,
     CommandSpec,
     Failure,
@@ -47,6 +48,8 @@ from nexus_engine.transports.ssh.pool import Lease, SshPool
 from nexus_engine.transports.ssh.remote import Launch, StepScript, SudoDialogue, kill_command
 
 T = TypeVar("T")
+#: One question for every host, as ``ansible -K`` asks: the asker remembers the answer.
+SUDO_QUESTION = "sudo password: "
 _HEADER_WAIT = 2.0  # seconds to learn the group id of a command stopped right after start
 _KILL_WAIT = 2.0  # seconds for the command's channel to end once it was sent KILL
 _CLOSE_WAIT = 2.0  # seconds for the server to close a channel that we closed
@@ -64,19 +67,33 @@ class SshTransport:
     """Runs steps on one host through the run's :class:`SshPool`."""
 
     def __init__(
-        self, pool: SshPool, login: Login, kill_grace: float = 5.0, sudo_prompt_wait: float = 15.0
+        self,
+        pool: SshPool,
+        login: Login,
+        kill_grace: float = 5.0,
+        sudo_prompt_wait: float = 15.0,
+        ask_sudo: Ask | None = None,
     ) -> None:
         self.pool = pool
         self.login = login
         self.kill_grace = kill_grace
         self.sudo_prompt_wait = sudo_prompt_wait
+        #: asks the operator for the sudo password when a step needs sudo and none is set
+        self.ask_sudo = ask_sudo
 
     async def run(
         self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
     ) -> CommandResult:
-        started = time.monotonic()
         if cancel.is_set():
             return CommandResult(exit_code=None, cancelled=True)
+        if (spec.sudo or spec.user) and self.login.sudo_password is None and self.ask_sudo:
+            try:  # before the step's clock starts: a person typing is not the step running
+                answer = await _until(self.ask_sudo(SUDO_QUESTION), None, cancel)
+            except _Stopped:
+                return CommandResult(exit_code=None, cancelled=True)
+            if answer:  # remembered by the asker, so every host and step asks once
+                self.login = replace(self.login, sudo_password=answer)
+        started = time.monotonic()
         deadline = None if spec.timeout is None else started + spec.timeout
         try:
             result = await self._run(spec, on_output, cancel, deadline)
