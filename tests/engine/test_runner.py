@@ -346,7 +346,7 @@ commands = ["echo never"]
 
 async def test_a_timed_out_step_that_exits_0_on_term_never_shows_exit_status_0() -> None:
     plan = plan_from(
-        '[tasks.t]\ncommands = [{ cmd = "trap \'exit 0\' TERM; echo up; sleep 30 & wait", '
+        "[tasks.t]\ncommands = [{ cmd = \"trap 'exit 0' TERM; echo up; sleep 30 & wait\", "
         "timeout = 0.3 }]\n"
     )
     rec = await run_plan(plan)
