@@ -66,7 +66,6 @@ class Runner:
         self._inbox: asyncio.Queue[sch.Fact] = asyncio.Queue()
         self._cancels: dict[UnitKey, asyncio.Event] = {}
         self._decided: set[UnitKey] = set()  # a decision is queued for these, not yet handled
-        self._retried: set[UnitKey] = set()  # the operator said retry; the next start says so
         self._executions: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._publish_lock = asyncio.Lock()
@@ -112,7 +111,7 @@ class Runner:
     def _decide(self, key: UnitKey, decision: type[sch.RetryRequested | sch.SkipRequested]) -> bool:
         if self._aborted or key not in self._units or key in self._decided:
             return False
-        if not self._scheduler.can_retry(key):
+        if not self._scheduler.awaits_decision(key):
             return False
         self._decided.add(key)
         self._inbox.put_nowait(decision(key, self._now()))
@@ -141,10 +140,8 @@ class Runner:
                 fact = await self._inbox.get()
                 if isinstance(fact, sch.RetryRequested | sch.SkipRequested):
                     self._decided.discard(fact.key)
-                    if not self._scheduler.can_retry(fact.key):
+                    if not self._scheduler.awaits_decision(fact.key):
                         continue  # an abort settled the unit after the decision was sent
-                    if isinstance(fact, sch.RetryRequested):
-                        self._retried.add(fact.key)
                 await self._apply(self._scheduler.handle(fact))
             await asyncio.gather(*self._executions)
         watch.cancel()
@@ -235,7 +232,7 @@ class Runner:
             user=step.user,
             timeout=command.timeout,
             private=step.private,
-            operator_retry=_pop(self._retried, key),
+            operator_retry=command.operator_retry,
         )
         if cancel.is_set():
             result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")
@@ -392,11 +389,3 @@ def _failure_reason(result: CommandResult) -> str:
     if result.signal is not None:
         return f"killed by signal {signal_name(result.signal)}"
     return f"exit status {result.exit_code}"
-
-
-def _pop(keys: set[UnitKey], key: UnitKey) -> bool:
-    """Whether ``key`` was in ``keys``; it is not any more."""
-    if key in keys:
-        keys.discard(key)
-        return True
-    return False

@@ -107,7 +107,8 @@ class Scheduler:
             status=self._status,
         )
 
-    def can_retry(self, key: UnitKey) -> bool:
+    def awaits_decision(self, key: UnitKey) -> bool:
+        """Whether the unit waits for the operator to retry or skip it."""
         return self._state(key).status is S.AWAITING_DECISION
 
     # -- facts --
@@ -185,6 +186,7 @@ class Scheduler:
         if state.status is not S.AWAITING_DECISION:
             raise m.SchedulerError(f"{fact.key} is {state.status}, not waiting for a decision")
         state.move(S.PENDING)
+        state.operator_retry = True
         heapq.heappush(self._ready, state.index)
 
     def _skip_requested(self, fact: m.SkipRequested) -> None:
@@ -265,7 +267,10 @@ class Scheduler:
         timeout = state.unit.steps[state.step].timeout
         if state.deadline is not None:
             timeout = min(timeout, state.deadline - now)
-        self._out.append(m.StartStep(state.unit.key, state.step, state.attempt, timeout))
+        self._out.append(
+            m.StartStep(state.unit.key, state.step, state.attempt, timeout, state.operator_retry)
+        )
+        state.operator_retry = False
 
     def _fail(self, state: UnitRecord, failed: UnitStatus, now: float) -> None:
         over_budget = self._failures[state.task.name] + 1 > state.task.max_failures

@@ -93,6 +93,8 @@ class StartStep:
     step: int
     attempt: int
     timeout: float
+    #: the operator asked for this attempt: a host given up on this run gets a fresh chance
+    operator_retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)

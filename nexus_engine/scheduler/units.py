@@ -50,6 +50,7 @@ class UnitRecord:
     error_kind: str | None = None
     failure: UnitStatus | None = None  # how it failed, while awaiting a decision
     skipped_because: int | None = None  # the unit whose outcome skipped this one
+    operator_retry: bool = False  # the operator said retry: its next start says so
 
     def view(self) -> UnitView:
         return UnitView(

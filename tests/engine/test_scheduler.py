@@ -447,10 +447,23 @@ commands = ["o"]
         d.send(sch.AbortRequested(d.now))
         assert d.status("deploy@web1") is S.FAILED
 
+    def test_only_the_attempt_the_operator_asked_for_says_so(self) -> None:
+        d = Driver(plan_from(self.TOML), sch.FailurePolicy.ASK)
+        d.begin()
+        assert d.running[key("deploy@web1")].operator_retry is False
+        d.fail("deploy@web1")
+        assert d.scheduler.awaits_decision(key("deploy@web1"))
+        d.send(sch.RetryRequested(key("deploy@web1"), d.now))
+        assert d.running[key("deploy@web1")].operator_retry is True
+        d.fail("deploy@web1")
+        d.send(sch.RetryRequested(key("deploy@web1"), d.now))
+        d.exit("deploy@web1")  # its first step; the next start is the unit's own
+        assert d.running[key("deploy@web1")].operator_retry is False
+
     def test_decisions_on_a_unit_that_is_not_waiting_are_refused(self) -> None:
         d = Driver(plan_from(self.TOML), sch.FailurePolicy.ASK)
         d.begin()
-        assert not d.scheduler.can_retry(key("deploy@web1"))
+        assert not d.scheduler.awaits_decision(key("deploy@web1"))
         with pytest.raises(sch.SchedulerError, match="not waiting"):
             d.send(sch.RetryRequested(key("deploy@web1"), d.now))
         with pytest.raises(sch.SchedulerError, match="not waiting"):
