@@ -6,9 +6,10 @@ published: no face, journal or exporter ever sees the secret, and none has to re
 
 Matching is one regex alternation with the longest secrets first, so at any position the longest
 secret wins and overlapping or repeated secrets are all masked. Output arrives in chunks, and a
-secret can straddle a chunk boundary (T-SEC-2); :class:`StreamRedactor` holds back at most
-``len(longest secret) - 1`` bytes that could still be the start of one. Streaming and whole-input
-redaction give identical bytes: the stream only releases what no future byte can change.
+secret split across two chunks must be masked all the same: :class:`StreamRedactor` holds back
+at most ``len(longest secret) - 1`` bytes that could still be the start of one. Streaming and
+whole-input redaction give identical bytes: the stream only releases what no future byte can
+change.
 
 The mask must not be able to form a secret (a secret made only of ``*`` would re-appear in
 ``***``); secrets are values like passwords and tokens, so this is not a practical restriction.

@@ -13,8 +13,8 @@ Output pipes are ours (``os.pipe``), not asyncio's ``PIPE``: on Python 3.11 ``Pr
 waits for EOF on asyncio-owned pipes too, so a backgrounded grandchild holding stdout open would
 hide the child's exit forever. With our own pipes, ``wait()`` reports the exit, and the reading is
 read(chunk_size) on StreamReaders, never readline, so a 20 MB line without a newline is just
-320 chunks (T-PROC-7). A reader buffers at most about two chunks before asyncio pauses the pipe, so
-a slow ``on_output`` throttles the command instead of filling memory.
+320 chunks, never one line held whole. A reader buffers at most about two chunks before asyncio
+pauses the pipe, so a slow ``on_output`` throttles the command instead of filling memory.
 
 Leftovers after a normal exit, the documented choice: once the direct child has exited, each pipe
 may still be read until EOF, but only for ``drain`` seconds of waiting for data (time spent in
