@@ -1,11 +1,10 @@
 """Asking the operator for a password or passphrase at the terminal, from inside a run.
 
-Hosts connect concurrently, so several may want a password at once: the questions are asked one
-at a time (two prompts sharing a terminal would garble each other), each on a line of its own
-(the progress line is cleared and held back meanwhile), and an answer is remembered for the
-same question, so twenty connections to one host ask once. The time a question waits for its
-answer does not count against the connect timeout. Only a person at a terminal
-is asked: headless runs and CI get no ``ask`` at all and fail fast instead of waiting for input.
+Questions are put one at a time and each once (:class:`nexus_engine.asking.Asker`, which the
+dashboard's dialog shares), each on a line of its own (the progress line is cleared and held
+back meanwhile). The time a question waits for its answer does not count against the connect
+timeout. Only a person at a terminal is asked: headless runs and CI get no ``ask`` at all and
+fail fast instead of waiting for input.
 
 The prompt is read on a daemon thread rather than the event loop's executor: a Ctrl-C at the
 prompt must end the run, and the executor's worker would keep the interpreter waiting for an
@@ -17,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import sys
 import termios
@@ -24,32 +24,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from nexus_engine.asking import Asker
 from nexus_engine.transports.base import Ask
 
 Reader = Callable[[str], str]
 
 
-class TerminalAsk:
-    """An :data:`~nexus_engine.transports.ssh.connect.Ask` that prompts with ``read``
-    (getpass by default). An empty answer or end of input counts as no answer."""
+class TerminalAsk(Asker):
+    """An :data:`~nexus_engine.transports.base.Ask` that prompts with ``read`` (getpass by
+    default). An empty answer or end of input counts as no answer."""
 
     def __init__(
         self, read: Reader = getpass.getpass, on_question: Callable[[bool], None] | None = None
     ) -> None:
-        self._read = read
-        self._on_question = on_question or (lambda _open: None)
-        self._lock = asyncio.Lock()
-        self._answers: dict[str, str | None] = {}
-
-    async def __call__(self, prompt: str) -> str | None:
-        async with self._lock:
-            if prompt not in self._answers:
-                self._on_question(True)
-                try:
-                    self._answers[prompt] = await _on_thread(self._read, prompt) or None
-                finally:
-                    self._on_question(False)
-            return self._answers[prompt]
+        super().__init__(functools.partial(_on_thread, read), on_question)
 
 
 def terminal_ask(on_question: Callable[[bool], None] | None = None) -> Ask | None:

@@ -3,6 +3,10 @@
 One exclusive worker pumps the engine's events on the app's own event loop (no threads) into
 the bridge, which posts messages to the dashboard screen; a timer flushes batched output every
 ~50 ms. The app itself never touches widgets; its screens do, in their message handlers.
+
+The app also owns how the run asks the operator for a secret (``ask``: a dialog, one question
+at a time) and, when the run was asked for with ``--preflight``, the check before it starts
+(``check``: the preflight screen comes first, and the run starts only if every host passes).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -18,6 +23,8 @@ from textual.timer import Timer
 from nexus_engine import events as ev
 from nexus_engine.graph import UnknownTaskError
 from nexus_engine.plan import Plan, UnitKey
+from nexus_engine.status import EXIT_HANGUP, EXIT_USAGE, HANGUP, RunStatus
+from nexus_tui.asking import DashboardAsk
 from nexus_tui.bindings import unknown_ids
 from nexus_tui.bridge import Bridge
 from nexus_tui.commands import NexusCommands
@@ -25,8 +32,11 @@ from nexus_tui.messages import RunEnded
 from nexus_tui.model import RunModel
 from nexus_tui.screens.confirm import ConfirmScreen
 from nexus_tui.screens.dashboard import DashboardScreen
-from nexus_tui.source import EventSource, StartError
+from nexus_tui.source import Checker, EventSource, StartError
 from nexus_tui.terminal import HangupSafeDriver
+
+if TYPE_CHECKING:
+    from nexus_tui.screens.preflight import PreflightScreen
 
 Starter = Callable[[Sequence[str]], EventSource]
 FLUSH_EVERY = 0.05
@@ -49,9 +59,13 @@ class NexusApp(App[None]):
         keymap: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         tick: float = 1.0,
+        ask: DashboardAsk | None = None,
+        check: Checker | None = None,
     ) -> None:
         """``view`` is the plan of every task (the idle DAG); ``start`` plans and wires a run
-        of the chosen tasks; ``clock`` gives wall-clock seconds (frozen in snapshot tests)."""
+        of the chosen tasks; ``clock`` gives wall-clock seconds (frozen in snapshot tests).
+        ``ask``: the dialog the run's connections ask through (``start`` must wire the same
+        one into the run); ``check``: preflight, to pass before a run starts (None: none)."""
         super().__init__(driver_class=HangupSafeDriver)
         self.model = RunModel(view)
         self.config_name = config_name
@@ -62,6 +76,11 @@ class NexusApp(App[None]):
         self.bridge: Bridge | None = None
         self.ended: RunEnded | None = None
         self.quitting = False
+        self.ask = ask or DashboardAsk()
+        #: Preflight is checking hosts, before the run; ``refused``: it failed (the exit code).
+        self.checking = False
+        self.refused: int | None = None
+        self._check = check
         self._start = start
         self._autostart = autostart
         self._flusher: Timer | None = None
@@ -72,6 +91,7 @@ class NexusApp(App[None]):
         return self.dashboard
 
     def on_mount(self) -> None:
+        self.ask.attach(self)
         self.set_keymap(self.keymap)
         if unknown := unknown_ids(self.keymap):
             self.notify(
@@ -81,6 +101,9 @@ class NexusApp(App[None]):
             )
         if self._autostart is not None:
             self.call_after_refresh(self.start_run, self._autostart)
+
+    def on_unmount(self) -> None:
+        self.ask.detach()  # nobody can see a question any more: none waits for an answer
 
     @property
     def running(self) -> bool:
@@ -99,9 +122,19 @@ class NexusApp(App[None]):
     # -- the run --
 
     def start_run(self, tasks: Sequence[str]) -> bool:
-        """Start a run of ``tasks``; one per dashboard. Says why on screen when it cannot."""
-        if self.source is not None:
+        """Start a run of ``tasks``; one per dashboard. Says why on screen when it cannot.
+        With preflight, the preflight screen comes first and starts the run if all pass."""
+        if self.source is not None or self.checking or self.refused is not None:
             return False
+        if self._check is not None:
+            from nexus_tui.screens.preflight import PreflightScreen  # noqa: PLC0415 - asyncssh
+
+            self.checking = True
+            self.push_screen(PreflightScreen(tasks, self._check))
+            return True
+        return self._launch(tasks)
+
+    def _launch(self, tasks: Sequence[str]) -> bool:
         try:
             source = self._start(tasks)
         except (StartError, UnknownTaskError) as error:
@@ -143,12 +176,36 @@ class NexusApp(App[None]):
         self.ended = RunEnded(finished, code, self.model.totals.journal, problems)
         self.dashboard.post_message(self.ended)
 
+    # -- preflight: what the preflight screen found --
+
+    def preflight_passed(self, screen: PreflightScreen, said: str) -> None:
+        """Every host passed: say so, and start the run at once (as the headless run does)."""
+        self.checking = False
+        self.notify(f"{said}; starting the run", title="Preflight passed", markup=False)
+        if self.screen is screen:
+            self.pop_screen()
+        if not self._launch(screen.tasks):  # said why on screen; quitting says it too
+            self.refused = EXIT_USAGE
+
+    def preflight_failed(self, exit_code: int) -> None:
+        """Nothing starts; quitting now exits with ``exit_code``."""
+        self.checking = False
+        self.refused = exit_code
+
+    def preflight_again(self) -> None:
+        """The operator checks again: what they typed is asked for again (it may have been
+        wrong)."""
+        self.ask.forget()
+        self.checking = True
+        self.refused = None
+
     # -- decisions: passed to the engine, never shown before the engine acts on them --
 
     def decide(self, decision: str, key: UnitKey) -> bool:
         if self.source is None:
             return False
         if decision == "retry":
+            self.ask.forget()  # a password that was mistyped is asked for again
             return self.source.retry(key)
         return self.source.skip(key)
 
@@ -160,7 +217,7 @@ class NexusApp(App[None]):
         """Quit: at once when nothing runs; else after confirmation, by aborting and exiting
         once the run has ended and been recorded (exit code as the headless run's)."""
         if not self.running:
-            self.exit(return_code=self.ended.exit_code if self.ended else 0)
+            self.exit(return_code=self.idle_exit_code())
             return
 
         def answered(yes: bool | None) -> None:
@@ -178,12 +235,25 @@ class NexusApp(App[None]):
             self.quitting = True
             self.abort(stopped_by)
         else:
-            self.exit(return_code=self.ended.exit_code if self.ended else 0)
+            self.exit(return_code=self.idle_exit_code(stopped_by))
+
+    def idle_exit_code(self, stopped_by: str | None = None) -> int:
+        """The exit code when no run is going: the ended run's; preflight's refusal (1); an
+        interrupted preflight's (130, or 129 for a hangup), since the run asked for never
+        happened; else 0 (nothing was asked to run)."""
+        if self.ended is not None:
+            return self.ended.exit_code
+        if self.refused is not None:
+            return self.refused
+        if self.checking:
+            return EXIT_HANGUP if stopped_by == HANGUP else RunStatus.INTERRUPTED.exit_code
+        return 0
 
     async def action_quit(self) -> None:
         self.request_quit()
 
     async def close_run(self) -> None:
         """After the app has exited: a run still going is aborted, drained and recorded."""
+        self.ask.detach()
         if self.source is not None:
             await self.source.close()

@@ -12,9 +12,9 @@ from textual.binding import Binding
 
 #: The dashboard's own keys, on its screen: each acts on the selection or the run.
 SCREEN = [
-    Binding("r", "retry", "Retry", id="retry", tooltip="Retry the selected failed unit"),
+    Binding("r", "retry", "Retry", id="retry", tooltip="Retry the failed unit the bar names"),
     Binding("R", "retry_all", "Retry all", id="retry-all", tooltip="Retry every failed unit"),
-    Binding("s", "skip", "Skip", id="skip", tooltip="Skip the selected failed host"),
+    Binding("s", "skip", "Skip", id="skip", tooltip="Skip the failed host the bar names"),
     Binding("a", "abort", "Abort", id="abort", tooltip="Abort the run (asks first)"),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="All keys"),
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks while a run is active)"),
@@ -52,9 +52,9 @@ HELP: list[tuple[str, str]] = [
     ("select", "select / expand (during a run)"),
     ("choose", "choose a task to run (before a run)"),
     ("run", "run the chosen tasks, or the highlighted one (before a run)"),
-    ("retry", "retry the selected failed unit"),
+    ("retry", "retry the selected failed unit, else the one the decision bar names"),
     ("retry-all", "retry every failed unit"),
-    ("skip", "skip the selected failed host: it and its dependents there are skipped"),
+    ("skip", "skip the selected failed host, else the bar's; its dependents there too"),
     ("abort", "abort the run (asks to confirm)"),
     ("follow", "follow the log tail, or stop following"),
     ("filter", "filter hosts by name (Esc clears)"),

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 #: (title, help, action on the dashboard screen)
 ACTIONS = [
-    ("Retry selected unit", "Retry the selected unit that waits for a decision", "retry"),
+    ("Retry failed unit", "Retry the unit the decision bar names (the selected one)", "retry"),
     ("Retry all failed units", "Retry every unit that waits for a decision", "retry_all"),
-    ("Skip selected host", "Skip the selected failed host and its dependents there", "skip"),
+    ("Skip failed host", "Skip the host the decision bar names, and its dependents there", "skip"),
     ("Abort run", "Stop the run; everything is recorded (asks first)", "abort"),
     ("Follow log", "Follow the log tail, or stop following", "follow"),
     ("Filter hosts", "Narrow the host table by name", "filter"),

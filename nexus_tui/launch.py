@@ -2,7 +2,11 @@
 
 Problems the operator can fix before anything is drawn (an unknown task, tasks that need SSH,
 a journal that cannot be written) are reported on stderr as the headless path does, so the
-screen never opens only to fail.
+screen never opens only to fail. With ``--preflight`` only the plan is made before the screen
+opens: the run is opened (and recorded) once every host has passed.
+
+The request from the command line carries no ``ask`` (the terminal is the dashboard's now):
+the dashboard puts its own in, a dialog, so a password is typed into the screen.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 from nexus_engine.config import LoadedConfig
 from nexus_engine.plan import build_plan
+from nexus_engine.selection import SelectionError
 from nexus_engine.session import RunRequest
 from nexus_engine.status import EXIT_USAGE
 from nexus_tui.app import NexusApp, Starter
-from nexus_tui.source import EventSource, StartError, start_live
+from nexus_tui.asking import DashboardAsk
+from nexus_tui.source import Checker, EventSource, StartError, check_live, start_live
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -28,11 +35,16 @@ def open_dashboard(loaded: LoadedConfig, request: RunRequest | None = None) -> i
     starts at once, with every option the headless run would have used. Returns the exit code
     the headless run would have had (0 if none ran). Raises UnknownTaskError for a task the
     config does not declare."""
-    base = request or RunRequest()
+    ask = DashboardAsk()
+    base = replace(request or RunRequest(), ask=ask)
     start: Starter = partial(start_live, loaded, base=base)
+    check: Checker | None = partial(check_live, loaded, base=base) if base.preflight else None
     if request is not None:
         try:
-            start = _already(start(request.targets))
+            if check is None:
+                start = _already(start(request.targets))
+            else:
+                _plan(loaded, base.with_targets(request.targets))
         except StartError as error:
             print(f"nexus: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -42,8 +54,18 @@ def open_dashboard(loaded: LoadedConfig, request: RunRequest | None = None) -> i
         config_name=str(loaded.path),
         autostart=None if request is None else tuple(request.targets),
         keymap=loaded.config.keymap,
+        ask=ask,
+        check=check,
     )
     return asyncio.run(run_app(app))
+
+
+def _plan(loaded: LoadedConfig, request: RunRequest) -> None:
+    """Only the plan, to report a selection that names nothing before the screen opens."""
+    try:
+        request.plan(loaded)
+    except SelectionError as error:
+        raise StartError(str(error)) from error
 
 
 def _already(source: EventSource) -> Starter:

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import SelectionError
-from nexus_engine.session import RunRefused, RunRequest, RunSession, open_run
+from nexus_engine.session import RunRefused, RunRequest, RunSession, check_hosts, open_run
+
+if TYPE_CHECKING:
+    from nexus_engine.preflight import HostReport
 
 #: Events waiting between the engine and the screen; when full the run waits (back-pressure).
 HANDOFF = 64
@@ -25,6 +28,10 @@ HANDOFF = 64
 
 class StartError(Exception):
     """A run that cannot start, in words for the operator."""
+
+
+#: Preflight for a run of these tasks: a report per remote host. Raises StartError.
+Checker = Callable[[Sequence[str]], Awaitable[list["HostReport"]]]
 
 
 class EventSource(Protocol):
@@ -121,3 +128,17 @@ def start_live(
     except (RunRefused, SelectionError) as refusal:
         raise StartError(str(refusal)) from refusal
     return LiveRun(session, plan)
+
+
+async def check_live(
+    loaded: LoadedConfig, tasks: Sequence[str], base: RunRequest | None = None
+) -> list[HostReport]:
+    """Preflight for the run ``start_live`` would start with the same arguments: every host it
+    would use, reached the way it would reach them (``base``'s selection, login and ask).
+    Raises StartError."""
+    request = replace(base or RunRequest(), targets=tuple(tasks))
+    try:
+        plan = request.plan(loaded)
+    except SelectionError as refusal:
+        raise StartError(str(refusal)) from refusal
+    return await check_hosts(loaded, plan, request)

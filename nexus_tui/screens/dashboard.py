@@ -3,6 +3,10 @@
 Widgets change only here, in message handlers, from the model's rows ("attributes down,
 messages up"). Decision actions only send the decision to the engine; the events that follow
 repaint the screen, so it never shows something the engine has not done.
+
+The decision keys (``r``, ``s``) act on the unit the decision bar names: the selected unit when
+it waits for a decision, else the first that does. Once the engine has acted on a decision,
+the selection moves on to the next unit still waiting, so the keys and the bar keep agreeing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Tree
 
 from nexus_engine.plan import UnitKey
+from nexus_tui import decisions
 from nexus_tui import messages as msg
 from nexus_tui.bindings import SCREEN
 from nexus_tui.screens.confirm import ConfirmScreen
@@ -54,8 +59,10 @@ class DashboardScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._moved_at = float("-inf")
-        self._shown_waiting: tuple[int, object] = (0, None)
+        self._shown_waiting: tuple[object, ...] = ()
         self._gated: tuple[bool | None, ...] = ()
+        #: Decisions sent, until the engine has acted on them (the unit no longer waits).
+        self._decided: set[UnitKey] = set()
 
     @property
     def nexus(self) -> NexusApp:
@@ -86,6 +93,7 @@ class DashboardScreen(Screen[None]):
 
     def watch_task_name(self, task: str | None) -> None:
         self._show_hosts()
+        self._show_decision()
         self._gated = ()  # Enter and Space changed meaning too: refresh the footer once
         self.sync_bindings()
 
@@ -94,6 +102,7 @@ class DashboardScreen(Screen[None]):
 
     def watch_host(self, host: str | None) -> None:
         self._show_logs()
+        self._show_decision()
         self.sync_bindings()
 
     def watch_split(self, split: bool) -> None:
@@ -161,6 +170,11 @@ class DashboardScreen(Screen[None]):
         key = UnitKey(self.task_name, self.host)
         return key if key in self.nexus.model.hosts else None
 
+    @property
+    def decision_target(self) -> UnitKey | None:
+        """The unit ``r`` and ``s`` act on, which the decision bar names."""
+        return decisions.target(self.nexus.model, self.selected)
+
     def on_key(self, event: Key) -> None:
         if event.key in NAV_KEYS:
             self._moved_at = time.monotonic()
@@ -181,17 +195,40 @@ class DashboardScreen(Screen[None]):
         row = message.row
         if row.key.task == self.task_name:
             self.query_one(HostTable).update_row(row, self.nexus.now())
+        if row.key in self._decided and not row.waiting:
+            self._decided.discard(row.key)
+            self._decision_done(row.key)
         if row.key == self.selected:
             self.sync_bindings()
 
+    def _decision_done(self, key: UnitKey) -> None:
+        """The engine acted on the decision about ``key``: unless the operator has already
+        chosen another waiting unit, select the next one waiting (after ``key`` in plan order,
+        wrapping), which the bar then names. Done even while the operator moves around: they
+        have just decided, so the next decision is what they are after."""
+        model, selected = self.nexus.model, self.selected
+        if selected is not None and selected != key and model.hosts[selected].waiting:
+            return
+        if (following := decisions.next_waiting(model, key)) is not None:
+            self.select_unit(following)
+
     def on_totals_changed(self, message: msg.TotalsChanged) -> None:
-        model, totals = self.nexus.model, message.totals
-        self.query_one(RunHeader).show_totals(totals, self.nexus.now())
-        if (totals.awaiting, totals.status) == self._shown_waiting:
-            return  # the footer and the decision bar only change with these
-        self._shown_waiting = (totals.awaiting, totals.status)
-        waiting = [model.hosts[key] for key in model.awaiting()]
-        held = model.held_by(waiting[0].key) if waiting else []
+        self.query_one(RunHeader).show_totals(message.totals, self.nexus.now())
+        self._show_decision()
+
+    def _show_decision(self) -> None:
+        """The bar names the unit the decision keys act on, the others that wait, and the work
+        held back; redrawn (and the footer refreshed) only when one of those changes."""
+        model = self.nexus.model
+        target = self.decision_target
+        shown = (target, model.totals.awaiting, model.totals.status)
+        if shown == self._shown_waiting:
+            return
+        self._shown_waiting = shown
+        waiting = [model.hosts[key] for key in model.awaiting() if key != target]
+        if target is not None:
+            waiting.insert(0, model.hosts[target])
+        held = model.held_by(target) if target is not None else []
         self.query_one(DecisionBar).show_waiting(waiting, held)
         self.sync_bindings()
 
@@ -245,8 +282,7 @@ class DashboardScreen(Screen[None]):
         if action in DECISIONS:
             if not active:
                 return False
-            selected = self.selected
-            return True if selected and self.nexus.model.hosts[selected].waiting else None
+            return True if self.decision_target is not None else None
         if action == "retry_all":
             return (True if self.nexus.model.awaiting() else None) if active else False
         if action == "abort":
@@ -254,16 +290,22 @@ class DashboardScreen(Screen[None]):
         return True
 
     def action_retry(self) -> None:
-        if (key := self.selected) is not None and not self.nexus.decide("retry", key):
+        self._decide("retry")
+
+    def _decide(self, decision: str) -> None:
+        """Send ``decision`` about the unit the bar names; what follows comes from the engine."""
+        key = self.decision_target
+        if key is None or not self.nexus.decide(decision, key):
             self.app.bell()
+            return
+        self._decided.add(key)
 
     def action_retry_all(self) -> None:
         for key in self.nexus.model.awaiting():
             self.nexus.decide("retry", key)
 
     def action_skip(self) -> None:
-        if (key := self.selected) is not None and not self.nexus.decide("skip", key):
-            self.app.bell()
+        self._decide("skip")
 
     def action_abort(self) -> None:
         def answered(yes: bool | None) -> None:

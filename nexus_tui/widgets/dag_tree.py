@@ -85,7 +85,11 @@ class DagTree(Tree[str]):
                 (mark, "bold cyan" if row.name in self.marked else "dim"),
                 " ",
                 row.name,
-                (f"  {len(row.hosts)}h", "dim"),
+                (f"  {hosts(len(row.hosts))}", "dim"),
+            )
+        if not row.in_run:  # greyed: not part of this run
+            return Text.assemble(
+                (text.OUT_OF_RUN, "dim"), " ", row.name, (f"  {hosts(len(row.hosts))}", "dim")
             )
         return text.task_label(row, now)
 
@@ -119,3 +123,8 @@ class DagTree(Tree[str]):
         self.idle = False
         for row in rows:
             self.relabel(row, now)
+
+
+def hosts(count: int) -> str:
+    """``1 host``, ``3 hosts``: how many hosts a task runs on (never ``1h``, an hour)."""
+    return f"{count} host{'' if count == 1 else 's'}"

@@ -63,7 +63,7 @@ def test_every_run_option_travels_to_the_dashboard_in_the_same_request(
     """What used to drop a run to headless (hosts, login, preflight) now opens the dashboard
     with exactly the request the headless run would have used."""
     argv = ["run", "alpha", "--hosts", "web*", "--exclude", "web9", "-u", "deploy"]
-    argv += ["-i", "~/.ssh/deploy", "--preflight", "--continue-on-error"]
+    argv += ["-i", "~/.ssh/deploy", "--preflight", "--continue-on-error", "-K"]
     assert main(argv) == 7
     ((_, request),) = opened
     assert request == RunRequest(
@@ -72,6 +72,7 @@ def test_every_run_option_travels_to_the_dashboard_in_the_same_request(
         overrides=Overrides(user="deploy", identity="~/.ssh/deploy"),
         policy=FailurePolicy.CONTINUE,
         preflight=True,
+        ask_sudo_password=True,
     )
     assert request == request_of(build_parser().parse_args(["--headless", *argv]))
 

@@ -1,0 +1,27 @@
+"""Which waiting unit the decision keys act on, and which comes next: plain values, no Textual.
+
+The decision bar names one unit and ``r``/``s`` act on that unit, so the two can never
+disagree: the selected unit when it waits for a decision, else the first (in plan order) that
+does. Once a decision has been acted on, the next unit waiting after it (wrapping round) is
+the one to select.
+"""
+
+from __future__ import annotations
+
+from nexus_engine.plan import UnitKey
+from nexus_tui.model import RunModel
+
+
+def target(model: RunModel, selected: UnitKey | None) -> UnitKey | None:
+    """The unit the bar names and the decision keys act on; None when nothing waits."""
+    if selected is not None and model.hosts[selected].waiting:
+        return selected
+    return next(iter(model.awaiting()), None)
+
+
+def next_waiting(model: RunModel, after: UnitKey) -> UnitKey | None:
+    """The first unit waiting for a decision after ``after`` in plan order, wrapping round."""
+    waiting = model.awaiting()
+    order = {key: index for index, key in enumerate(model.hosts)}
+    later = [key for key in waiting if order[key] > order[after]]
+    return next(iter(later or waiting), None)
