@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from nexus_engine import events as ev
 from nexus_engine import scheduler as sch
@@ -36,6 +36,25 @@ RecordBarrier = Callable[[int], Awaitable[None]]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+class QuietClock(Protocol):
+    """Where the quiet-host watch reads the time and waits; a test passes its own to move time
+    by hand."""
+
+    def now(self) -> float: ...  # seconds on a monotonic clock
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The event loop's clock and ``asyncio.sleep``: the watch's time by default."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class Runner:
     """Runs one plan once. Faces subscribe to ``bus`` before ``run`` and may send decisions
     (``retry``, ``skip``, ``abort``) while it runs."""
@@ -53,6 +72,7 @@ class Runner:
         journal_dir: str | None = None,
         quiet_after: float = 60.0,
         warnings: tuple[str, ...] | list[str] = (),
+        quiet_clock: QuietClock | None = None,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -74,6 +94,8 @@ class Runner:
         self._finished: RunStatus | None = None
         self._aborted = False
         self._quiet_after = quiet_after
+        #: times the silence of steps (only that: the scheduler's times are the loop's)
+        self.quiet_clock: QuietClock = quiet_clock or LoopClock()
         self._last_output: dict[UnitKey, tuple[float, sch.StartStep]] = {}
         self._quiet: set[UnitKey] = set()
         self._warnings = tuple(warnings)
@@ -274,7 +296,7 @@ class Runner:
         )
 
     def _heard(self, command: sch.StartStep) -> None:
-        self._last_output[command.key] = (self._now(), command)
+        self._last_output[command.key] = (self.quiet_clock.now(), command)
         self._quiet.discard(command.key)
 
     async def _watch_quiet(self) -> None:
@@ -282,8 +304,8 @@ class Runner:
         found at a glance; checked a few times per quiet period, at least once a second."""
         interval = min(self._quiet_after / 4, 1.0)
         while True:
-            await asyncio.sleep(interval)
-            now = self._now()
+            await self.quiet_clock.sleep(interval)
+            now = self.quiet_clock.now()
             for key, (heard, command) in list(self._last_output.items()):
                 if key in self._quiet or now - heard < self._quiet_after:
                     continue

@@ -9,4 +9,8 @@ from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 
-pytest_plugins = ["tests.tmux"]  # the ``tmux`` fixture, for every test that drives a terminal
+pytest_plugins = [
+    "tests.tmux",  # the ``tmux`` fixture, for every test that drives a terminal
+    "tests.ssh.fixtures",  # the sshd lab (marked ``sshd``), for tests/ssh and the contract suite
+    "tests.ssh.inprocess",  # an SSH server in this process: no root, no sshd
+]

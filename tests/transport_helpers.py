@@ -1,5 +1,6 @@
-"""What the local and SSH transport tests share: an output sink, a way to run one command, and
-the live members of a process group (the SSH lab's "remote" processes run on this machine)."""
+"""What the transport tests share (the contract suite, ``tests/contract``, and each transport's
+own): an output sink, a way to run one command, and the live members of a process group (the
+SSH hosts' "remote" processes run on this machine)."""
 
 from __future__ import annotations
 

@@ -38,12 +38,13 @@ def test_init_defaults_to_nexus_toml_here(project: Project) -> None:
 
 
 def test_init_refuses_to_overwrite(project: Project) -> None:
-    before = project.config.read_text()
+    before, stat = project.config.read_text(), project.config.stat()
     code, out, err = project.nexus("init")
     assert code == EXIT_USAGE
     assert out == ""
     assert err == "nexus: nexus.toml already exists; not overwriting it\n"
     assert project.config.read_text() == before
+    assert project.config.stat().st_mtime_ns == stat.st_mtime_ns  # not even touched
 
 
 def test_init_refuses_to_write_through_a_symlink(project: Project) -> None:
@@ -69,8 +70,8 @@ def test_completion_names_every_command(project: Project, shell: str) -> None:
     assert code == 0
     for command in COMMANDS:
         assert command in out
-    assert "dry-run" in out
-    assert "continue-on-error" in out
+    for option in ("dry-run", "continue-on-error", "format", "stderr"):
+        assert option in out, option
 
 
 def test_bash_completion(project: Project, tmp_path: Path) -> None:
@@ -84,17 +85,22 @@ def test_bash_completion(project: Project, tmp_path: Path) -> None:
     assert bash is not None
     checked = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr
+    registered = f"source {script}; complete -p nexus"
+    sourced = subprocess.run([bash, "-c", registered], capture_output=True, text=True, check=False)
+    assert sourced.stdout == "complete -o default -F _nexus nexus\n", sourced.stderr
     # and it completes: the sub-command "ru" → run, runs; options of run after "run -"
     for words, cword, expected in (
         ("nexus ru", 1, {"run", "runs"}),
         ("nexus run --dr", 2, {"--dry-run"}),
+        ('nexus ""', 1, None),  # every command (and the global options)
     ):
         probe = (
             f"source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; _nexus; "
             'printf "%s\\n" "${COMPREPLY[@]}"'
         )
         result = subprocess.run([bash, "-c", probe], capture_output=True, text=True, check=False)
-        assert set(result.stdout.split()) == expected, result.stderr
+        offered = set(result.stdout.split())
+        assert offered == expected or (expected is None and set(COMMANDS) <= offered), offered
 
 
 def test_zsh_completion(project: Project) -> None:
@@ -114,9 +120,15 @@ def test_zsh_completion_parses(project: Project, tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
 
 
-def test_fish_completion(project: Project) -> None:
+def test_fish_completion(project: Project, tmp_path: Path) -> None:
     _, out, _ = project.nexus("completion", "fish")
     lines = out.splitlines()
     assert lines[1] == f"complete -c nexus -f -n __fish_use_subcommand -a '{' '.join(COMMANDS)}'"
     assert "complete -c nexus -n '__fish_seen_subcommand_from run' -l dry-run" in lines
     assert "complete -c nexus -n '__fish_seen_subcommand_from logs' -l stderr" in lines
+    fish = shutil.which("fish")
+    if fish:  # parse it too where fish is installed (the system packages do not include it)
+        script = tmp_path / "nexus.fish"
+        script.write_text(out)
+        checked = subprocess.run([fish, "-n", script], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stderr

@@ -22,10 +22,11 @@ from nexus_engine.config import LoadedConfig
 from nexus_engine.config.models import NexusConfig
 from nexus_engine.plan import Plan, UnitKey, build_plan
 from nexus_engine.redact import Redactor
-from nexus_engine.runner import Runner, signal_name
+from nexus_engine.runner import QuietClock, Runner, signal_name
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream, Transport
 from nexus_engine.transports.local import LocalTransport
+from tests.engine.clock import HeldStep, ManualClock
 from tests.engine.driving import key, plan_from
 
 S = UnitStatus
@@ -69,6 +70,7 @@ async def run_plan(
     on_event: OnEvent | None = None,
     handle_signals: bool = False,
     quiet_after: float = 60.0,
+    quiet_clock: QuietClock | None = None,
     transport: Transport | None = None,
 ) -> Recorded:
     runner = Runner(
@@ -79,6 +81,7 @@ async def run_plan(
         policy=policy,
         bus=bus,
         quiet_after=quiet_after,
+        quiet_clock=quiet_clock,
     )
     stream = runner.bus.subscribe()
     events: list[ev.Event] = []
@@ -695,25 +698,48 @@ commands = ["true"]
 
 
 async def test_a_silent_step_is_flagged_once_per_silence() -> None:
-    plan = plan_from('[tasks.t]\ncommands = ["sleep 0.3; echo awake; sleep 0.3"]\n')
-    rec = await run_plan(plan, quiet_after=0.1, secrets=())  # no redaction holding bytes back
+    """``quiet_after`` 4 s, so checked every second: a step silent for 4 s is flagged, as silent
+    for exactly that long; not again while the silence lasts; again once it spoke and then
+    said nothing for another 4 s. The time is the test's own (``ManualClock``)."""
+    plan = plan_from('[tasks.t]\ncommands = ["held"]\n')
+    clock, step = ManualClock(), HeldStep()
+    running = asyncio.create_task(
+        run_plan(plan, quiet_after=4, quiet_clock=clock, transport=step, secrets=())
+    )  # no redaction holding bytes back
+    await step.started.wait()
+    await clock.sleeping()
+    await clock.advance(3)  # checks at 1, 2, 3 s: silent, not yet for long enough
+    await clock.advance(7)  # flagged at 4 s; not at every check after that
+    await step.say(b"awake\n")  # at 10 s
+    await clock.advance(3)
+    await clock.advance(1)  # at 14 s: silent for 4 s again
+    await step.end()
+    rec = await running
     assert_well_formed(rec)
     kinds = [type(e).__name__ for e in rec.of("t@local")]
     quiet = [i for i, kind in enumerate(kinds) if kind == "HostQuiet"]
     output = kinds.index("OutputReceived")
     assert len(quiet) == 2  # once before the output, once after: not at every check
     assert quiet[0] < output < quiet[1]
-    first = rec.kinds(ev.HostQuiet)[0]
-    assert (first.step, first.attempt) == (0, 1)
-    assert 0.1 <= first.silent_for < 0.3
+    flags = [(e.step, e.attempt, e.silent_for) for e in rec.kinds(ev.HostQuiet)]
+    assert flags == [(0, 1, 4.0), (0, 1, 4.0)]
 
 
-async def test_a_chatty_step_is_never_flagged() -> None:
-    plan = plan_from(
-        '[tasks.t]\ncommands = ["for i in 1 2 3 4 5 6; do echo $i; sleep 0.05; done"]\n'
+async def test_a_step_that_speaks_within_quiet_after_is_never_flagged() -> None:
+    plan = plan_from('[tasks.t]\ncommands = ["held"]\n')
+    clock, step = ManualClock(), HeldStep()
+    running = asyncio.create_task(
+        run_plan(plan, quiet_after=4, quiet_clock=clock, transport=step, secrets=())
     )
-    rec = await run_plan(plan, quiet_after=0.2)
+    await step.started.wait()
+    await clock.sleeping()
+    for _ in range(6):
+        await clock.advance(3.9)
+        await step.say(b"tick\n")
+    await step.end()
+    rec = await running
     assert rec.kinds(ev.HostQuiet) == []
+    assert rec.output("t@local") == b"tick\n" * 6
 
 
 class Broken:

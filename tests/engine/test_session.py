@@ -18,6 +18,7 @@ from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import RunRefused, RunSession, start_session
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
+from tests.engine.clock import HeldStep, ManualClock
 
 
 def _config(tmp_path: Path, body: str) -> Path:
@@ -61,19 +62,51 @@ async def test_a_session_runs_records_and_redacts(tmp_path: Path) -> None:
 
 
 async def test_a_silent_step_is_flagged_quiet_once_per_silence(tmp_path: Path) -> None:
+    """The session times silence with the config's ``quiet_after`` (here 4 s, on the test's own
+    clock): the silent step is flagged before and after it spoke, the chatty one never."""
     body = """
 [settings]
-quiet_after = 0.2
+quiet_after = 4
 [tasks.slow]
-commands = ["sleep 0.5; echo awake; sleep 0.5"]
+commands = ["held"]
 [tasks.chatty]
-commands = ["for i in 1 2 3 4 5 6; do echo $i; sleep 0.05; done"]
+commands = ["held"]
 """
-    _, finished, seen = await _run(tmp_path, body)
+    loaded = load_config(_config(tmp_path, body), {})
+    steps = {"slow": HeldStep(), "chatty": HeldStep()}
+    session = start_session(
+        loaded,
+        build_plan(loaded),
+        policy=FailurePolicy.FAIL_FAST,
+        state_dir=tmp_path / "state",
+        transport_for=lambda unit: steps[unit.key.task],
+    )
+    clock = session.runner.quiet_clock = ManualClock()
+    seen: list[ev.Event] = []
+
+    async def collect() -> None:
+        async for event in session.runner.bus.subscribe():
+            seen.append(event)
+
+    collecting = asyncio.create_task(collect())
+    running = asyncio.create_task(session.run(handle_signals=False))
+    for step in steps.values():
+        await step.started.wait()
+    await clock.sleeping()
+    for _ in range(3):  # chatty speaks every 3 s; slow is flagged at 4 s
+        await clock.advance(3)
+        await steps["chatty"].say(b"tick\n")
+    await steps["slow"].say(b"awake\n")  # at 9 s
+    await clock.advance(3)
+    await steps["chatty"].say(b"tick\n")
+    await clock.advance(1)  # at 13 s slow has been silent for 4 s again
+    for step in steps.values():
+        await step.end()
+    finished = await running
+    await collecting
     assert finished.status is RunStatus.SUCCEEDED
     quiet = [e for e in seen if isinstance(e, ev.HostQuiet)]
-    assert [e.task for e in quiet] == ["slow", "slow"]  # before and after it spoke
-    assert all(e.silent_for >= 0.2 for e in quiet)
+    assert [(e.task, e.silent_for) for e in quiet] == [("slow", 4.0), ("slow", 4.0)]
     awake = next(
         i for i, e in enumerate(seen) if isinstance(e, ev.OutputReceived) and e.task == "slow"
     )

@@ -19,7 +19,7 @@ from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.support import pool_for_test, run
 
-pytestmark = pytest.mark.usefixtures("in_ssh_home")
+pytestmark = pytest.mark.usefixtures("empty_ssh_home")  # no lab: runs without root
 
 
 class _ClosesWithoutStatus(asyncssh.SSHServerSession[bytes]):

@@ -77,12 +77,14 @@ commands = [
 ]
 """
 
+#: silent from "hello" until the test creates ``{dir}/speak``: flagged quiet however slow the
+#: machine, and for as long as the test looks
 QUIET = """
 [settings]
 quiet_after = 0.2
 
 [tasks.hush]
-commands = ["echo hello; sleep 1.2; echo bye"]
+commands = ["echo hello; until [ -e {dir}/speak ]; do sleep 0.02; done; echo bye"]
 """
 
 SLOW_FAILURE = """

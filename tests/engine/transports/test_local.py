@@ -1,12 +1,16 @@
-"""LocalTransport against real processes: exit states, byte-exact output, and nothing left behind,
+"""LocalTransport against real processes, in what only it does: its own child reaped, failures
+to start as error results, sudo's argv, the drain after a normal exit, and nothing left behind,
 not even what left the process group with setsid (T-PROC-1, 5, 6, 7, 8, 9 in their local
-variants)."""
+variants).
+
+What every transport promises (exit states, byte-exact output, env and cwd, stdin, timeout and
+cancel killing the whole group, back-pressure) is the contract suite's, run on this transport
+too: ``tests/contract/test_transport_contract.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
+from nexus_engine.transports.base import CommandResult, CommandSpec, Stream
 from nexus_engine.transports.local import POST_EXIT_CAP, LocalTransport
 from tests.transport_helpers import Sink, live_members, run_on
 
@@ -73,38 +77,7 @@ def assert_reaped(pid: int) -> None:
     assert not Path(f"/proc/{pid}").exists() or pid not in live_members(pid)
 
 
-# ── how a command ends ──────────────────────────────────────────────────────────────────────────
-
-
-async def test_exit_zero() -> None:
-    result, sink = await run("echo hello")
-    assert (result.exit_code, result.signal, result.error) == (0, None, None)
-    assert result.succeeded
-    assert not (result.timed_out)
-    assert not (result.cancelled)
-    assert sink.out == b"hello\n"
-    assert sink.err == b""
-    assert result.duration > 0
-
-
-async def test_exit_non_zero() -> None:
-    result, _ = await run("exit 3")
-    assert (result.exit_code, result.signal) == (3, None)
-    assert not result.succeeded
-
-
-async def test_killed_by_signal() -> None:
-    result, _ = await run("kill -TERM $$")
-    assert (result.exit_code, result.signal) == (None, signal.SIGTERM)
-    assert not result.succeeded
-    assert not result.timed_out
-
-
-async def test_stdout_and_stderr_kept_apart() -> None:
-    result, sink = await run("echo out; echo err >&2; echo out2")
-    assert result.exit_code == 0
-    assert sink.out == b"out\nout2\n"
-    assert sink.err == b"err\n"
+# ── the step's shell is our child ───────────────────────────────────────────────────────────────
 
 
 async def test_child_is_reaped() -> None:
@@ -112,45 +85,6 @@ async def test_child_is_reaped() -> None:
     assert result.exit_code == 0
     assert_reaped(sink.first_line())
     await assert_group_gone(sink.first_line())
-
-
-# ── output, byte-exact ──────────────────────────────────────────────────────────────────────────
-
-
-async def test_one_megabyte_byte_exact() -> None:
-    expected = b"".join(b"%07d\n" % i for i in range(131072))  # 1 MiB
-    result, sink = await run("i=0; seq -f '%07g' 0 131071")
-    assert result.exit_code == 0
-    assert sink.out == expected
-
-
-async def test_twenty_megabyte_line_without_newline() -> None:
-    result, sink = await run("head -c 20000000 /dev/zero | tr '\\0' x")
-    assert result.exit_code == 0
-    assert len(sink.out) == 20_000_000
-    assert hashlib.sha256(sink.out).digest() == hashlib.sha256(b"x" * 20_000_000).digest()
-    assert max(len(d) for _, d in sink.chunks) <= 65536
-
-
-async def test_non_utf8_bytes_byte_exact() -> None:
-    result, sink = await run(r"printf '\377\376\000'; printf '\377\000' >&2")
-    assert result.exit_code == 0
-    assert sink.out == b"\xff\xfe\x00"
-    assert sink.err == b"\xff\x00"
-
-
-async def test_env_passed_and_cwd_honoured(tmp_path: Path) -> None:
-    result, sink = await run(
-        'printf "%s|" "$NEXUS_T" "$(pwd)"', env={"NEXUS_T": "a b$c'\"\n"}, cwd=str(tmp_path)
-    )
-    assert result.exit_code == 0
-    assert sink.out == f"a b$c'\"\n|{tmp_path}|".encode()
-
-
-async def test_stdin_is_empty() -> None:
-    result, sink = await run("wc -c")
-    assert result.exit_code == 0
-    assert sink.out.strip() == b"0"
 
 
 # ── failures to start are results ───────────────────────────────────────────────────────────────
@@ -180,15 +114,6 @@ async def test_invalid_env_name_is_an_error_result() -> None:
     result, _ = await run("true", env={"A=B": "x"})
     assert result.exit_code is None
     assert result.error is not None
-
-
-async def test_cancel_set_before_start_runs_nothing(tmp_path: Path) -> None:
-    cancel = asyncio.Event()
-    cancel.set()
-    result, _ = await run(f"touch {tmp_path / 'ran'}", cancel=cancel)
-    assert result.cancelled
-    assert result.exit_code is None
-    assert not (tmp_path / "ran").exists()
 
 
 # ── sudo: argv built as a list, env values never in it ──────────────────────────────────────────
@@ -259,71 +184,6 @@ async def test_real_sudo_runs_the_step_as_root_with_its_environment() -> None:
     else:
         assert result.exit_code == 1
         assert b"sudo" in sink.err
-
-
-# ── timeout and cancellation: the whole group goes ─────────────────────────────────────────────
-
-TERM_IGNORING_GRANDCHILD = "echo $$; sh -c 'trap \"\" TERM; echo trapped; sleep 300' & sleep 300"
-
-
-async def test_timeout_kills_group_with_term_ignoring_grandchild() -> None:
-    begun = time.monotonic()
-    result, sink = await run(TERM_IGNORING_GRANDCHILD, timeout=0.5)
-    elapsed = time.monotonic() - begun
-    assert result.timed_out
-    assert not result.cancelled
-    assert not result.succeeded
-    assert (result.exit_code, result.signal) == (None, signal.SIGTERM)
-    assert 0.5 + GRACE - 0.05 <= elapsed < 30  # the grace, then KILL: not the sleep's 300 s
-    assert b"trapped" in sink.out
-    pgid = sink.first_line()
-    assert_reaped(pgid)
-    await assert_group_gone(pgid)
-
-
-async def test_timeout_keeps_partial_output() -> None:
-    result, sink = await run("echo before; sleep 300", timeout=0.3)
-    assert result.timed_out
-    assert sink.out == b"before\n"
-
-
-async def test_timeout_reports_exit_code_of_a_process_that_exits_on_term() -> None:
-    result, _ = await run("trap 'exit 7' TERM; sleep 300 & wait", timeout=0.3)
-    assert result.timed_out
-    assert (result.exit_code, result.signal) == (7, None)
-
-
-async def test_cancel_kills_group_with_term_ignoring_grandchild() -> None:
-    cancel = asyncio.Event()
-    sink = Sink()
-
-    async def cancel_when_started() -> None:
-        await sink.wait_for(b"trapped")
-        cancel.set()
-
-    canceller = asyncio.create_task(cancel_when_started())
-    begun = time.monotonic()
-    result, _ = await run(TERM_IGNORING_GRANDCHILD, sink=sink, cancel=cancel)
-    await canceller
-    elapsed = time.monotonic() - begun
-    assert result.cancelled
-    assert not result.timed_out
-    assert not result.succeeded
-    assert result.signal == signal.SIGTERM
-    assert GRACE - 0.05 <= elapsed < 30  # the grandchild outlived TERM: it took KILL
-    pgid = sink.first_line()
-    assert_reaped(pgid)
-    await assert_group_gone(pgid)
-
-
-@pytest.mark.parametrize("trap", ["", "trap '' TERM; "], ids=["plain", "shell-ignores-term"])
-async def test_marker_never_appears_after_timeout(tmp_path: Path, trap: str) -> None:
-    marker = tmp_path / "MARKER"
-    result, sink = await run(f"{trap}echo $$; sleep 300 & sleep 300; touch {marker}", timeout=0.5)
-    assert result.timed_out
-    await assert_group_gone(sink.first_line())
-    await asyncio.sleep(0.3)
-    assert not marker.exists()
 
 
 # ── leftovers after a normal exit ───────────────────────────────────────────────────────────────
@@ -535,36 +395,7 @@ async def test_a_sweep_spares_processes_that_are_not_the_steps(
     assert finished.poll() == 3  # its status was left for its owner (stolen, it would read 0)
 
 
-# ── back-pressure ───────────────────────────────────────────────────────────────────────────────
-
-
-async def test_slow_sink_throttles_the_command(tmp_path: Path) -> None:
-    marker = tmp_path / "wrote-everything"
-    size = 8_000_000
-    in_sink = 0
-    most_in_sink = 0
-    seen_marker_early: list[bool] = []
-    received = bytearray()
-
-    async def slow(stream: Stream, data: bytes) -> None:
-        nonlocal in_sink, most_in_sink
-        in_sink += 1
-        most_in_sink = max(most_in_sink, in_sink)
-        if not received:  # the first chunk: stall, and check the writer is blocked meanwhile
-            await asyncio.sleep(0.3)
-            seen_marker_early.append(marker.exists())
-        received.extend(data)
-        in_sink -= 1
-
-    result = await LocalTransport(kill_grace=GRACE).run(
-        CommandSpec(f"head -c {size} /dev/zero; touch {marker}; head -c {size} /dev/zero >&2"),
-        slow,
-        asyncio.Event(),
-    )
-    assert result.exit_code == 0
-    assert seen_marker_early == [False]  # it did not read 8 MB ahead of the stalled sink
-    assert most_in_sink == 1  # one chunk at a time reaches the sink
-    assert len(received) == 2 * size
+# ── a sink that fails, a task that is cancelled ─────────────────────────────────────────────────
 
 
 async def test_sink_failure_propagates_and_kills_the_group() -> None:
@@ -589,9 +420,3 @@ async def test_task_cancellation_kills_the_group() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await assert_group_gone(sink.first_line())
-
-
-def test_transport_satisfies_protocol() -> None:
-    transport: Transport = LocalTransport()
-    run_method: Callable[..., object] = transport.run
-    assert callable(run_method)
