@@ -14,7 +14,7 @@ from nexus_engine.render.terminal import detach_stdout
 from nexus_engine.status import EXIT_USAGE
 
 if TYPE_CHECKING:
-    from nexus_engine.config import LoadedConfig
+    from nexus_engine.config import ConfigError, LoadedConfig
     from nexus_engine.session import RunRequest
 
 
@@ -25,7 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(parser, args, config_path)
     except _user_errors() as error:
-        print(_user_message(error, config_path), file=sys.stderr)
+        message = _user_message(error, config_path)
+        print(message, file=sys.stderr)
+        if (fmt := getattr(args, "format", "text")) in ("json", "jsonl"):
+            # a script that asked for JSON gets JSON, also when nothing could run
+            _print_error_document(error, message, fmt)
         return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C outside a run (during loading): nothing to record
         return 130
@@ -45,13 +49,60 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _user_message(error: Exception, config_path: Path) -> str:
-    from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415 - loaded by now anyway
+    from nexus_engine.config import ConfigError  # noqa: PLC0415 - loaded by now anyway
+    from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
 
     if isinstance(error, UnknownTaskError):  # an unknown task named on the command line
         return f"nexus: no task named {error.args[0]!r} in {config_path}"
     if isinstance(error, ValueError):  # a host selection that names nothing, or too little
         return f"nexus: {error}"
+    if isinstance(error, ConfigError) and _missing(error, config_path):
+        return f"{error}\n{_how_to_start(config_path)}"
     return str(error)  # a config error: already a full report
+
+
+def _missing(error: ConfigError, config_path: Path) -> bool:
+    return not config_path.exists() and [p.message for p in error.problems] == ["file not found"]
+
+
+def _how_to_start(config_path: Path) -> str:
+    """What someone who typed ``nexus`` in a directory without a config does next."""
+    if config_path == DEFAULT_CONFIG:
+        return (
+            f"nexus: no {DEFAULT_CONFIG} in this directory. To start, `nexus init` writes a"
+            " starter one here; `-c FILE` picks another config file"
+        )
+    return (
+        f"nexus: no config at {config_path}. To start, `nexus init {config_path}` writes a"
+        " starter one there; `-c FILE` picks another config file"
+    )
+
+
+def _print_error_document(error: Exception, message: str, fmt: str) -> None:
+    """The error as one JSON document on stdout (one line for ``jsonl``): ``errors`` lists
+    each problem with its file, line, column, key path and message."""
+    import json  # noqa: PLC0415
+
+    from nexus_engine.config import ConfigError  # noqa: PLC0415
+
+    if isinstance(error, ConfigError):
+        status = "config_error"
+        errors = [problem.as_json() for problem in error.problems]
+        said = f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the config"
+    else:  # an unknown task or a host selection, named on the command line
+        status, said = "usage_error", message.removeprefix("nexus: ")
+        errors = [{"file": None, "line": None, "column": None, "key": None, "message": said}]
+    document = {
+        "status": status,
+        "exit_code": EXIT_USAGE,
+        "run_id": None,
+        "error": said,
+        "errors": errors,
+    }
+    if fmt == "jsonl":
+        print(json.dumps({"event": status, **document}, separators=(",", ":")), flush=True)
+    else:
+        print(json.dumps(document, indent=2), flush=True)
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_path: Path) -> int:
@@ -63,7 +114,9 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
         "completion": lambda: scaffold.completion(parser, args.shell),
         "init": lambda: scaffold.init(args.path),
         "runs": inspect.runs,
-        "logs": lambda: inspect.logs(args.run, args.task, args.host, stderr_only=args.stderr),
+        "logs": lambda: inspect.logs(
+            args.run, args.task, args.host, stderr_only=args.stderr, combined=args.combined
+        ),
     }
     dashboard = args.command is None and not getattr(args, "headless", False) and _interactive()
     if args.command in standalone and not dashboard:
@@ -71,7 +124,10 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
     from nexus_engine.config import load_config  # noqa: PLC0415 - only commands that need it
     from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
 
-    loaded = load_config(config_path)
+    if args.command == "validate":  # checks what it can without the secrets: CI has none
+        loaded = load_config(config_path, unset_as_notes=True, binding_ids=_binding_ids)
+    else:
+        loaded = load_config(config_path)
     if dashboard:
         return _dashboard(loaded, None)
     configured: dict[str, Callable[[], int]] = {
@@ -93,6 +149,14 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
     from nexus_cli.run import run_command  # noqa: PLC0415 - only a run needs the runner
 
     return run_command(loaded, args)
+
+
+def _binding_ids() -> frozenset[str]:
+    """The dashboard's key binding ids, for checking a ``[keymap]``: the only reason a command
+    other than the dashboard imports it (and Textual), and only when the file has a keymap."""
+    from nexus_tui.bindings import KNOWN_IDS  # noqa: PLC0415
+
+    return KNOWN_IDS
 
 
 def _preflight(loaded: LoadedConfig, args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import platform
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from nexus_engine import __version__, journal
 from nexus_engine.render.terminal import table
@@ -22,10 +22,17 @@ def version() -> int:
 
 
 def validate(loaded: LoadedConfig) -> int:
+    """Valid, or (raised before this) every problem. Values that are not set here are notes,
+    on stderr: the file is right, and a run where they are set can use it."""
     config = loaded.config
+    for note in loaded.notes:
+        print(f"{note.location()}: {note.key}: note: {note.message}", file=sys.stderr)
+    unset = ""
+    if count := len(loaded.notes):
+        unset = f"; {count} value{'s' if count != 1 else ''} not set here, which a run needs"
     print(
         f"{loaded.path}: valid: {len(config.tasks)} tasks, {len(config.hosts)} hosts, "
-        f"{len(config.groups)} groups"
+        f"{len(config.groups)} groups{unset}"
     )
     return 0
 
@@ -64,38 +71,72 @@ def runs() -> int:
     return 0
 
 
-def logs(run_ref: str, task: str | None, host: str | None, *, stderr_only: bool) -> int:
+def logs(
+    run_ref: str, task: str | None, host: str | None, *, stderr_only: bool, combined: bool = False
+) -> int:
+    """A recorded unit's output, each step attempt under a header and over a line saying how
+    it ended (both on stderr). stdout bytes go to stdout and stderr bytes to stderr where the
+    record keeps them apart; ``combined``: both on stdout, in the order they arrived;
+    ``stderr_only``: stderr's bytes alone, on stdout (``--stderr > file``)."""
     try:
         run_dir = journal.find_run(run_ref)
     except LookupError as error:
         print(f"nexus: {error}", file=sys.stderr)
         return EXIT_USAGE
-    units = _recorded_units(run_dir, task, host)
+    units = journal.recorded_units(run_dir, task, host)
     if not units:
         print(f"nexus: run {run_ref} recorded no output for that selection", file=sys.stderr)
         return EXIT_USAGE
-    out = sys.stdout.buffer
-    for unit_task, unit_host in units:
-        for piece in journal.unit_output(run_dir, unit_task, unit_host):
+    for unit in units:
+        name = f"{unit.task}@{unit.host}"
+        for attempt in unit.attempts:
             # Headers go to stderr: stdout is the recorded output, byte for byte, so that
             # `nexus logs … > file` gives back exactly what the command printed.
-            out.flush()
-            header = f"── {unit_task}@{unit_host} step {piece.step + 1} attempt {piece.attempt}"
-            print(header, file=sys.stderr, flush=True)
-            path = piece.err if stderr_only else piece.log
-            if path.exists():
-                with path.open("rb") as recorded:
-                    shutil.copyfileobj(recorded, out)
-    out.flush()
+            where = f"{name} step {attempt.step + 1} attempt {attempt.attempt}"
+            _note(f"── {where}")
+            if attempt.output is not None:
+                _print_output(attempt.output, stderr_only=stderr_only, combined=combined)
+            ending = attempt.ending.describe() if attempt.ending else _NO_ENDING
+            _note(f"── {where} {ending}")
+        if unit.ending is not None and (unit.ending.status != "succeeded" or not unit.attempts):
+            _note(f"── {name} {unit.ending.describe()}")
+    sys.stdout.buffer.flush()
     return 0
 
 
-def _recorded_units(run_dir: Path, task: str | None, host: str | None) -> list[tuple[str, str]]:
-    seen: list[tuple[str, str]] = []
-    for event in journal.read_events(run_dir):
-        if event.get("event") != "unit_started":
-            continue
-        key = (event["task"], event["host"])
-        if (task is None or key[0] == task) and (host is None or key[1] == host):
-            seen.append(key)
-    return seen
+_NO_ENDING = "did not end in the record: the run stopped before it did"
+_INTERLEAVED = (
+    "   (this record keeps stdout only interleaved with stderr: both are above, on stdout;"
+    " --stderr shows stderr alone)"
+)
+
+
+def _note(text: str) -> None:
+    sys.stdout.buffer.flush()  # what was printed before it comes first on a shared terminal
+    sys.stderr.buffer.flush()
+    print(text, file=sys.stderr, flush=True)
+
+
+def _print_output(piece: journal.OutputFile, *, stderr_only: bool, combined: bool) -> None:
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    if stderr_only:
+        _copy(piece.err, out)
+        return
+    apart = None if combined else piece.separated()
+    if apart is None:
+        _copy(piece.log, out)
+        if not combined:
+            _note(_INTERLEAVED)
+        return
+    if apart.stdout is not None:
+        _copy(apart.stdout, out)
+    if apart.stderr is not None:
+        out.flush()
+        _copy(apart.stderr, err)
+
+
+def _copy(path: Path, to: BinaryIO) -> None:
+    if path.exists():
+        with path.open("rb") as recorded:
+            shutil.copyfileobj(recorded, to)
+        to.flush()

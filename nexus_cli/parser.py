@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     reach.add_argument(
         "-i", "--identity", metavar="KEY", help="try this private key first on every host"
     )
+    reach.add_argument(
+        "-K",
+        "--ask-sudo-password",
+        action="store_true",
+        help="ask once for the sudo password of steps that need one (on a terminal)",
+    )
 
     run = commands.add_parser(
         "run",
@@ -105,7 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("run", metavar="RUN", help="a run id, a unique prefix of one, or 'last'")
     logs.add_argument("--task", help="only this task")
     logs.add_argument("--host", help="only this host")
-    logs.add_argument("--stderr", action="store_true", help="only what went to stderr")
+    shown = logs.add_mutually_exclusive_group()
+    shown.add_argument("--stderr", action="store_true", help="only what went to stderr")
+    shown.add_argument(
+        "--combined",
+        action="store_true",
+        help="stdout and stderr together on stdout, in the order the bytes arrived",
+    )
     return parser
 
 

@@ -7,17 +7,20 @@ import asyncio
 import contextlib
 import errno
 import functools
+import getpass
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import replace
 from typing import Any, TextIO
 
 from nexus_cli.prompt import terminal_ask
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
-from nexus_engine.connections import Overrides
-from nexus_engine.plan import Plan, describe
+from nexus_engine.config.models import LOCAL
+from nexus_engine.connections import Overrides, login_for, remote_hosts
+from nexus_engine.plan import HostReach, Plan, StepPlan, TaskPlan, describe
+from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
@@ -32,7 +35,7 @@ def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     request = request_of(args)
     plan = request.plan(loaded)
     if args.dry_run:  # runs nothing and connects nowhere, --preflight or not
-        return print_plan(plan, args.format, sys.stdout)
+        return print_plan(plan, args.format, sys.stdout, loaded, request.overrides)
     return asyncio.run(execute(loaded, request, plan, args))
 
 
@@ -48,6 +51,7 @@ def request_of(args: argparse.Namespace, ask: Ask | None = None) -> RunRequest:
         parallel_limit=getattr(args, "parallel", None),
         preflight=bool(getattr(args, "preflight", False)),
         ask=ask,
+        ask_sudo_password=args.ask_sudo_password,
     )
 
 
@@ -136,33 +140,120 @@ async def _keep_draining(
             pass
 
 
-def print_plan(plan: Plan, fmt: str, out: TextIO) -> int:
+def print_plan(
+    plan: Plan,
+    fmt: str,
+    out: TextIO,
+    loaded: LoadedConfig | None = None,
+    overrides: Overrides | None = None,
+) -> int:
+    """The plan as text or one JSON document. Given the config, each host says how it is
+    reached (read from the files, ``~/.ssh/config`` included; nothing is connected to) and
+    each step as whom, where and with which variables (by name) it runs."""
+    reach = hosts_reach(plan, loaded, overrides) if loaded is not None else None
+    redact = Redactor(loaded.secrets).text if loaded is not None else None
     if fmt == "text":
-        for line in describe(plan):
+        for line in describe(plan, _few, reach=reach, redact=redact):
             print(line, file=out)
         return 0
     document = {
         "phases": [list(phase) for phase in plan.phases],
         "parallel_limit": plan.parallel_limit,
-        "tasks": [
-            {
-                "name": task.name,
-                "deps": list(task.deps),
-                "hosts": list(task.hosts),
-                "strategy": task.strategy,
-                "batch": task.batch_size,
-                "max_failures": task.max_failures,
-                "steps": [step.shown for step in _steps_of(plan, task.name)],
-            }
-            for task in plan.tasks
-        ],
+        "tasks": [_task_document(plan, task, reach, redact) for task in plan.tasks],
         "units": len(plan.units),
     }
-    json.dump(document, out, indent=2)
+    if fmt == "jsonl":
+        out.write(json.dumps(document, separators=(",", ":")))
+    else:
+        json.dump(document, out, indent=2)
     out.write("\n")
     return 0
 
 
-def _steps_of(plan: Plan, task: str) -> tuple[Any, ...]:
+#: A task's line names this many hosts at most; the hosts block under it lists them all.
+FEW_HOSTS = 10
+
+
+def _few(hosts: Iterable[str]) -> str:
+    names = list(hosts)
+    if len(names) <= FEW_HOSTS:
+        return ", ".join(names)
+    return f"{', '.join(names[:3])}, … ({len(names)} hosts)"
+
+
+def hosts_reach(
+    plan: Plan, loaded: LoadedConfig, overrides: Overrides | None = None
+) -> dict[str, HostReach]:
+    """How each host of the plan is reached, as a connection would be: the host's table and
+    ``-u``, then ``~/.ssh/config`` (HostName, User, Port, ProxyJump). SSH modules are loaded
+    only for a plan with remote hosts."""
+    reach: dict[str, HostReach] = {}
+    hosts = remote_hosts(plan)
+    if hosts:
+        from nexus_engine.transports.ssh.connect import route  # noqa: PLC0415
+
+        for name, host in hosts.items():
+            way = route(login_for(host, loaded.config, overrides or Overrides()))
+            jump = way.jump or ("a ProxyCommand" if way.proxy_command else None)
+            # nexus.toml has no jump of its own: one on the way is ssh_config's
+            where = "~/.ssh/config" if jump else None
+            reach[name] = HostReach(way.user, way.hostname, way.port, jump, where)
+    if any(unit.host is None for unit in plan.units):
+        reach[LOCAL] = HostReach(getpass.getuser())
+    return reach
+
+
+def _task_document(
+    plan: Plan,
+    task: TaskPlan,
+    reach: dict[str, HostReach] | None,
+    redact: Callable[[str], str] | None,
+) -> dict[str, Any]:
+    steps = _steps_of(plan, task.name)
+    document: dict[str, Any] = {
+        "name": task.name,
+        "deps": list(task.deps),
+        "hosts": list(task.hosts),
+        "strategy": task.strategy,
+        "batch": task.batch_size,
+        "max_failures": task.max_failures,
+        "steps": [step.shown for step in steps],
+        # what each step runs as, where, with which variables: the same on every host
+        "step_details": [
+            {
+                "command": step.shown,
+                "timeout": step.timeout,
+                "retries": step.retries,
+                "sudo": step.sudo or step.user is not None,
+                "run_as": step.user or ("root" if step.sudo else None),  # None: the login user
+                "cwd": step.cwd,  # None: the login's home (this machine: the current directory)
+                "env": [name for name, _ in step.env],
+                "secret_env": [
+                    name for name, value in step.env if redact and redact(value) != value
+                ],
+            }
+            for step in steps
+        ],
+    }
+    if reach is not None:
+        document["host_details"] = {
+            host: _reach_document(reach[host]) for host in task.hosts if host in reach
+        }
+    return document
+
+
+def _reach_document(how: HostReach) -> dict[str, Any]:
+    return {
+        "local": how.hostname is None,
+        "login": how.login,
+        "user": how.user,
+        "hostname": how.hostname,
+        "port": how.port,
+        "jump": how.jump,
+        "jump_from": how.jump_from,
+    }
+
+
+def _steps_of(plan: Plan, task: str) -> tuple[StepPlan, ...]:
     unit = next((u for u in plan.units if u.key.task == task), None)
     return unit.steps if unit else ()

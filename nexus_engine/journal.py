@@ -1,10 +1,11 @@
-"""The run's durable record: what ``nexus runs``, ``nexus logs`` and resume read.
+"""The run's durable record: what ``nexus runs`` and ``nexus logs`` read.
 
 One directory per run under the state dir (platformdirs' user state dir, or ``$NEXUS_STATE_DIR``)::
 
     runs/<run_id>/events.jsonl                            every event but output, one JSON per line
     runs/<run_id>/output/<task>/<host>/<step>-<attempt>.log   stdout+stderr bytes, arrival order
     runs/<run_id>/output/<task>/<host>/<step>-<attempt>.err   stderr bytes alone
+    runs/<run_id>/output/<task>/<host>/<step>-<attempt>.out   stdout bytes alone
     runs/<run_id>/summary.json                            RunFinished, pretty-printed
 
 Output bytes go to files, never into events.jsonl: they are raw (byte-exact, any size) and are
@@ -14,20 +15,21 @@ which readers skip; RunFinished is fsynced.
 
 Logs hold secrets if anything does (openshift/openshift-ansible#7141 made them 0664), so whatever
 the umask, directories are 0700 and files 0600; files are created with O_EXCL|O_NOFOLLOW and
-directories are checked, so a planted symlink is refused rather than followed (T-SEC-7).
+directories are checked, so a symlink planted to redirect a write is refused, never followed.
 Events arrive already redacted: the runner redacts before it publishes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OLD_FILE = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_OUTPUT_NAME = re.compile(r"(\d+)-(\d+)\.(?:log|err)\Z")
+_OUTPUT_NAME = re.compile(r"(\d+)-(\d+)\.(?:log|err|out)\Z")
 _MAX_ERRORS = 20
 
 
@@ -70,6 +72,82 @@ class OutputFile:
     attempt: int
     log: Path  # stdout and stderr interleaved
     err: Path  # stderr alone; absent when the step wrote nothing to stderr
+    #: stdout alone, where a journal keeps it; without it stdout is given apart only when
+    #: the step wrote nothing to stderr (see :meth:`separated`)
+    out: Path | None = None
+
+    def separated(self) -> Separated | None:
+        """Each stream's bytes on its own, or None when this record only has them interleaved
+        (the step wrote to both, and no ``.out`` was kept)."""
+        err = self.err if self.err.exists() else None
+        if self.out is not None and self.out.exists():
+            return Separated(self.out, err)
+        if err is None:  # nothing went to stderr: the log is stdout, byte for byte
+            return Separated(self.log if self.log.exists() else None, None)
+        with contextlib.suppress(OSError):
+            if self.log.stat().st_size == err.stat().st_size:  # the log holds stderr alone
+                return Separated(None, err)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Separated:
+    """One step attempt's streams apart; None where the stream carried nothing."""
+
+    stdout: Path | None
+    stderr: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a step attempt, or a unit, ended, as its ``step_finished`` or ``unit_finished``
+    event recorded it."""
+
+    status: str
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    error_kind: str | None = None
+    duration: float | None = None
+    attempts: int | None = None  # a unit's only
+
+    def describe(self) -> str:
+        """``failed: exit status 3 in 1.2s``; a kind of failure the reason does not already
+        name is added: ``failed: … [auth_failed]``."""
+        word = "ended" if self.status == "succeeded" else self.status.replace("_", " ")
+        detail = self.reason
+        if detail is None and self.exit_code is not None:
+            detail = f"exit status {self.exit_code}"
+        elif detail is None and self.signal is not None:
+            detail = f"killed by signal {self.signal}"
+        if detail and detail.startswith(word):  # "skipped: build@web1 failed" says it already
+            text = detail
+        else:
+            text = f"{word}: {detail}" if detail else word
+        if self.error_kind and self.error_kind.replace("_", " ") not in text:
+            text += f" [{self.error_kind}]"
+        if self.attempts is not None and self.attempts > 1:
+            text += f" after {self.attempts} attempts"
+        if self.duration is not None:
+            text += f" in {self.duration:.1f}s"
+        return text
+
+
+@dataclass(slots=True)
+class RecordedAttempt:
+    step: int
+    attempt: int
+    command: str | None = None  # as shown: secrets masked
+    ending: Ending | None = None  # None: the record stops before it ended
+    output: OutputFile | None = None  # None: it printed nothing
+
+
+@dataclass(slots=True)
+class RecordedUnit:
+    task: str
+    host: str
+    attempts: list[RecordedAttempt] = field(default_factory=list)
+    ending: Ending | None = None
 
 
 def state_dir() -> Path:
@@ -190,6 +268,8 @@ class Journal:
         _write_all(files.fd(".log"), event.data)
         if event.stream == Stream.STDERR:
             _write_all(files.fd(".err"), event.data)
+        else:
+            _write_all(files.fd(".out"), event.data)
 
     def _close(self) -> None:
         for files in self._steps.values():
@@ -260,10 +340,84 @@ def unit_output(run_dir: Path, task: str, host: str) -> list[OutputFile]:
     keys = {(int(m[1]), int(m[2])) for p in unit_dir.iterdir() if (m := _OUTPUT_NAME.match(p.name))}
     return [
         OutputFile(
-            step, attempt, unit_dir / f"{step}-{attempt}.log", unit_dir / f"{step}-{attempt}.err"
+            step,
+            attempt,
+            unit_dir / f"{step}-{attempt}.log",
+            unit_dir / f"{step}-{attempt}.err",
+            unit_dir / f"{step}-{attempt}.out",
         )
         for step, attempt in sorted(keys)
     ]
+
+
+def recorded_units(
+    run_dir: Path, task: str | None = None, host: str | None = None
+) -> list[RecordedUnit]:
+    """The units of a run (only ``task``'s, only on ``host``, when given) in the order they
+    started or settled, each with its step attempts, how each ended, and its output files:
+    what ``nexus logs`` prints. Read from the events once, whatever the run's size."""
+    units: dict[tuple[str, str], RecordedUnit] = {}
+    for event in read_events(run_dir):
+        kind, its_task, its_host = event.get("event"), event.get("task"), event.get("host")
+        if kind not in ("unit_started", "step_started", "step_finished", "unit_finished"):
+            continue
+        if not (isinstance(its_task, str) and isinstance(its_host, str)):
+            continue
+        if task not in (None, its_task) or host not in (None, its_host):
+            continue
+        unit = units.setdefault((its_task, its_host), RecordedUnit(its_task, its_host))
+        if kind == "unit_finished":
+            unit.ending = _ending(event, unit=True)
+        elif kind != "unit_started" and (attempt := _attempt(unit, event)) is not None:
+            if kind == "step_started":
+                attempt.command = _text(event.get("command"))
+            else:
+                attempt.ending = _ending(event)
+    for unit in units.values():
+        for piece in unit_output(run_dir, unit.task, unit.host):
+            found = next(
+                (a for a in unit.attempts if (a.step, a.attempt) == (piece.step, piece.attempt)),
+                None,
+            )
+            if found is None:  # output whose events were lost: shown all the same
+                found = RecordedAttempt(piece.step, piece.attempt)
+                unit.attempts.append(found)
+            found.output = piece
+        unit.attempts.sort(key=lambda a: (a.step, a.attempt))
+    return list(units.values())
+
+
+def _attempt(unit: RecordedUnit, event: dict[str, Any]) -> RecordedAttempt | None:
+    step, number = event.get("step"), event.get("attempt")
+    if not (isinstance(step, int) and isinstance(number, int)):
+        return None
+    for attempt in unit.attempts:
+        if (attempt.step, attempt.attempt) == (step, number):
+            return attempt
+    unit.attempts.append(RecordedAttempt(step, number))
+    return unit.attempts[-1]
+
+
+def _ending(event: dict[str, Any], *, unit: bool = False) -> Ending:
+    duration = event.get("duration")
+    attempts = event.get("attempts")
+    return Ending(
+        status=_text(event.get("status")) or "unknown",
+        exit_code=_number(event.get("exit_code")),
+        signal=_number(event.get("signal")),
+        reason=_text(event.get("reason")),
+        error_kind=_text(event.get("error_kind")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        attempts=attempts if unit and isinstance(attempts, int) else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_events(run_dir: Path) -> Iterator[dict[str, Any]]:

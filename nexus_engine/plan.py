@@ -7,6 +7,7 @@ reviewed is exactly what executes.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -222,8 +223,45 @@ def _step_plan(
     )
 
 
-def describe(plan: Plan, hosts_of: Callable[[Iterable[str]], str] = ", ".join) -> list[str]:
-    """The plan as lines for ``--dry-run``: phases, then each task's hosts and steps."""
+@dataclass(frozen=True, slots=True)
+class HostReach:
+    """How ``--dry-run`` says a host is reached: the login ssh will make (``hostname`` None:
+    this machine, as ``user``), and the jump host on the way with where it is written."""
+
+    user: str
+    hostname: str | None = None
+    port: int | None = None
+    jump: str | None = None
+    jump_from: str | None = None  # "~/.ssh/config", say
+
+    @property
+    def login(self) -> str | None:
+        if self.hostname is None:
+            return None
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{self.user}@{host}:{self.port}" if self.port else f"{self.user}@{host}"
+
+    @property
+    def via(self) -> str:
+        if self.jump is None:
+            return ""
+        return f" via jump {self.jump}" + (f" ({self.jump_from})" if self.jump_from else "")
+
+
+#: Where a dry run wraps a long list of hosts.
+WIDTH = 100
+
+
+def describe(
+    plan: Plan,
+    hosts_of: Callable[[Iterable[str]], str] = ", ".join,
+    reach: Mapping[str, HostReach] | None = None,
+    redact: Callable[[str], str] | None = None,
+) -> list[str]:
+    """The plan as lines for ``--dry-run``: phases, then each task's steps, each with the user
+    it runs as, its working directory and the names of its environment variables (never their
+    values; ``redact`` marks those that carry a secret), and, given ``reach``, how each host is
+    reached, hosts reached alike together."""
     lines: list[str] = []
     for number, phase in enumerate(plan.phases, start=1):
         lines.append(f"phase {number}: {', '.join(phase)}")
@@ -238,18 +276,86 @@ def describe(plan: Plan, hosts_of: Callable[[Iterable[str]], str] = ", ".join) -
         lines.append("")
         lines.append(f"task {task.name}{deps} on {hosts_of(task.hosts)} [{mode}]")
         task_units = by_task.get(task.name, [])
+        where = {unit.host is None for unit in task_units}
         for index, step in enumerate(task_units[0].steps if task_units else (), start=1):
             flags = [f"timeout {step.timeout:g}s"]
             if step.retries:
                 flags.append(f"retries {step.retries}")
-            if step.sudo:
-                flags.append("sudo")
-            if step.user:
-                flags.append(f"as {step.user}")
-            if step.cwd:
-                flags.append(f"in {step.cwd}")
-            shown = step.shown.replace("\n", "\n" + " " * (len(str(index)) + 4))
+            indent = " " * (len(str(index)) + 4)
+            shown = step.shown.replace("\n", "\n" + indent)
             lines.append(f"  {index}. {shown}  ({', '.join(flags)})")
+            lines.append(indent + " · ".join(_step_details(step, where, redact)))
+        if reach is not None and task_units:
+            lines.append("  hosts:")
+            lines += _reach_lines([unit.key.host for unit in task_units], reach)
     lines.append("")
     lines.append(f"{len(plan.units)} units, at most {plan.parallel_limit} at once")
     return lines
+
+
+def _step_details(
+    step: StepPlan, where: set[bool], redact: Callable[[str], str] | None
+) -> list[str]:
+    """As whom, where and with which variables a step runs. ``where``: whether the task's
+    hosts are this machine (True), remote (False), or both."""
+    if step.user:
+        runs_as = f"as {step.user} (sudo)"
+    elif step.sudo:
+        runs_as = "as root (sudo)"
+    elif where == {True}:
+        runs_as = "as you"
+    else:
+        runs_as = "as the login user" + (" (local: you)" if True in where else "")
+    if step.cwd:
+        cwd = f"in {step.cwd}"
+    elif where == {True}:
+        cwd = "in the current directory"
+    elif where == {False}:
+        cwd = "in the login's home directory"
+    else:
+        cwd = "in the login's home directory (local: the current directory)"
+    details = [runs_as, cwd]
+    if step.env:
+        details.append("env " + ", ".join(env_names(step, redact)))
+    return details
+
+
+def env_names(step: StepPlan, redact: Callable[[str], str] | None = None) -> list[str]:
+    """A step's environment by name only: a value may be a secret, or hold one. With
+    ``redact``, a variable that carries a secret says so: ``TOKEN (secret)``."""
+    return [
+        name + (" (secret)" if redact is not None and redact(value) != value else "")
+        for name, value in step.env
+    ]
+
+
+def _reach_lines(hosts: Sequence[str], reach: Mapping[str, HostReach]) -> list[str]:
+    """Hosts reached alike (same user, port and jump) on one line; a group of many lists its
+    hosts, each with its address where that is not its name, wrapped to :data:`WIDTH`."""
+    groups: dict[tuple[object, ...], list[str]] = {}
+    for host in hosts:
+        how = reach.get(host)
+        if how is None:
+            continue
+        shape = (how.hostname is None, how.user, how.port, how.jump, how.jump_from)
+        groups.setdefault(shape, []).append(host)
+    lines: list[str] = []
+    for members in groups.values():
+        first = reach[members[0]]
+        if first.hostname is None:
+            lines.append(f"    {', '.join(members)}: this machine, as {first.user}")
+            continue
+        if len(members) == 1:
+            lines.append(f"    {members[0]}: {first.login}{first.via}")
+            continue
+        pattern = HostReach(first.user, "*", first.port).login
+        lines.append(f"    {pattern}{first.via}, {len(members)} hosts:")
+        named = [_named(host, reach[host].hostname) for host in members]
+        lines += textwrap.wrap(
+            ", ".join(named), WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 6
+        )
+    return lines
+
+
+def _named(host: str, address: str | None) -> str:
+    return host if address in (None, host) else f"{host} ({address})"

@@ -16,6 +16,9 @@ class UnitStatus(StrEnum):
     SKIPPED = "skipped"
     NOT_RUN = "not_run"
     INTERRUPTED = "interrupted"
+    #: A task's status, never a unit's: some of its hosts failed, no more than its
+    #: ``max_failures`` allows, so its dependents could go on.
+    PARTIAL = "partial"
 
     @property
     def terminal(self) -> bool:
@@ -34,6 +37,7 @@ TERMINAL = frozenset(
         UnitStatus.SKIPPED,
         UnitStatus.NOT_RUN,
         UnitStatus.INTERRUPTED,
+        UnitStatus.PARTIAL,
     }
 )
 

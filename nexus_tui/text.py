@@ -25,6 +25,7 @@ STYLES: dict[UnitStatus, str] = {
     S.RETRY_WAIT: "yellow",
     S.AWAITING_DECISION: "bold yellow",
     S.PENDING: "dim",
+    S.PARTIAL: "yellow",
 }
 WORDS: dict[UnitStatus, str] = {S.AWAITING_DECISION: "waiting", S.RETRY_WAIT: "retrying"}
 RUN_STYLES = {RunStatus.SUCCEEDED: "bold green", RunStatus.FAILED: "bold red"}

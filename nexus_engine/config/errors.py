@@ -64,6 +64,17 @@ class ConfigProblem:
                 where += f":{self.column}"
         return where
 
+    def as_json(self) -> dict[str, str | int | None]:
+        """The problem for a machine: ``key`` is the dotted key path, None for a problem with
+        the whole file (a syntax error, a file that cannot be read)."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "key": self.key or None,
+            "message": self.message,
+        }
+
     def render(self) -> str:
         if self.source is not None and self.line is not None:
             return self._render_with_source(self.source, self.line)

@@ -54,10 +54,23 @@ class Interpolated:
     problems: list[tuple[KeyPath, str]] = field(default_factory=list)
     #: ``(task, step index)`` → its command, for each command that held a reference.
     commands: dict[tuple[str, int], ShellCommand] = field(default_factory=dict)
+    #: Leniently (for ``nexus validate``): unset references, kept apart from ``problems``.
+    unset: list[tuple[KeyPath, str]] = field(default_factory=list)
+    lenient: bool = False
 
 
-def interpolate(data: Mapping[str, Any], environ: Mapping[str, str]) -> Interpolated:
-    result = Interpolated(data=None)
+#: What an unset reference stands for when it is only noted: a plain word that a host name,
+#: a user or a command accepts, so the rest of the file is still checked around it.
+UNSET_PLACEHOLDER = "unset"
+
+
+def interpolate(
+    data: Mapping[str, Any], environ: Mapping[str, str], *, lenient: bool = False
+) -> Interpolated:
+    """``lenient``: a reference to a variable that is not set is a note in ``unset`` and
+    stands for :data:`UNSET_PLACEHOLDER`, rather than a problem: for checking a file where
+    the secrets are not at hand (CI), never for a run."""
+    result = Interpolated(data=None, lenient=lenient)
     result.data = _walk(data, (), environ, result)
     return result
 
@@ -169,9 +182,11 @@ def _resolve(
     value = environ.get(name)
     if value is None and default is None:
         what = "environment variable" if kind == "env" else "secret"
-        result.problems.append(
-            (path, f"{what} {name!r} is not set (referenced as {match[0]}); export {name}")
-        )
+        problem = (path, f"{what} {name!r} is not set (referenced as {match[0]}); export {name}")
+        if result.lenient:
+            result.unset.append(problem)
+            return UNSET_PLACEHOLDER
+        result.problems.append(problem)
         return ""
     resolved = default if value is None else value
     if kind == "secret" and resolved:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from nexus_engine.config.explain import explain
 from nexus_engine.config.interpolate import ShellCommand, interpolate
 from nexus_engine.config.locate import SourceIndex
 from nexus_engine.config.models import NexusConfig
-from nexus_engine.config.validate import check
+from nexus_engine.config.validate import check, check_keymap
 
 #: tomllib's docs advise a limit; no real task file comes near it.
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
@@ -47,15 +47,29 @@ class LoadedConfig:
     secrets: frozenset[str]
     #: ``(task, step index)`` → the step's command whose references travel as variables.
     commands: Mapping[tuple[str, int], ShellCommand] = field(default_factory=dict)
+    #: What is worth knowing but no error: with ``unset_as_notes``, every ``${env:…}`` or
+    #: ``${secret:…}`` that is not set. Such a config is for checking, never for running.
+    notes: tuple[ConfigProblem, ...] = ()
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    unset_as_notes: bool = False,
+    binding_ids: Callable[[], Collection[str]] | None = None,
+) -> LoadedConfig:
+    """``unset_as_notes``: a reference to a variable that is not set is a note (in
+    ``LoadedConfig.notes``) instead of an error, and the rest of the file is checked with a
+    placeholder in its place: for ``nexus validate`` in CI, where the secrets are not at hand.
+    ``binding_ids``: the dashboard's key binding ids, asked for only when the file has a
+    ``[keymap]``; each id there must be one of them."""
     environ = os.environ if environ is None else environ
     label = str(path)
     text = _decode(_read(path, label), label)
     data = _parse(text, label)
     try:
-        resolved = interpolate(data, environ)
+        resolved = interpolate(data, environ, lenient=unset_as_notes)
     except RecursionError:  # tomllib's own limit depends on the stack depth we were called at
         raise _single(label, _TOO_DEEP) from None
     stages: list[list[tuple[KeyPath, str]]] = [resolved.problems]
@@ -65,12 +79,17 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     except ValidationError as error:
         stages.append(explain(error, resolved.data, resolved.templates, resolved.secrets))
     stages.append(check(resolved.data, Path(label).name or label))
-    findings = _merge(stages)
+    keymap = resolved.data.get("keymap")
+    if binding_ids is not None and isinstance(keymap, dict) and keymap:
+        stages.append(check_keymap(keymap, binding_ids()))
+    # A value that is only noted as unset says nothing about its key: what the placeholder
+    # makes of it there is no finding of its own.
+    findings = _merge([resolved.unset, *stages])[len(resolved.unset) :]
     if config is None and not findings:
-        findings = [((), "the config is not valid")]  # pydantic said no without saying why
+        # pydantic said no without saying why, or only about a placeholder's key
+        findings = _merge(stages) or [((), "the config is not valid")]
     if findings or config is None:
-        index = SourceIndex(text)
-        problems = _sorted([_problem(label, index, key, message) for key, message in findings])
+        problems = _located(label, text, findings)
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
             problems = problems[:MAX_PROBLEMS]
@@ -81,7 +100,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         config=config,
         secrets=frozenset(resolved.secrets),
         commands=resolved.commands,
+        notes=tuple(_located(label, text, resolved.unset)) if resolved.unset else (),
     )
+
+
+def _located(label: str, text: str, findings: list[tuple[KeyPath, str]]) -> list[ConfigProblem]:
+    index = SourceIndex(text)
+    return _sorted([_problem(label, index, key, message) for key, message in findings])
 
 
 def _read(path: Path, label: str) -> bytes:

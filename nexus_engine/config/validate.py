@@ -37,6 +37,17 @@ def check(data: Mapping[str, Any], filename: str = "nexus.toml") -> list[Finding
     return findings + checker.deps() + checker.targets()
 
 
+def check_keymap(keymap: Mapping[str, Any], known: Collection[str]) -> list[Finding]:
+    """Each ``[keymap]`` id must name one of the dashboard's key bindings (``known``): an
+    unknown one is most likely a typo, and a remap that silently does nothing is worse."""
+    ids = sorted(known)
+    return [
+        (("keymap", name), f"no dashboard key binding has the id {name!r}" + suggestion(name, ids))
+        for name in keymap
+        if name not in known
+    ]
+
+
 def _table(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}

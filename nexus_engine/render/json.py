@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from nexus_engine import events as ev
+from nexus_engine.transports.base import Stream
 
 
 def summary_document(event: ev.RunFinished) -> dict[str, Any]:
@@ -47,7 +49,54 @@ async def write_summary(events: AsyncIterator[ev.Event], out: TextIO) -> None:
 
 
 async def write_lines(events: AsyncIterator[ev.Event], out: TextIO) -> None:
+    """Every event as one compact JSON line. An ``output_received`` event carries whole lines:
+    its data ends with a newline, the rest of a chunk waiting (per task, host, step, attempt
+    and stream) for the chunk that ends its line; a step's last line without a newline comes
+    just before the step's ``step_finished``, and a line longer than ``MAX_PENDING`` in
+    pieces. An event that carries lines has the ``seq`` and time of the chunk that ended the
+    last of them."""
+    lines = _Lines()
     async for event in events:
-        out.write(json.dumps(ev.to_json(event), separators=(",", ":")))
-        out.write("\n")
+        for shown in lines.take(event):
+            out.write(json.dumps(ev.to_json(shown), separators=(",", ":")))
+            out.write("\n")
         out.flush()
+
+
+#: A partial line longer than this is sent anyway, so a 20 MB line never sits in memory.
+MAX_PENDING = 64 * 1024
+
+_Key = tuple[str, str, int, int, Stream]
+
+
+class _Lines:
+    """Cuts output events at line ends: what a line-oriented consumer can take as it is."""
+
+    def __init__(self) -> None:
+        self._pending: dict[_Key, ev.OutputReceived] = {}
+
+    def take(self, event: ev.Event) -> list[ev.Event]:
+        match event:
+            case ev.OutputReceived():
+                return self._output(event)
+            case ev.StepFinished():
+                step = (event.task, event.host, event.step, event.attempt)
+                return [*self._flush(lambda key: key[:4] == step), event]
+            case ev.RunFinished():
+                return [*self._flush(lambda _: True), event]
+        return [event]
+
+    def _output(self, event: ev.OutputReceived) -> list[ev.Event]:
+        key = (event.task, event.host, event.step, event.attempt, event.stream)
+        held = self._pending.pop(key, None)
+        data = held.data + event.data if held else event.data
+        cut = data.rfind(b"\n") + 1
+        if len(data) - cut > MAX_PENDING:  # a huge line goes in pieces, never held whole
+            cut = len(data)
+        if cut < len(data):
+            self._pending[key] = dataclasses.replace(event, data=data[cut:])
+        return [dataclasses.replace(event, data=data[:cut])] if cut else []
+
+    def _flush(self, which: Callable[[_Key], bool]) -> list[ev.Event]:
+        keys = [key for key in self._pending if which(key)]
+        return sorted((self._pending.pop(key) for key in keys), key=lambda held: held.seq)

@@ -30,6 +30,7 @@ COLOURS = {
     UnitStatus.RETRY_WAIT: "33",
     UnitStatus.AWAITING_DECISION: "33",
     UnitStatus.PENDING: "2",
+    UnitStatus.PARTIAL: "33",
 }
 GLYPHS = {
     UnitStatus.SUCCEEDED: "✓",
@@ -42,6 +43,7 @@ GLYPHS = {
     UnitStatus.RETRY_WAIT: "↻",
     UnitStatus.AWAITING_DECISION: "?",
     UnitStatus.PENDING: "·",
+    UnitStatus.PARTIAL: "◐",
 }
 
 

@@ -169,11 +169,25 @@ class TextRenderer:
         self._write("")
         for line in table(rows, bare):
             self._write(line)
+        for task, summary in event.tasks.items():
+            if summary.status is UnitStatus.PARTIAL:
+                self._write(self._partial(task, summary))
         elapsed = duration_text(event.time - event.started)
         verdict = paint(event.status.value, "32" if event.exit_code == 0 else "31", self._colour)
         self._write(f"\nrun {event.run_id} {verdict} in {elapsed} (exit {event.exit_code})")
         if event.error:
             self._write(paint(f"run failed: {event.error}", "31", self._colour))
+
+    def _partial(self, task: str, summary: ev.TaskSummary) -> str:
+        """A task whose failures stayed within its ``max_failures``: said once, under the
+        table, since its hosts' rows alone read as a failed task."""
+        failed = sum(1 for unit in summary.hosts.values() if unit.status.failure)
+        hosts = len(summary.hosts)
+        status = status_text(UnitStatus.PARTIAL, self._colour)
+        return (
+            f"task {task} {status}: {failed} of {hosts} host{'s' if hosts != 1 else ''} failed,"
+            " within its max_failures, so its dependents could go on"
+        )
 
     def _line(self, task: str, host: str, marker: str, text: str, code: str | None) -> None:
         """Every line gets its prefix, also each line of a multi-line command."""

@@ -372,7 +372,7 @@ class Scheduler:
         if self._unsettled[task]:
             return
         statuses = {state.status for state in self._of_task[task]}
-        status = task_status(statuses)
+        status = task_status(statuses, over_budget=task in self._task_failed)
         self._task_status[task] = status
         self._out.append(m.TaskSettled(task, status))
 

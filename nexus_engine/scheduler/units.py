@@ -73,12 +73,19 @@ class UnitRecord:
         self.status = status
 
 
-def task_status(statuses: set[UnitStatus]) -> UnitStatus:
-    for status in (S.INTERRUPTED, S.FAILED, S.TIMED_OUT):
-        if status in statuses:
-            return status
+def task_status(statuses: set[UnitStatus], *, over_budget: bool = True) -> UnitStatus:
+    """A settled task's status from its units' statuses. ``over_budget``: its failures went
+    beyond ``max_failures``; failures within the budget make the task ``partial``, not
+    ``failed``, since its dependents went on without those hosts."""
+    if S.INTERRUPTED in statuses:
+        return S.INTERRUPTED
+    failures = [status for status in (S.FAILED, S.TIMED_OUT) if status in statuses]
+    if failures and over_budget:
+        return failures[0]
     if S.NOT_RUN in statuses:
         return S.NOT_RUN
+    if failures:
+        return S.PARTIAL
     if statuses == {S.SKIPPED}:
         return S.SKIPPED
     return S.SUCCEEDED

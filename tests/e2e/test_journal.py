@@ -25,24 +25,6 @@ def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
     return run_id
 
 
-def test_runs_lists_recorded_runs_newest_first(nexus: Nexus) -> None:
-    empty = nexus("runs")
-    assert empty.returncode == 0
-    assert empty.stdout == f"no runs recorded under {nexus.state}\n"
-
-    ok = run_id_of(nexus("-c", config("quick.toml"), "--headless", "run", "--format", "json"))
-    bad = nexus("-c", config("failure.toml"), "--headless", "run", "--format", "json")
-    failed = run_id_of(bad)
-    result = nexus("runs")
-
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    header, *rows = result.stdout.splitlines()
-    assert header.split() == ["RUN", "STARTED", "STATUS"]
-    assert [row.split()[0] for row in rows] == [failed, ok]
-    assert [row.split()[-1] for row in rows] == ["failed", "succeeded"]
-
-
 def test_logs_prints_a_units_output_byte_for_byte(nexus: Nexus) -> None:
     assert nexus("-c", config("talk.toml"), "--headless", "run").returncode == 0
 
@@ -63,10 +45,26 @@ def test_logs_stderr_prints_only_stderr(nexus: Nexus) -> None:
     only_err = nexus("logs", run_id, "--task", "grumble", "--host", "local", "--stderr")
 
     assert both.returncode == 0
+    # the step wrote to both streams, which this journal keeps only interleaved: both on
+    # stdout, and said so
     assert sorted(both.stdout.splitlines()) == ["err one", "out three"]
+    assert "keeps stdout only interleaved with stderr" in both.stderr
     assert only_err.returncode == 0
     assert only_err.stdout == "err one\n"
-    assert only_err.stderr == "── grumble@local step 1 attempt 1\n"
+    header, ending = only_err.stderr.splitlines()
+    assert header == "── grumble@local step 1 attempt 1"
+    assert ending.startswith("── grumble@local step 1 attempt 1 ended: exit status 0 in ")
+
+
+def test_logs_say_how_a_failed_attempt_ended_after_its_output(nexus: Nexus) -> None:
+    assert nexus("-c", config("failure.toml"), "--headless", "run").returncode == 1
+    ended = nexus("logs", "last")
+    assert ended.returncode == 0, ended.stderr
+    assert "Traceback" not in ended.stderr
+    failed = [line for line in ended.stderr.splitlines() if " failed: " in line]
+    assert failed, ended.stderr
+    assert all(line.startswith("── ") for line in failed)
+    assert any("exit status" in line for line in failed)
 
 
 @pytest.mark.parametrize(

@@ -66,3 +66,33 @@ def test_commands_whose_reader_left_stop_quietly(
     assert "Traceback" not in result.stderr
     assert "Exception ignored" not in result.stderr
     assert result.returncode in (0, 141)  # finished its work, or stopped as if by SIGPIPE
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        # a report whose reader left before it was written: 141, as shells report SIGPIPE
+        (["-c", str(EXAMPLE), "list"], 141),
+        (["-c", str(EXAMPLE), "--headless", "run", "--dry-run"], 141),
+        # a run is never 141: it goes on, is recorded, and exits with its own code
+        (["-c", str(config("failure.toml")), "--headless", "run"], 1),
+        (["-c", str(config("failure.toml")), "--headless", "run", "--format", "json"], 1),
+        (["-c", str(config("quick.toml")), "--headless", "run"], 0),
+    ],
+    ids=lambda value: (
+        " ".join(a for a in value if not a.startswith("/"))
+        if isinstance(value, list)
+        else str(value)
+    ),
+)
+def test_141_is_for_reports_a_run_keeps_its_own_code(
+    nexus: Nexus, closed_pipe: int, args: list[str], code: int
+) -> None:
+    result = subprocess.run(
+        [NEXUS, *args],
+        cwd=nexus.cwd, env=nexus.environment(), stdin=subprocess.DEVNULL,
+        stdout=closed_pipe, stderr=subprocess.PIPE, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr

@@ -160,6 +160,62 @@ async def test_read_events_and_unit_output(tmp_path: Path) -> None:
     assert journal.unit_output(j.run_dir, "build", "nohost") == []
 
 
+async def test_recorded_units_give_each_attempt_its_command_ending_and_output(
+    tmp_path: Path,
+) -> None:
+    j = Journal("run-1", state_dir=tmp_path)
+    await through_bus(j, scripted_run(Script("run-1")))
+    (unit,) = journal.recorded_units(j.run_dir)
+    assert (unit.task, unit.host) == ("build", "web1")
+    attempts = [(a.step, a.attempt, a.command) for a in unit.attempts]
+    assert attempts == [(0, 1, "make"), (0, 2, "make"), (1, 1, "make install")]
+    first = unit.attempts[0]
+    assert first.ending is not None
+    assert (first.ending.status, first.ending.exit_code) == ("failed", 1)
+    assert first.ending.describe() == "failed: exit status 1 in 0.5s"
+    assert first.output is not None
+    assert first.output.log.read_bytes().startswith(b"compiling")
+    assert unit.ending is not None
+    assert unit.ending.describe() == "ended: exit status 0 after 2 attempts in 1.5s"
+    assert journal.recorded_units(j.run_dir, task="build", host="web2") == []
+    assert journal.recorded_units(j.run_dir, host="web1")[0].task == "build"
+
+
+def test_an_ending_says_the_reason_and_kind_once() -> None:
+    Ending = journal.Ending
+    assert Ending("failed", reason="unreachable: refused", error_kind="unreachable").describe() == (
+        "failed: unreachable: refused"
+    )
+    assert Ending("failed", reason="no way in", error_kind="auth_failed").describe() == (
+        "failed: no way in [auth_failed]"
+    )
+    assert Ending("timed_out", reason="timed out after 5s").describe() == "timed out after 5s"
+    assert Ending("skipped", reason="skipped: build@web1 failed").describe() == (
+        "skipped: build@web1 failed"
+    )
+    assert Ending("failed", signal=9).describe() == "failed: killed by signal 9"
+
+
+def test_streams_are_given_apart_only_where_the_record_allows(tmp_path: Path) -> None:
+    def piece(log: bytes | None, err: bytes | None, out: bytes | None = None) -> journal.OutputFile:
+        for suffix, data in ((".log", log), (".err", err), (".out", out)):
+            path = tmp_path / f"0-1{suffix}"
+            path.unlink(missing_ok=True)
+            if data is not None:
+                path.write_bytes(data)
+        return journal.OutputFile(
+            0, 1, tmp_path / "0-1.log", tmp_path / "0-1.err", tmp_path / "0-1.out"
+        )
+
+    only_out = piece(b"a\n", None).separated()
+    assert only_out == journal.Separated(tmp_path / "0-1.log", None)
+    only_err = piece(b"e\n", b"e\n").separated()
+    assert only_err == journal.Separated(None, tmp_path / "0-1.err")
+    assert piece(b"a\ne\n", b"e\n").separated() is None  # interleaved: cannot be told apart
+    kept = piece(b"a\ne\n", b"e\n", b"a\n").separated()
+    assert kept == journal.Separated(tmp_path / "0-1.out", tmp_path / "0-1.err")
+
+
 async def test_unit_output_orders_steps_numerically(tmp_path: Path) -> None:
     s = Script("r")
     j = Journal("r", state_dir=tmp_path)

@@ -3,6 +3,7 @@ budgets, step defaults, target selection, and the dry-run description."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from nexus_engine import graph
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.models import NexusConfig
-from nexus_engine.plan import Plan, UnitKey, build_plan, describe
+from nexus_engine.plan import HostReach, Plan, UnitKey, build_plan, describe
 from nexus_engine.redact import Redactor
 from tests.engine.driving import key, plan_from
 
@@ -289,9 +290,76 @@ commands = [
     assert "task build on local [parallel]" in lines
     assert "task deploy (after build) on h1, h2, h3, h4 [serial, batch 2]" in lines
     assert "  1. make  (timeout 3600s)" in lines
-    assert "  1. systemctl restart app  (timeout 30s, retries 2, sudo)" in lines
-    assert "  2. check  (timeout 3600s, as www, in /srv/app)" in lines
+    assert "  1. systemctl restart app  (timeout 30s, retries 2)" in lines
+    assert "  2. check  (timeout 3600s)" in lines
     assert lines[-1] == "5 units, at most 3 at once"
+
+
+def test_describe_says_as_whom_where_and_with_which_variables_each_step_runs() -> None:
+    redactor = Redactor({"hunter2"})
+    plan = build(
+        hosts(2)
+        + """
+[tasks.build]
+commands = ["make"]
+[tasks.deploy]
+on = "all"
+commands = [
+    { cmd = "systemctl restart app", sudo = true },
+    { cmd = "check", user = "www", cwd = "/srv/app", env = { TOKEN = "hunter2", MODE = "b" } },
+    "true",
+]
+[tasks.both]
+on = ["h1", "local"]
+commands = ["uptime"]
+""",
+        redact=redactor.text,
+    )
+    lines = describe(plan, redact=redactor.text)
+    at = lines.index("  1. make  (timeout 3600s)")
+    assert lines[at + 1] == "     as you · in the current directory"
+    at = lines.index("  1. systemctl restart app  (timeout 3600s)")
+    assert lines[at + 1] == "     as root (sudo) · in the login's home directory"
+    # names only, never values; the one that carries a secret says so
+    assert lines[at + 3] == "     as www (sudo) · in /srv/app · env MODE, TOKEN (secret)"
+    assert lines[at + 5] == "     as the login user · in the login's home directory"
+    at = lines.index("  1. uptime  (timeout 3600s)")
+    assert lines[at + 1] == (
+        "     as the login user (local: you) · in the login's home directory"
+        " (local: the current directory)"
+    )
+    assert "hunter2" not in "\n".join(lines)
+
+
+def test_describe_says_how_each_host_is_reached_hosts_reached_alike_together() -> None:
+    many = [f"web{i:02}" for i in range(1, 51)]
+    plan = build(
+        "[hosts]\n"
+        + "".join(f'{name} = "10.0.0.{i}"\n' for i, name in enumerate(many, start=1))
+        + 'db1 = "db.example"\nbastion = "bastion.example"\n'
+        + "[tasks.deploy]\n"
+        + f"on = {json.dumps([*many, 'db1', 'bastion', 'local'])}\n"
+        + 'commands = ["ship"]\n'
+    )
+    reach = {
+        name: HostReach("deploy", f"10.0.0.{i}", 22, "ops@bastion:2222", "~/.ssh/config")
+        for i, name in enumerate(many, start=1)
+    }
+    reach["db1"] = HostReach("postgres", "db.example", 5432)
+    reach["bastion"] = HostReach("ops", "bastion", 2222)
+    reach["local"] = HostReach("alice")
+    lines = describe(plan, reach=reach)
+    hosts_at = lines.index("  hosts:")
+    block = lines[hosts_at + 1 : lines.index("", hosts_at)]
+    assert block[0] == "    deploy@*:22 via jump ops@bastion:2222 (~/.ssh/config), 50 hosts:"
+    listed = " ".join(line.strip() for line in block[1:-3])
+    assert listed == ", ".join(f"{name} (10.0.0.{i})" for i, name in enumerate(many, start=1))
+    assert all(len(line) <= 100 for line in block)  # readable, however many hosts
+    assert block[-3:] == [
+        "    db1: postgres@db.example:5432",
+        "    bastion: ops@bastion:2222",
+        "    local: this machine, as alice",
+    ]
 
 
 def test_describe_takes_a_host_formatter() -> None:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import asyncssh
 
 from nexus_engine.transports.base import Ask, Failure
-from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error
+from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error, through_jump
 from nexus_engine.transports.ssh.known_hosts import KnownHosts, KnownHostsBook
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
@@ -68,6 +68,76 @@ class Login:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """Where a login ends up once ``~/.ssh/config`` has had its say: the user, address and
+    port ssh will use, and the jump host (``ProxyJump``) it goes through, if any."""
+
+    user: str
+    hostname: str
+    port: int
+    jump: str | None = None
+    proxy_command: bool = False  # ssh_config's ProxyCommand carries the connection
+
+    @property
+    def where(self) -> str:
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{self.user}@{host}:{self.port}"
+
+
+SSH_CONFIG = Path("~/.ssh/config")
+
+
+def route(login: Login, config: Path = SSH_CONFIG) -> Route:
+    """The route :func:`connect` takes to ``login``: ``nexus.toml`` and the command line
+    first, then ssh_config (HostName, User, Port, ProxyJump, ProxyCommand), then ssh's
+    defaults. Reads the file only; connects nowhere."""
+    local_user = _local_user()
+    parsed = _read_ssh_config(login, config, local_user)
+    options = {
+        name: parsed.get(name) if parsed is not None else None
+        for name in ("Hostname", "User", "Port", "ProxyJump", "ProxyCommand")
+    }
+    hostname, user, port = options["Hostname"], options["User"], options["Port"]
+    jump = options["ProxyJump"]
+    return Route(
+        user=login.user or (user if isinstance(user, str) else local_user),
+        hostname=hostname if isinstance(hostname, str) else login.hostname,
+        port=login.port or (port if isinstance(port, int) else 22),
+        jump=jump if isinstance(jump, str) else None,
+        proxy_command=bool(options["ProxyCommand"]) and not isinstance(jump, str),
+    )
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid with no name
+        return str(os.getuid())
+
+
+def _read_ssh_config(
+    login: Login, config: Path, local_user: str
+) -> asyncssh.config.SSHConfig | None:
+    path = config.expanduser()
+    if not os.access(path, os.R_OK):
+        return None
+    try:
+        return asyncssh.config.SSHClientConfig.load(
+            None,
+            [path],
+            False,
+            False,
+            False,
+            local_user,
+            login.user or (),
+            login.hostname,
+            login.port or (),
+        )
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectSettings:
     connect_timeout: float = 10.0
     keepalive_interval: float = 15.0
@@ -82,6 +152,7 @@ async def connect(
         login = await _with_passphrase(login, ask)
     client = _Client(login, ask)
     tried = client.methods()
+    options: asyncssh.SSHClientConnectionOptions | None = None
     try:
         options, ours = await asyncio.get_running_loop().run_in_executor(
             None, functools.partial(_options, login, settings, book, client)
@@ -91,6 +162,14 @@ async def connect(
     except _CONNECT_ERRORS as error:
         if client.refusal is not None:
             raise client.refusal from None
+        jump = options.tunnel if options is not None else None
+        if isinstance(jump, str) and options is not None and not client.reached:
+            # asyncssh raises what went wrong on the way (the jump host's own connection, or
+            # its forwarding to the target): named as such, so nobody fixes the wrong host
+            target = Route(options.username, options.host, options.port, jump).where
+            raise through_jump(
+                error, login.name, target, jump, timeout=settings.connect_timeout
+            ) from None
         if client.person.asked and not isinstance(error, TimeoutError):
             # the server hung up while a person was typing (sshd's LoginGraceTime): a login
             # that did not happen, never a network fault
@@ -283,6 +362,10 @@ class _Client(asyncssh.SSHClient):
         self._asked = False
         self.refusal: SshFailure | None = None
         self.person = PersonClock()
+        self.reached = False  # the target's SSH connection began: the way there worked
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.reached = True
 
     def methods(self) -> str:
         """The methods this connection will offer, for an authentication failure message."""

@@ -69,6 +69,32 @@ def classify_connect_error(  # noqa: PLR0911 - one answer per kind of failure
     return SshFailure(Failure.UNREACHABLE, f"cannot connect to {where}: {error}")
 
 
+#: How asyncssh logs in to a jump host: ssh_config and the default keys, not Nexus's login.
+JUMP_AUTH = "the keys in ~/.ssh and ssh_config, and the ssh-agent's keys"
+
+
+def through_jump(
+    error: BaseException, target: str, where: str, jump: str, *, timeout: float
+) -> SshFailure:
+    """The failure of a connection to ``target`` (``where``: ``user@host:port``) through the
+    jump host ``jump`` (ssh_config's ``ProxyJump``) before the target itself answered: asyncssh
+    raises the jump connection's error, or the jump's refusal to forward. Says both hosts, and
+    which one failed, keeping the kind of what went wrong."""
+    head = f"cannot reach {target} ({where}) through jump {jump}"
+    if isinstance(error, asyncssh.ChannelOpenError):
+        # the jump host is fine; it could not open a connection onwards to the target
+        return SshFailure(
+            Failure.UNREACHABLE, f"{head}: {jump} could not connect to it: {error.reason}"
+        )
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return SshFailure(
+            Failure.UNREACHABLE,
+            f"{head}: no answer through the jump within {timeout:g}s (connect timeout)",
+        )
+    failed = classify_connect_error(error, jump, timeout=timeout, auth_tried=JUMP_AUTH)
+    return SshFailure(failed.kind, f"{head}: the jump host failed: {failed.message}")
+
+
 def _refused_login(error: asyncssh.DisconnectError) -> bool:
     """Whether the server hung up because it would not let us in, not because it broke."""
     refusals = (asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, asyncssh.DISC_ILLEGAL_USER_NAME)

@@ -470,7 +470,7 @@ def test_running_out_of_stack_after_parsing_is_a_config_error(
     """tomllib's depth limit depends on how deep the caller's stack already is, so the stages
     after it must handle RecursionError too."""
 
-    def too_deep(*_args: object) -> None:
+    def too_deep(*_args: object, **_kwargs: object) -> None:
         raise RecursionError
 
     monkeypatch.setattr("nexus_engine.config.load.interpolate", too_deep)

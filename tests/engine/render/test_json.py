@@ -128,3 +128,47 @@ async def test_write_lines_prints_every_event_as_one_json_line() -> None:
     assert decoded[3]["stream"] == "stderr"
     assert decoded[-1]["status"] == "failed"
     assert " " not in lines[1]  # compact separators
+
+
+async def test_write_lines_sends_whole_lines_and_a_steps_last_line_when_it_ends() -> None:
+    s = Script()
+    events = [
+        s.out("build@local", b"one\ntw"),
+        s.out("build@web1", b"other host, no newline"),
+        s.out("build@local", b"err", Stream.STDERR),
+        s.out("build@local", b"o\nthree\nfo"),
+        s.out("build@local", b"ur"),
+        s.step_finished("build@local"),
+        s.out("build@local", b"next step\n", step=1),
+        finished_run(s),
+    ]
+    out = io.StringIO()
+    await json_render.write_lines(stream(events), out)
+    decoded = [json.loads(line) for line in out.getvalue().splitlines()]
+    shown = [(d["event"], d["host"], d.get("stream"), d.get("text")) for d in decoded[:-1]]
+    assert shown == [
+        ("output_received", "local", "stdout", "one\n"),
+        ("output_received", "local", "stdout", "two\nthree\n"),
+        # the step ended: its partial lines, in the order they came, then step_finished
+        ("output_received", "local", "stderr", "err"),
+        ("output_received", "local", "stdout", "four"),
+        ("step_finished", "local", None, None),
+        ("output_received", "local", "stdout", "next step\n"),
+        # the run ended: every line still partial, then run_finished
+        ("output_received", "web1", "stdout", "other host, no newline"),
+    ]
+    assert decoded[-1]["event"] == "run_finished"
+    # an event that carries lines is the chunk that ended them
+    assert decoded[1]["seq"] == events[3].seq
+    assert decoded[3]["seq"] == events[4].seq
+
+
+async def test_write_lines_sends_a_huge_line_in_pieces() -> None:
+    s = Script()
+    huge = b"x" * (json_render.MAX_PENDING + 10)
+    events = [s.out("build@local", huge), s.out("build@local", b"and its end\n")]
+    out = io.StringIO()
+    await json_render.write_lines(stream(events), out)
+    decoded = [json.loads(line) for line in out.getvalue().splitlines()]
+    # never held beyond the limit: sent at once, and the line's end when it comes
+    assert [d["text"] for d in decoded] == [huge.decode(), "and its end\n"]

@@ -4,6 +4,7 @@ colour and the progress line."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import re
 
@@ -235,6 +236,23 @@ def test_the_summary_lists_every_unit_with_status_exit_tries_and_time() -> None:
         "test   web1   ✗ failed     2     3      2m05s",
     ]
     assert lines[-1] == "run r1 failed in 1m00s (exit 1)"
+
+
+def test_the_summary_says_which_tasks_are_partial() -> None:
+    """A task whose failures stayed within its budget: its hosts' rows alone read as failed."""
+    s, screen = Script(), Screen()
+    web1 = s.unit_finished("deploy@web1", S.FAILED, 3, 1.0, "exit status 3")
+    web2 = s.unit_finished("deploy@web2")
+    finished = s.run_finished(RunStatus.FAILED, web1, web2)
+    tasks = {"deploy": ev.TaskSummary(S.PARTIAL, finished.tasks["deploy"].hosts)}
+    screen.feed(dataclasses.replace(finished, tasks=tasks))
+    assert screen.lines[-4:] == [
+        "deploy  web2  ✓ succeeded  0     1      1.5s",
+        "task deploy ◐ partial: 1 of 2 hosts failed, within its max_failures, so its"
+        " dependents could go on",
+        "",
+        "run r1 failed in 1m00s (exit 1)",
+    ]
 
 
 def test_the_summary_shows_a_dash_for_no_exit_code_or_time() -> None:
