@@ -76,11 +76,12 @@ from nexus_engine.config import load_config
 from nexus_engine.plan import build_plan
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import start_session
-from nexus_engine.transports.base import CommandSpec, Stream
+from nexus_engine.transports.base import CommandSpec
 from nexus_engine.transports.ssh.connect import ConnectSettings, Login
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHostsBook
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Stream
 from tests.ssh.harness import SshLab, SshLabUnavailable, processes_matching
 
 N_HOSTS = 50

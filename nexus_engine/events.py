@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nexus_engine.status import EXIT_HANGUP, HANGUP, RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +92,7 @@ class StepFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HostQuiet(Event):
+class UnitQuiet(Event):
     """A running step has printed nothing for ``silent_for`` seconds: maybe hung, maybe slow.
     Sent once per silence; output ends it, and a later silence is reported again."""
 
@@ -133,7 +133,7 @@ class UnitFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class HostSummary:
+class UnitSummary:
     status: UnitStatus
     exit_code: int | None
     attempts: int
@@ -145,7 +145,7 @@ class HostSummary:
 @dataclass(frozen=True, slots=True)
 class TaskSummary:
     status: UnitStatus
-    hosts: dict[str, HostSummary]
+    hosts: dict[str, UnitSummary]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

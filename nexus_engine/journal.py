@@ -39,7 +39,7 @@ import platformdirs
 
 from nexus_engine.events import Event, OutputReceived, RunFinished, StepFinished, to_json
 from nexus_engine.status import RunStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 ENV_VAR = "NEXUS_STATE_DIR"
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

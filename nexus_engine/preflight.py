@@ -37,11 +37,12 @@ from nexus_engine.config.hosts import Host
 from nexus_engine.config.models import NexusConfig
 from nexus_engine.connections import Overrides, login_for, new_pool, remote_hosts
 from nexus_engine.plan import Plan
-from nexus_engine.transports.base import Ask, CommandSpec, Failure, Stream
+from nexus_engine.transports.base import Ask, CommandSpec
 from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.errors import SshFailure
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure, Stream
 
 CheckName = Literal["tcp", "ssh", "sudo"]
 CHECKS: tuple[CheckName, ...] = ("tcp", "ssh", "sudo")

@@ -20,14 +20,8 @@ from nexus_engine import scheduler as sch
 from nexus_engine.plan import Plan, Unit, UnitKey
 from nexus_engine.redact import Redactor
 from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
-from nexus_engine.transports.base import (
-    CommandResult,
-    CommandSpec,
-    Failure,
-    OutputSink,
-    Stream,
-    Transport,
-)
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Transport
+from nexus_engine.words import Failure, Stream
 
 TransportFor = Callable[[Unit], Transport]
 #: Waits until the record holds every event up to a sequence number (the journal's).
@@ -311,7 +305,7 @@ class Runner:
                     continue
                 self._quiet.add(key)
                 await self._emit(
-                    ev.HostQuiet,
+                    ev.UnitQuiet,
                     **_where(key),
                     step=command.step,
                     attempt=command.attempt,
@@ -340,9 +334,9 @@ class Runner:
 
     def _summary(self) -> dict[str, ev.TaskSummary]:
         snapshot = self._scheduler.snapshot()
-        hosts: dict[str, dict[str, ev.HostSummary]] = {t.name: {} for t in self.plan.tasks}
+        hosts: dict[str, dict[str, ev.UnitSummary]] = {t.name: {} for t in self.plan.tasks}
         for key, view in snapshot.units.items():
-            hosts[key.task][key.host] = ev.HostSummary(**_settled(view))
+            hosts[key.task][key.host] = ev.UnitSummary(**_settled(view))
         return {
             name: ev.TaskSummary(status=snapshot.tasks[name] or UnitStatus.NOT_RUN, hosts=units)
             for name, units in hosts.items()

@@ -19,7 +19,7 @@ from textual.message import Message
 from nexus_engine import events as ev
 from nexus_engine.plan import UnitKey
 from nexus_engine.render.terminal import printable
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 from nexus_tui import messages as msg
 from nexus_tui.model import RunModel
 

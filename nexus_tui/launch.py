@@ -1,9 +1,9 @@
 """Opening the dashboard from the ``nexus`` command: the one entry point the CLI imports, lazily.
 
-Problems the operator can fix before anything is drawn (an unknown task, tasks that need SSH,
-a journal that cannot be written) are reported on stderr as the headless path does, so the
-screen never opens only to fail. With ``--preflight`` only the plan is made before the screen
-opens: the run is opened (and recorded) once every host has passed.
+Problems the operator can fix before anything is drawn (an unknown task, a host selection that
+names nothing, a journal that cannot be written) are reported on stderr as the headless path
+does, so the screen never opens only to fail. With ``--preflight`` only the plan is made before
+the screen opens: the run is opened (and recorded) once every host has passed.
 
 The request from the command line carries no ``ask`` (the terminal is the dashboard's now):
 the dashboard puts its own in, a dialog, so a password is typed into the screen.

@@ -13,12 +13,12 @@ from textual.message import Message
 
 from nexus_engine import events as ev
 from nexus_engine.plan import UnitKey
-from nexus_tui.model import HostRow, RunTotals, TaskRow
+from nexus_tui.model import RunTotals, TaskRow, UnitRow
 
 
 @dataclass
 class HostChanged(Message):
-    row: HostRow
+    row: UnitRow
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HostChanged) and message.row.key == self.row.key

@@ -19,7 +19,7 @@ ACTIVE = frozenset({S.RUNNING, S.RETRY_WAIT})
 
 
 @dataclass(frozen=True, slots=True)
-class HostRow:
+class UnitRow:
     """One unit (a task on a host) as the screen shows it."""
 
     key: UnitKey
@@ -112,8 +112,8 @@ class RunModel:
         self.tasks: dict[str, TaskRow] = {
             task.name: TaskRow(task.name, task.deps, task.hosts) for task in plan.tasks
         }
-        self.hosts: dict[UnitKey, HostRow] = {
-            unit.key: HostRow(unit.key, steps=len(unit.steps)) for unit in plan.units
+        self.hosts: dict[UnitKey, UnitRow] = {
+            unit.key: UnitRow(unit.key, steps=len(unit.steps)) for unit in plan.units
         }
         self.waits_for: dict[UnitKey, frozenset[UnitKey]] = {
             unit.key: unit.waits_for for unit in plan.units
@@ -128,7 +128,7 @@ class RunModel:
             self.hosts[unit.key] = dataclasses.replace(self.hosts[unit.key], in_run=True)
         self.totals = dataclasses.replace(self.totals, total=len(plan.units))
 
-    def hosts_of(self, task: str) -> list[HostRow]:
+    def hosts_of(self, task: str) -> list[UnitRow]:
         return [self.hosts[UnitKey(task, host)] for host in self.tasks[task].hosts]
 
     def awaiting(self) -> list[UnitKey]:
@@ -182,7 +182,7 @@ class RunModel:
             case ev.OutputReceived():
                 if self.hosts[_key(event)].quiet_since is not None:
                     self._host(_key(event), changed, quiet_since=None)
-            case ev.HostQuiet():
+            case ev.UnitQuiet():
                 self._host(_key(event), changed, quiet_since=event.time - event.silent_for)
             case ev.StepFinished():
                 self._host(_key(event), changed, exit_code=event.exit_code, quiet_since=None)
@@ -244,7 +244,7 @@ def _key(event: ev.Event) -> UnitKey:
     return UnitKey(event.task, event.host)  # type: ignore[attr-defined]
 
 
-def _live_status(rows: list[HostRow]) -> UnitStatus:
+def _live_status(rows: list[UnitRow]) -> UnitStatus:
     """A task that has not settled: waiting beats running beats pending, so the tree shows
     the most urgent thing about it."""
     statuses = {row.status for row in rows}

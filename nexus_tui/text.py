@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from nexus_engine.render.terminal import GLYPHS, duration_text
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_tui.model import HostRow, RunTotals, TaskRow
+from nexus_engine.words import GLYPHS, duration_text
+from nexus_tui.model import RunTotals, TaskRow, UnitRow
 
 S = UnitStatus
 STYLES: dict[UnitStatus, str] = {
@@ -52,8 +52,6 @@ def task_label(row: TaskRow, now: float, *, under: str | None = None) -> Text:
         text = Text.assemble(glyph(row.status), " ", (row.name, "italic"))
         text.append(f"  ↑{under}", style="dim")
         return text
-    if not row.in_run:
-        return Text.assemble((OUT_OF_RUN, "dim"), " ", row.name, (f"  {len(row.hosts)}h", "dim"))
     text = Text.assemble(glyph(row.status), " ", (row.name, "bold"))
     text.append(f"  {row.done}/{len(row.hosts)}", style="dim")
     if (elapsed := row.elapsed(now)) is not None:
@@ -61,7 +59,7 @@ def task_label(row: TaskRow, now: float, *, under: str | None = None) -> Text:
     return text
 
 
-def host_cells(row: HostRow, now: float) -> tuple[Text, ...]:
+def host_cells(row: UnitRow, now: float) -> tuple[Text, ...]:
     """Status, host, tries, exit, time, note: the columns of the host table."""
     status = Text.assemble(glyph(row.status), " ", (status_word(row.status), STYLES[row.status]))
     if not row.in_run:
@@ -78,7 +76,7 @@ def host_cells(row: HostRow, now: float) -> tuple[Text, ...]:
     )
 
 
-def note(row: HostRow, now: float) -> Text:
+def note(row: UnitRow, now: float) -> Text:
     """Why a host needs a look: quiet for a while, or why it failed."""
     if row.quiet_since is not None and row.status is S.RUNNING:
         return Text(f"quiet {duration(max(now - row.quiet_since, 0.0))}", style="bold yellow")

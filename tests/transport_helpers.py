@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from nexus_engine.transports.base import CommandResult, CommandSpec, Stream, Transport
+from nexus_engine.transports.base import CommandResult, CommandSpec, Transport
+from nexus_engine.words import Stream
 
 
 class Sink:

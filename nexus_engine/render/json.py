@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from nexus_engine import events as ev
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 
 def summary_document(event: ev.RunFinished) -> dict[str, Any]:

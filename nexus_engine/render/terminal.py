@@ -13,6 +13,7 @@ import sys
 from typing import TextIO
 
 from nexus_engine.status import UnitStatus
+from nexus_engine.words import GLYPHS
 
 #: CSI sequences, OSC strings, then every other escape: ESC, intermediates, a final byte
 #: (``ESC 7``, ``ESC ( B``, ``ESC c`` …) so no stray final character is left behind.
@@ -31,19 +32,6 @@ COLOURS = {
     UnitStatus.AWAITING_DECISION: "33",
     UnitStatus.PENDING: "2",
     UnitStatus.PARTIAL: "33",
-}
-GLYPHS = {
-    UnitStatus.SUCCEEDED: "✓",
-    UnitStatus.FAILED: "✗",
-    UnitStatus.TIMED_OUT: "⏱",
-    UnitStatus.INTERRUPTED: "■",
-    UnitStatus.SKIPPED: "↷",
-    UnitStatus.NOT_RUN: "·",
-    UnitStatus.RUNNING: "▶",
-    UnitStatus.RETRY_WAIT: "↻",
-    UnitStatus.AWAITING_DECISION: "?",
-    UnitStatus.PENDING: "·",
-    UnitStatus.PARTIAL: "◐",
 }
 
 
@@ -67,18 +55,6 @@ def paint(text: str, code: str | None, enabled: bool) -> str:
 
 def status_text(status: UnitStatus, colour: bool) -> str:
     return paint(f"{GLYPHS[status]} {status.value}", COLOURS[status], colour)
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if round(seconds, 1) < 60:  # 59.97 would print as "60.0s"
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def table(rows: list[list[str]], widths_of: list[list[str]] | None = None) -> list[str]:

@@ -10,16 +10,9 @@ from collections.abc import AsyncIterator
 from typing import TextIO
 
 from nexus_engine import events as ev
-from nexus_engine.render.terminal import (
-    COLOURS,
-    duration_text,
-    paint,
-    printable,
-    status_text,
-    table,
-)
+from nexus_engine.render.terminal import COLOURS, paint, printable, status_text, table
 from nexus_engine.status import UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream, duration_text
 
 #: A partial line longer than this is printed anyway, so a 20 MB line never sits in memory.
 MAX_PENDING = 64 * 1024
@@ -87,7 +80,7 @@ class TextRenderer:
                 self._line(event.task, event.host, "↻", text, "33")
             case ev.UnitFinished():
                 self._unit_finished(event)
-            case ev.HostQuiet() if loud:
+            case ev.UnitQuiet() if loud:
                 text = f"quiet for {duration_text(event.silent_for)} (step {event.step + 1})"
                 self._line(event.task, event.host, "…", text, "33")
             case ev.DecisionNeeded():

@@ -11,31 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
-
-class Failure(StrEnum):
-    """Why a command could not run or finish, beyond its own exit status: the words a face
-    shows per host, and the field JSON consumers match on."""
-
-    START_FAILED = "start_failed"
-    UNREACHABLE = "unreachable"
-    AUTH_FAILED = "auth_failed"
-    HOST_KEY_UNKNOWN = "host_key_unknown"
-    HOST_KEY_CHANGED = "host_key_changed"
-    HOST_KEY_REVOKED = "host_key_revoked"
-    CONNECTION_LOST = "connection_lost"
-    SUDO_PASSWORD_REQUIRED = "sudo_password_required"  # noqa: S105 - a kind, not a password
-    SUDO_AUTH_FAILED = "sudo_auth_failed"
-    SUDO_PROMPT_TIMEOUT = "sudo_prompt_timeout"
-    KILL_UNVERIFIED = "kill_unverified"
-
-
-class Stream(StrEnum):
-    STDOUT = "stdout"
-    STDERR = "stderr"
-
+from nexus_engine.words import Failure, Stream
 
 #: Receives each chunk of output as it arrives; awaiting it is the back-pressure.
 OutputSink = Callable[[Stream, bytes], Awaitable[None]]

@@ -38,7 +38,8 @@ import subprocess
 import time
 
 from nexus_engine.transports import proctree
-from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
+from nexus_engine.words import Stream
 
 _POLL = 0.05  # how often the tree is checked during the grace period
 _KILL_WAIT = 5.0  # how long to wait for KILLed processes to be gone, to reap them

@@ -9,13 +9,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from nexus_engine.plan import UnitKey
-from nexus_tui.model import HostRow
+from nexus_tui.model import UnitRow
 
 SHOW_HELD = 3
 
 
 class DecisionBar(Static):
-    def show_waiting(self, waiting: Sequence[HostRow], held: Sequence[UnitKey]) -> None:
+    def show_waiting(self, waiting: Sequence[UnitRow], held: Sequence[UnitKey]) -> None:
         self.display = bool(waiting)
         if not waiting:
             return

@@ -15,7 +15,7 @@ from textual.widgets import DataTable
 
 from nexus_tui import text
 from nexus_tui.bindings import MOVE
-from nexus_tui.model import HostRow
+from nexus_tui.model import UnitRow
 
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("status", "status", 11),
@@ -36,7 +36,7 @@ class HostTable(DataTable[Text]):
             self.add_column(label, key=key, width=width)
         self.hosts: list[str] = []
 
-    def show(self, rows: Sequence[HostRow], now: float, keep: str | None = None) -> None:
+    def show(self, rows: Sequence[UnitRow], now: float, keep: str | None = None) -> None:
         """Replace the rows; the cursor goes to ``keep`` if it is still shown."""
         self.clear()
         self.hosts = [row.key.host for row in rows]
@@ -45,7 +45,7 @@ class HostTable(DataTable[Text]):
         if keep in self.hosts:
             self.move_cursor(row=self.hosts.index(keep), animate=False)
 
-    def update_row(self, row: HostRow, now: float) -> None:
+    def update_row(self, row: UnitRow, now: float) -> None:
         if row.key.host not in self.hosts:
             return
         for (column, _, _), cell in zip(COLUMNS, text.host_cells(row, now), strict=True):

@@ -181,23 +181,23 @@ def test_logs_keeps_stdout_and_stderr_apart_where_the_record_does(project: Proje
         "]\n"
     )
     assert project.nexus("run")[0] == 0
+    # the journal keeps stdout alone (<step>-<attempt>.out): each stream goes its own way
     code, out, err = project.nexus("logs", "last")
     assert code == 0
-    # step 3 wrote to both: this record has stdout only interleaved, so both go to stdout,
-    # said so on stderr
-    assert out == "out-only\nmixed-out\nmixed-err\n"
-    assert "err-only\n" in err
-    assert "mixed" not in err
-    assert "keeps stdout only interleaved with stderr" in err
-
-    # a record that keeps stdout alone (<step>-<attempt>.out) gives each stream its own
-    (run_dir,) = project.runs()
-    (run_dir / "output" / "t" / "local" / "2-1.out").write_bytes(b"mixed-out\n")
-    code, out, err = project.nexus("logs", "last")
     assert out == "out-only\nmixed-out\n"
     assert "err-only\n" in err
     assert "mixed-err\n" in err
     assert "interleaved" not in err
+
+    # an older record without .out: both go to stdout, said so on stderr
+    (run_dir,) = project.runs()
+    for kept in (run_dir / "output" / "t" / "local").glob("*.out"):
+        kept.unlink()
+    code, out, err = project.nexus("logs", "last")
+    assert out == "out-only\nmixed-out\nmixed-err\n"
+    assert "err-only\n" in err
+    assert "mixed" not in err
+    assert "keeps stdout only interleaved with stderr" in err
 
     code, out, err = project.nexus("logs", "last", "--combined")
     assert code == 0

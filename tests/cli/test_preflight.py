@@ -17,7 +17,7 @@ from nexus_cli.preflight import NOTHING_TO_CHECK, print_reports, summary
 from nexus_cli.prompt import TerminalAsk, terminal_ask
 from nexus_engine.preflight import CHECKS, Check, HostReport, Verdict, all_ok
 from nexus_engine.status import EXIT_USAGE
-from nexus_engine.transports.base import Failure
+from nexus_engine.words import Failure
 from tests.cli.conftest import Project
 
 

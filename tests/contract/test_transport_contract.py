@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nexus_engine.transports.base import CommandSpec, Stream, Transport
+from nexus_engine.transports.base import CommandSpec, Transport
+from nexus_engine.words import Stream
 from tests.contract.conftest import GRACE, Subject
 from tests.ssh.harness import processes_matching
 from tests.ssh.support import exists, remove, token

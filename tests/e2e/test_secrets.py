@@ -93,8 +93,10 @@ def test_the_journal_and_logs_hold_the_masked_output(nexus: Nexus) -> None:
     assert nexus(*RUN, env=ENV).returncode == 1
     unit_dir = nexus.only_run() / "output" / "leak" / "local"
 
-    assert sorted(p.name for p in unit_dir.iterdir()) == ["0-1.err", "0-1.log", "1-1.log"]
+    names = sorted(p.name for p in unit_dir.iterdir())
+    assert names == ["0-1.err", "0-1.log", "0-1.out", "1-1.log", "1-1.out"]
     assert (unit_dir / "0-1.err").read_bytes() == b"err:***\n***\n"
+    assert (unit_dir / "0-1.out").read_bytes() == b"out:***\n***\n"
     # both streams in arrival order; each stream's redactor may hold back a partial line
     log = (unit_dir / "0-1.log").read_bytes()
     assert len(log) == len(b"out:***\n***\n" + b"err:***\n***\n")
@@ -103,4 +105,4 @@ def test_the_journal_and_logs_hold_the_masked_output(nexus: Nexus) -> None:
     assert logs.returncode == 0
     assert "in-command:***" in logs.stdout
     assert_no_secret(raw(logs.stdout + logs.stderr), "nexus logs")
-    assert assert_journal_clean(nexus.state) == 5  # events, summary, three output files
+    assert assert_journal_clean(nexus.state) == 7  # events, summary, five output files

@@ -11,7 +11,8 @@ import asyncio
 import heapq
 import itertools
 
-from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
+from nexus_engine.words import Stream
 
 #: Seconds for a woken sleeper to do what it does at its tick and sleep again (it never waits
 #: for anything but the event loop's other tasks; this only turns a hang into a failure).

@@ -13,7 +13,7 @@ import pytest
 
 from nexus_engine import events as ev
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 T = 1_763_961_137.25  # 2025-11-24T05:12:17.250Z
 COMMON: dict[str, Any] = {"run_id": "r1", "seq": 1, "time": T}
@@ -44,7 +44,7 @@ SAMPLES: list[ev.Event] = [
         tasks={
             "deploy": ev.TaskSummary(
                 status=UnitStatus.FAILED,
-                hosts={"web1": ev.HostSummary(UnitStatus.FAILED, 3, 2, 1.5, "exit status 3")},
+                hosts={"web1": ev.UnitSummary(UnitStatus.FAILED, 3, 2, 1.5, "exit status 3")},
             )
         },
     ),

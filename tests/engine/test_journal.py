@@ -24,7 +24,6 @@ from nexus_engine import journal
 from nexus_engine.events import (
     Event,
     EventBus,
-    HostSummary,
     OutputReceived,
     RetryScheduled,
     RunFinished,
@@ -36,11 +35,12 @@ from nexus_engine.events import (
     TaskSummary,
     UnitFinished,
     UnitStarted,
+    UnitSummary,
     to_json,
 )
 from nexus_engine.journal import Journal, JournalError, RunNotFoundError
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 T0 = 1_795_000_000.0  # a fixed wall-clock start
 
@@ -98,7 +98,7 @@ def scripted_run(s: Script) -> list[Event]:
           duration=1.5),
         s(TaskFinished, task="build", status=UnitStatus.SUCCEEDED),
         s(RunFinished, status=RunStatus.SUCCEEDED, started=T0, tasks={"build": TaskSummary(
-            UnitStatus.SUCCEEDED, {"web1": HostSummary(UnitStatus.SUCCEEDED, 0, 2, 1.5)})}),
+            UnitStatus.SUCCEEDED, {"web1": UnitSummary(UnitStatus.SUCCEEDED, 0, 2, 1.5)})}),
     ]  # fmt: skip
 
 

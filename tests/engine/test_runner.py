@@ -24,8 +24,9 @@ from nexus_engine.plan import Plan, UnitKey, build_plan
 from nexus_engine.redact import Redactor
 from nexus_engine.runner import QuietClock, Runner, signal_name
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream, Transport
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Transport
 from nexus_engine.transports.local import LocalTransport
+from nexus_engine.words import Stream
 from tests.engine.clock import HeldStep, ManualClock
 from tests.engine.driving import key, plan_from
 
@@ -717,11 +718,11 @@ async def test_a_silent_step_is_flagged_once_per_silence() -> None:
     rec = await running
     assert_well_formed(rec)
     kinds = [type(e).__name__ for e in rec.of("t@local")]
-    quiet = [i for i, kind in enumerate(kinds) if kind == "HostQuiet"]
+    quiet = [i for i, kind in enumerate(kinds) if kind == "UnitQuiet"]
     output = kinds.index("OutputReceived")
     assert len(quiet) == 2  # once before the output, once after: not at every check
     assert quiet[0] < output < quiet[1]
-    flags = [(e.step, e.attempt, e.silent_for) for e in rec.kinds(ev.HostQuiet)]
+    flags = [(e.step, e.attempt, e.silent_for) for e in rec.kinds(ev.UnitQuiet)]
     assert flags == [(0, 1, 4.0), (0, 1, 4.0)]
 
 
@@ -738,7 +739,7 @@ async def test_a_step_that_speaks_within_quiet_after_is_never_flagged() -> None:
         await step.say(b"tick\n")
     await step.end()
     rec = await running
-    assert rec.kinds(ev.HostQuiet) == []
+    assert rec.kinds(ev.UnitQuiet) == []
     assert rec.output("t@local") == b"tick\n" * 6
 
 

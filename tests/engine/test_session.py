@@ -17,7 +17,8 @@ from nexus_engine.plan import build_plan
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import RunRefused, RunSession, start_session
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Stream
+from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
+from nexus_engine.words import Stream
 from tests.engine.clock import HeldStep, ManualClock
 
 
@@ -105,7 +106,7 @@ commands = ["held"]
     finished = await running
     await collecting
     assert finished.status is RunStatus.SUCCEEDED
-    quiet = [e for e in seen if isinstance(e, ev.HostQuiet)]
+    quiet = [e for e in seen if isinstance(e, ev.UnitQuiet)]
     assert [(e.task, e.silent_for) for e in quiet] == [("slow", 4.0), ("slow", 4.0)]
     awake = next(
         i for i, e in enumerate(seen) if isinstance(e, ev.OutputReceived) and e.task == "slow"

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import CommandResult, Failure
+from nexus_engine.transports.base import CommandResult
 from nexus_engine.transports.ssh.connect import Login, _cpu_has_aes
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshHost, SshLab
 from tests.ssh.support import Prompter, login, pool_for_test, run, token, use_home
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 import nexus_engine
-from nexus_engine.transports.base import CommandResult, Failure
+from nexus_engine.transports.base import CommandResult
 from nexus_engine.transports.ssh import known_hosts as known_hosts_module
 from nexus_engine.transports.ssh.connect import Login, hashes_known_hosts
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy, KnownHosts
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshHost, SshLab, fingerprint
 from tests.ssh.support import login, pool_for_test, run, token, use_home
 

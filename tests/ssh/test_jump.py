@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.connect import Login, Route, route
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshLab
 from tests.ssh.support import pool_for_test, run
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.channel import ChannelRefused, RemoteCommand
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.remote import StepScript
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshHost, SshLab, processes_matching
 from tests.ssh.support import Sink, login, owners, run, token
 from tests.transport_helpers import live_members

@@ -22,7 +22,7 @@ from nexus_engine.config import LoadedConfig, load_config
 from nexus_engine.connections import Overrides
 from nexus_engine.plan import build_plan
 from nexus_engine.preflight import HostReport, Verdict, preflight
-from nexus_engine.transports.base import Failure
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshHost, SshLab
 
 NEXUS = Path(sys.executable).with_name("nexus")

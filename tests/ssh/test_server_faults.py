@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 import asyncssh
 import pytest
 
-from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.support import pool_for_test, run
 
 pytestmark = pytest.mark.usefixtures("empty_ssh_home")  # no lab: runs without root

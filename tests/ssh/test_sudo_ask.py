@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SUDO_QUESTION, SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshLab
 from tests.ssh.support import GRACE, Prompter, login, run, token
 

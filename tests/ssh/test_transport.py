@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.known_hosts import HostKeyPolicy
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
+from nexus_engine.words import Failure
 from tests.ssh.harness import SshHost, SshLab, processes_matching
 from tests.ssh.support import (
     GRACE,

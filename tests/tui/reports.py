@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nexus_engine.preflight import Check, HostReport, Verdict
-from nexus_engine.transports.base import Failure
+from nexus_engine.words import Failure
 
 
 def where(host: str) -> str:

@@ -14,7 +14,7 @@ from nexus_engine.config import LoadedConfig
 from nexus_engine.config.models import NexusConfig
 from nexus_engine.plan import Plan, build_plan
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 RUN_ID = "20260101-000000-c0ffee"
@@ -152,7 +152,7 @@ def in_progress() -> Script:
     s.out("deploy", "web2", b"shipping app-1.4.2.tar.gz\n\x1b[32munpacking\x1b[0m [/bold]\n")
     s.out("deploy", "web2", b"warning: disk 91% full\n", err=True)
     s.out("deploy", "web3", b"shipping app-1.4.2.tar.gz\n")
-    s.at(9.5).add(ev.HostQuiet, task="deploy", host="web3", step=0, attempt=1, silent_for=3.0)
+    s.at(9.5).add(ev.UnitQuiet, task="deploy", host="web3", step=0, attempt=1, silent_for=3.0)
     return s.at(12.5)
 
 
@@ -184,7 +184,7 @@ def finished() -> Script:
         name: ev.TaskSummary(
             status=S.FAILED if name == "deploy" else S.SUCCEEDED,
             hosts={
-                host: ev.HostSummary(status, code, tries, took)
+                host: ev.UnitSummary(status, code, tries, took)
                 for host, (status, code, tries, took) in hosts.items()
             },
         )

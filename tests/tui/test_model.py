@@ -7,7 +7,7 @@ import pytest
 from nexus_engine import events as ev
 from nexus_engine.plan import UnitKey
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 from nexus_tui import messages as msg
 from nexus_tui import text
 from nexus_tui.bridge import HISTORY, HISTORY_BYTES, MAX_PENDING, STDERR_MARK, Bridge

@@ -25,8 +25,9 @@ from typing import cast
 
 import asyncssh
 
-from nexus_engine.transports.base import Failure, OutputSink, Stream
+from nexus_engine.transports.base import OutputSink
 from nexus_engine.transports.ssh.remote import Launch, SudoDialogue
+from nexus_engine.words import Failure, Stream
 
 _HIGH_WATER = 16  # queued chunks before the channel is paused
 _HEADER_LIMIT = 64  # bytes: a group id line is far shorter

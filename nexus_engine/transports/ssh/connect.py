@@ -36,9 +36,10 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from nexus_engine.transports.base import Ask, Failure
+from nexus_engine.transports.base import Ask
 from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error, through_jump
 from nexus_engine.transports.ssh.known_hosts import KnownHosts, KnownHostsBook
+from nexus_engine.words import Failure
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 T = TypeVar("T")
@@ -170,7 +171,8 @@ async def connect(
             raise through_jump(
                 error, login.name, target, jump, timeout=settings.connect_timeout
             ) from None
-        if client.person.asked and not isinstance(error, TimeoutError):
+        lost = isinstance(error, asyncssh.DisconnectError | ConnectionError)
+        if client.person.asked and lost and not isinstance(error, asyncssh.PermissionDenied):
             # the server hung up while a person was typing (sshd's LoginGraceTime): a login
             # that did not happen, never a network fault
             raise SshFailure(

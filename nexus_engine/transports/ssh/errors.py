@@ -13,7 +13,7 @@ import socket
 
 import asyncssh
 
-from nexus_engine.transports.base import Failure
+from nexus_engine.words import Failure
 
 
 class SshFailure(Exception):

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import asyncssh
 
-from nexus_engine.transports.base import Failure
 from nexus_engine.transports.ssh.errors import SshFailure
+from nexus_engine.words import Failure
 
 
 class HostKeyPolicy(StrEnum):

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from nexus_engine.transports.base import Ask, Failure
+from nexus_engine.transports.base import Ask
 from nexus_engine.transports.ssh.connect import ConnectSettings, Login, connect
 from nexus_engine.transports.ssh.errors import SshFailure
 from nexus_engine.transports.ssh.known_hosts import KnownHostsBook
+from nexus_engine.words import Failure
 
 #: Failures after which one more connection attempt cannot succeed this run.
 _FINAL = frozenset(

@@ -33,19 +33,13 @@ from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from nexus_engine.transports.base import (
-    Ask,
-    CommandResult,
-    CommandSpec,
-    Failure,
-    OutputSink,
-    Stream,
-)
+from nexus_engine.transports.base import Ask, CommandResult, CommandSpec, OutputSink
 from nexus_engine.transports.ssh.channel import ChannelRefused, Ending, RemoteCommand
 from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.errors import SshFailure, lost
 from nexus_engine.transports.ssh.pool import Lease, SshPool
 from nexus_engine.transports.ssh.remote import Launch, StepScript, SudoDialogue, kill_command
+from nexus_engine.words import Failure, Stream
 
 T = TypeVar("T")
 #: One question for every host, as ``ansible -K`` asks: the asker remembers the answer.

@@ -7,7 +7,7 @@ from typing import Any
 
 from nexus_engine import events as ev
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 
 T0 = 1_763_961_137.0  # 2025-11-24T05:12:17Z
 
@@ -82,9 +82,9 @@ class Script:
         )
 
     def run_finished(self, status: RunStatus, *units: ev.UnitFinished) -> ev.RunFinished:
-        tasks: dict[str, dict[str, ev.HostSummary]] = {}
+        tasks: dict[str, dict[str, ev.UnitSummary]] = {}
         for unit in units:
-            tasks.setdefault(unit.task, {})[unit.host] = ev.HostSummary(
+            tasks.setdefault(unit.task, {})[unit.host] = ev.UnitSummary(
                 unit.status, unit.exit_code, unit.attempts, unit.duration, unit.reason
             )
         summary = {

@@ -7,7 +7,7 @@ import json
 
 from nexus_engine.render import json as json_render
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 from tests.engine.render.script import Script, stream
 
 S = UnitStatus

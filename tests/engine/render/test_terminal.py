@@ -6,16 +6,9 @@ import io
 
 import pytest
 
-from nexus_engine.render.terminal import (
-    GLYPHS,
-    duration_text,
-    paint,
-    printable,
-    status_text,
-    table,
-    wants_colour,
-)
+from nexus_engine.render.terminal import paint, printable, status_text, table, wants_colour
 from nexus_engine.status import UnitStatus
+from nexus_engine.words import GLYPHS, duration_text
 
 
 class Tty(io.StringIO):

@@ -14,7 +14,7 @@ from nexus_engine import events as ev
 from nexus_engine.render import text as text_render
 from nexus_engine.render.text import MAX_PENDING, TextRenderer
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.transports.base import Stream
+from nexus_engine.words import Stream
 from tests.engine.render.script import Script, stream
 
 S = UnitStatus
@@ -222,7 +222,7 @@ def test_retries_and_decisions_are_announced() -> None:
 
 def test_a_quiet_host_is_pointed_out() -> None:
     s, screen = Script(), Screen()
-    screen.feed(s(ev.HostQuiet, task="a", host="h1", step=1, attempt=1, silent_for=75.0))
+    screen.feed(s(ev.UnitQuiet, task="a", host="h1", step=1, attempt=1, silent_for=75.0))
     assert screen.lines == ["a@h1 … quiet for 1m15s (step 2)"]
 
 
@@ -369,9 +369,9 @@ def test_quiet_mode_leaves_out_retries_and_quiet_hosts() -> None:
     s, screen = Script(), Screen(verbosity=-1)
     screen.feed(
         s(ev.RetryScheduled, task="t", host="local", step=0, attempt=2, delay=1.0),
-        s(ev.HostQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0),
+        s(ev.UnitQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0),
     )
     assert screen.lines == []
     loud = Screen()
-    loud.feed(s(ev.HostQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0))
+    loud.feed(s(ev.UnitQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0))
     assert loud.lines == ["t@local … quiet for 1m01s (step 1)"]

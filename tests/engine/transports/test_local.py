@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from nexus_engine.transports.base import CommandResult, CommandSpec, Stream
+from nexus_engine.transports.base import CommandResult, CommandSpec
 from nexus_engine.transports.local import POST_EXIT_CAP, LocalTransport
+from nexus_engine.words import Stream
 from tests.transport_helpers import Sink, live_members, run_on
 
 GRACE = 0.5
