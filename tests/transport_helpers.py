@@ -5,6 +5,8 @@ SSH hosts' "remote" processes run on this machine)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 from nexus_engine.transports.base import CommandResult, CommandSpec, Transport
@@ -67,6 +69,19 @@ async def run_on(
 def live_members(pgid: int) -> list[int]:
     """Processes of the group that are not zombies (a zombie has exited, only its reaper is
     late: in some containers PID 1 reaps orphans every few seconds)."""
+    return live_with(_PGRP, pgid)
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes of the session ``sid`` (zombies have exited: they do not count)."""
+    return live_with(_SESSION, sid)
+
+
+_PGRP, _SESSION = 2, 3  # fields of /proc/PID/stat after the command name: state ppid pgrp sid
+
+
+def live_with(field: int, value: int) -> list[int]:
+    """Live processes (not zombies) whose stat ``field`` after the command name is ``value``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -76,6 +91,25 @@ def live_members(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+        if int(fields[field]) == value and fields[0] not in ("Z", "X"):
             found.append(int(entry.name))
     return found
+
+
+def assert_groups_vanish(groups: list[int], within: float = 10) -> None:
+    """Every group in ``groups`` is gone, zombies and all, within ``within`` seconds (a killed
+    process stays a zombie until its reaper waits for it)."""
+    deadline = time.monotonic() + within
+    remaining = list(groups)
+    while remaining and time.monotonic() < deadline:
+        remaining = [pgid for pgid in remaining if _group_exists(pgid)]
+        time.sleep(0.05)
+    assert remaining == [], f"process groups still exist: {remaining}"
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -18,7 +18,6 @@ import functools
 import os
 import random
 import signal
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from nexus_engine.transports.ssh.transport import SshTransport
 from tests.ssh.harness import SshLab, processes_matching
 from tests.ssh.inprocess import InProcessHost
 from tests.ssh.support import login, remote_group_members, token
-from tests.transport_helpers import live_members
+from tests.transport_helpers import assert_groups_vanish, live_members
 
 #: Kill grace for every subject: long enough for a shell to die of TERM, short for a test.
 GRACE = 0.5
@@ -119,20 +118,7 @@ def groups_vanish() -> Iterator[None]:
     """Every local group a test stopped is gone, zombies and all (see ``Subject.assert_gone``);
     checked once at the end, with a deadline."""
     yield
-    deadline = time.monotonic() + 10
-    remaining = list(_STOPPED_LOCAL_GROUPS)
-    while remaining and time.monotonic() < deadline:
-        remaining = [pgid for pgid in remaining if _group_exists(pgid)]
-        time.sleep(0.05)
-    assert remaining == [], f"process groups still exist: {remaining}"
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    assert_groups_vanish(_STOPPED_LOCAL_GROUPS)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from nexus_engine.transports.ssh.transport import SshTransport
 from nexus_engine.words import Failure
 from tests.ssh.harness import SshHost, SshLab, processes_matching
 from tests.ssh.support import Sink, login, owners, run, token
-from tests.transport_helpers import live_members
+from tests.transport_helpers import live_members, session_members
 
 pytestmark = pytest.mark.usefixtures("in_ssh_home")
 
@@ -69,22 +69,6 @@ def sessions() -> Iterator[list[int]]:
         for pid in session_members(sid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def session_members(sid: int) -> list[int]:
-    """Live processes of the session ``sid`` (zombies have exited: they do not count)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
-        if int(session) == sid and state not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
 
 
 def group_of(pid: int) -> int:

@@ -87,7 +87,6 @@ def test_labels_are_plain_text_never_markup() -> None:
     cells = [cell.plain for cell in text.host_cells(model.hosts[WEB2], T0 + 14)]
     assert cells == ["? waiting", "web2", "1", "5", "4.6s", "exit status 5"]
     idle = RunModel(deploy_plan())
-    assert text.task_label(idle.tasks["fetch"], T0).plain == "– fetch  1h"
     assert text.host_cells(idle.hosts[WEB2], T0)[0].plain == "– idle"
     header = text.progress(model.totals, T0 + 14).plain
     assert "4/11 units" in header

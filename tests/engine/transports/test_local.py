@@ -24,7 +24,7 @@ import pytest
 from nexus_engine.transports.base import CommandResult, CommandSpec
 from nexus_engine.transports.local import POST_EXIT_CAP, LocalTransport
 from nexus_engine.words import Stream
-from tests.transport_helpers import Sink, live_members, run_on
+from tests.transport_helpers import Sink, assert_groups_vanish, live_members, run_on
 
 GRACE = 0.5
 
@@ -55,20 +55,7 @@ def groups_disappear() -> Iterator[None]:
     killed process stays a zombie until its reaper waits for it: Nexus for the orphans it adopts
     as subreaper, but PID 1, in some containers only every few seconds, for anything else."""
     yield
-    deadline = time.monotonic() + 10
-    remaining = list(_GROUPS_TO_CHECK)
-    while remaining and time.monotonic() < deadline:
-        remaining = [pgid for pgid in remaining if _group_exists(pgid)]
-        time.sleep(0.05)
-    assert remaining == [], f"process groups still exist: {remaining}"
-
-
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    assert_groups_vanish(_GROUPS_TO_CHECK)
 
 
 def assert_reaped(pid: int) -> None:
