@@ -36,7 +36,7 @@ def first_index(pairs: list[tuple[str, str]], task: str) -> int:
 
 
 def test_the_example_runs_in_dependency_order(nexus: Nexus) -> None:
-    result = nexus("-c", EXAMPLE, "--headless", "run")
+    result = nexus("-c", EXAMPLE, "--headless", "run", env={"VERSION": "1.0; touch pwned"})
 
     assert result.returncode == 0, result.stderr
     no_traceback(result)
@@ -44,13 +44,14 @@ def test_the_example_runs_in_dependency_order(nexus: Nexus) -> None:
     output = prefixed(result.stdout, "|")
     assert ("prepare", "workspace ready") in output
     assert ("test", "testing for dev") in output
-    assert ("package", "packaged nexus-demo.tar.gz") in output
+    assert ("package", "packaged nexus-demo-1.0; touch pwned.tar.gz") in output
     # prepare before build (and lint), build before test, package last of all
     assert first_index(commands, "prepare") < first_index(commands, "build")
     assert first_index(commands, "prepare") < first_index(commands, "lint")
     assert first_index(commands, "build") < first_index(commands, "test")
     assert commands[-1][0] == "package"
-    assert output[-1] == ("package", "packaged nexus-demo.tar.gz")
+    assert output[-1] == ("package", "packaged nexus-demo-1.0; touch pwned.tar.gz")
+    assert not (nexus.cwd / "pwned").exists()  # the value was one word, never a command
     build_steps = [text for task, text in commands if task == "build"]
     assert build_steps[:2] == ["echo compiling...", "sleep 0.3"]
 
