@@ -9,7 +9,7 @@ kill what it started and still return a result that says so.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +19,9 @@ from nexus_engine.words import Failure, Stream
 OutputSink = Callable[[Stream, bytes], Awaitable[None]]
 #: Asks the operator for a secret (a password or a passphrase); None when nobody can answer.
 Ask = Callable[[str], Awaitable[str | None]]
+#: What a command reads on stdin, made anew for each attempt and produced chunk by chunk as the
+#: command takes it: a file of any size travels in bounded memory.
+StdinSource = Callable[[], AsyncIterator[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,8 @@ class CommandSpec:
     private: bool = False  # it carries a secret: it must never show on the host's process list
     #: the operator asked for this attempt: a host given up on this run gets a fresh chance
     operator_retry: bool = False
+    #: what the command reads on stdin (a file's content); without it, stdin is /dev/null
+    stdin: StdinSource | None = None
 
 
 @dataclass(frozen=True, slots=True)

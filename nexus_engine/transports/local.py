@@ -29,6 +29,7 @@ through sudo: a sudo step's processes are found by descent, and signalling them 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import re
@@ -105,7 +106,7 @@ class LocalTransport:
             # travel in the environment, never in argv.
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
                 stdout=out_w,
                 stderr=err_w,
                 env={**os.environ, **spec.env, proctree.MARKER: token},
@@ -148,6 +149,7 @@ class LocalTransport:
                 await on_output(stream, data)
 
         pumps = [asyncio.create_task(p.pump(emit)) for p in pipes]
+        feeder = asyncio.create_task(_feed(proc, spec))
         exited = asyncio.create_task(proc.wait())
         cancelled = asyncio.create_task(cancel.wait())
         deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
@@ -179,7 +181,7 @@ class LocalTransport:
             _kill_at_once(proc, step)  # the child watcher still reaps the shell
             raise
         finally:
-            for task in (*pumps, exited, cancelled):
+            for task in (*pumps, feeder, exited, cancelled):
                 task.cancel()
             for pipe in pipes:
                 pipe.close()
@@ -204,6 +206,18 @@ class LocalTransport:
             await asyncio.sleep(_POLL)
             found = _sweep(proc, step)
             proctree.kill(step, found, signal.SIGKILL)  # what was forked meanwhile
+
+
+async def _feed(proc: asyncio.subprocess.Process, spec: CommandSpec) -> None:
+    """Write ``spec.stdin`` to the command as fast as it reads, then close its stdin. A command
+    that stops reading early (it failed, or wanted less) ends the feed, not the step."""
+    if spec.stdin is None or proc.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        async for chunk in spec.stdin():
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+        proc.stdin.close()
 
 
 def _kill_at_once(proc: asyncio.subprocess.Process, step: proctree.Step) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import random
 import signal
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -160,6 +162,32 @@ async def test_stdin_is_empty(transport: Subject, private: bool) -> None:
     result, sink = await run(transport, command, timeout=5, private=private)
     assert result.succeeded, result
     assert sink.out == b"read=1 line=\n0\n"  # and not a timeout: cat saw EOF at once
+
+
+def chunks_of(data: bytes, size: int = 65536) -> Callable[[], AsyncIterator[bytes]]:
+    async def source() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    return source
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["plain", "carrying-a-secret"])
+async def test_fed_stdin_arrives_byte_exact_and_ends(transport: Subject, private: bool) -> None:
+    """What Nexus feeds (a file's content) reaches the command whole, after whatever started
+    it (the bootstrap's script rides the same channel), and then EOF."""
+    data = random.Random(7).randbytes(3 * 1024 * 1024 + 17)
+    command = 'sha256sum | cut -c1-64; read -r line; echo "read=$?"'
+    result, sink = await run(transport, command, timeout=30, private=private, stdin=chunks_of(data))
+    assert result.succeeded, result
+    assert sink.out == f"{hashlib.sha256(data).hexdigest()}\nread=1\n".encode()
+
+
+async def test_a_command_that_reads_no_stdin_is_not_held_up_by_a_feed(transport: Subject) -> None:
+    data = b"x" * (8 * 1024 * 1024)
+    result, sink = await run(transport, "echo done", timeout=30, stdin=chunks_of(data))
+    assert result.succeeded, result
+    assert sink.out == b"done\n"
 
 
 NASTY = [

@@ -25,7 +25,7 @@ from typing import cast
 
 import asyncssh
 
-from nexus_engine.transports.base import OutputSink
+from nexus_engine.transports.base import OutputSink, StdinSource
 from nexus_engine.transports.ssh.remote import Launch, SudoDialogue
 from nexus_engine.words import Failure, Stream
 
@@ -69,6 +69,9 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.closed = False
         self.eof = False
         self.paused = False
+        #: cleared while the channel's send buffer is full: the feed of stdin waits for it
+        self.writable = asyncio.Event()
+        self.writable.set()
         self._channel: asyncssh.SSHClientChannel[bytes] | None = None
 
     def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
@@ -86,6 +89,12 @@ class _Session(asyncssh.SSHClientSession[bytes]):
             self.paused = False
             self._channel.resume_reading()
 
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
     def eof_received(self) -> bool:
         """Keep our side open: stdin was settled by the script (``/dev/null``, or sudo's
         password), so an EOF packet back would be one more packet per step for nothing."""
@@ -101,6 +110,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.lost = exc
+        self.writable.set()  # a feed waiting to write learns there is nobody to write to
         self.queue.put_nowait(None)
 
 
@@ -129,6 +139,11 @@ class RemoteCommand:
         self.sudo_spoke = asyncio.Event()
         if sudo is None or sudo_password is None:
             self.sudo_spoke.set()
+        #: set once what is written to stdin reaches the command (sudo has let it in)
+        self.inside = asyncio.Event()
+        if sudo is None:
+            self.inside.set()
+        self._feeding = False  # the command reads a stdin Nexus feeds: sudo must not close it
         self.ending = Ending()
 
     @classmethod
@@ -206,18 +221,41 @@ class RemoteCommand:
             if end >= 0:
                 rest = bytes(self._held[:at] + self._held[end + 1 :])
                 self._held.clear()
-                self._inside = True
-                self.sudo_spoke.set()
-                if self._password is not None:
+                self._enter()
+                if self._password is not None and not self._feeding:
                     self._send(None)
                 return rest
         if len(self._held) > _SUDO_LIMIT:  # not sudo talking: let it through
-            self._inside = True
-            self.sudo_spoke.set()  # something runs: not a sudo stuck waiting for its password
+            self._enter()  # something runs: not a sudo stuck waiting for its password
             rest = bytes(self._held)
             self._held.clear()
             return rest
         return b""
+
+    def _enter(self) -> None:
+        self._inside = True
+        self.sudo_spoke.set()
+        self.inside.set()
+
+    async def feed(self, source: StdinSource) -> int:
+        """Write ``source`` to the command's stdin once sudo (if any) has let it in, as fast as
+        the channel's window allows, then close stdin; returns the bytes written. A command
+        that ends first ends the feed: how it ended is for :meth:`pump` to say."""
+        self._feeding = True
+        sent = 0
+        session = self._session
+        await self.inside.wait()
+        try:
+            async for chunk in source():
+                await session.writable.wait()
+                if session.closed:
+                    return sent
+                self._send(chunk)
+                sent += len(chunk)
+        finally:
+            if not session.closed:
+                self._send(None)
+        return sent
 
     def _ending(self) -> Ending:
         session, ending = self._session, self.ending

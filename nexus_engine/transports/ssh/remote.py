@@ -88,6 +88,7 @@ class StepScript:
     sudo: SudoDialogue | None = None
     user: str | None = None
     password: bool = False  # a sudo password will be fed to sudo's prompt
+    stdin: bool = False  # the command reads what Nexus sends after the script, not /dev/null
 
     def launch(self, *, private: bool) -> Launch:
         """Inline when nothing in it must stay off the host's process list (``private``) and
@@ -108,7 +109,8 @@ class StepScript:
         if self.sudo is None:
             # The bootstrap is already /bin/sh: eval the command there rather than exec another
             # shell (a process fewer per step), with the bootstrap's variables out of its way.
-            lines.append(f"unset n s l; eval {shlex.quote(self.command)} </dev/null")
+            redirect = "" if self.stdin else " </dev/null"
+            lines.append(f"unset n s l; eval {shlex.quote(self.command)}{redirect}")
             return lines
         marker = shlex.quote(self.sudo.marker.decode())
         announce = f'printf "%s\\n" {marker} >&2; exec "$0" "$@"'
@@ -118,7 +120,8 @@ class StepScript:
         if self.env:
             argv.append("--preserve-env=" + ",".join(sorted(self.env)))
         argv += ["--", "/bin/sh", "-c", announce, "/bin/sh", "-c", self.command]
-        lines.append("exec " + shlex.join(argv) + ("" if self.password else " </dev/null"))
+        closed = not (self.password or self.stdin)
+        lines.append("exec " + shlex.join(argv) + (" </dev/null" if closed else ""))
         return lines
 
 

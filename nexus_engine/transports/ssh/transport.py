@@ -107,7 +107,13 @@ class SshTransport:
         deadline: float | None,
     ) -> CommandResult:
         start, sudo, password = self._launch(
-            spec.command, spec, env=spec.env, cwd=spec.cwd, user=spec.user, private=spec.private
+            spec.command,
+            spec,
+            env=spec.env,
+            cwd=spec.cwd,
+            user=spec.user,
+            private=spec.private,
+            stdin=spec.stdin is not None,
         )
         starting = self._start(start, sudo, password, again=spec.operator_retry)
         lease, command = await _until(starting, deadline, cancel)
@@ -132,13 +138,20 @@ class SshTransport:
         cwd: str | None,
         user: str | None,
         private: bool,
+        stdin: bool = False,
     ) -> tuple[Launch, SudoDialogue | None, str | None]:
         """How to start ``command``, through sudo when ``spec`` needs it, with the dialogue and
-        the password that go with it."""
+        the password that go with it; ``stdin``: the command reads what Nexus feeds it."""
         sudo = SudoDialogue.new() if spec.sudo or spec.user else None
         password = self.login.sudo_password if sudo is not None else None
         script = StepScript(
-            command, env=env, cwd=cwd, sudo=sudo, user=user, password=password is not None
+            command,
+            env=env,
+            cwd=cwd,
+            sudo=sudo,
+            user=user,
+            password=password is not None,
+            stdin=stdin,
         )
         return script.launch(private=private), sudo, password
 
@@ -182,6 +195,7 @@ class SshTransport:
         deadline: float | None,
     ) -> CommandResult:
         pump = asyncio.create_task(command.pump(on_output))
+        feeder = None if spec.stdin is None else asyncio.create_task(command.feed(spec.stdin))
         stopped: _Stopped | None = None
         killed = True
         try:
@@ -201,6 +215,9 @@ class SshTransport:
             command.close()
             pump.cancel()
             raise
+        finally:
+            if feeder is not None:
+                feeder.cancel()
         if ending.lost is not None:
             lease.broken()
             if stopped is None:  # reap what the lost connection left behind, on a new one
