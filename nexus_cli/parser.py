@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
     run.add_argument(
+        "--check",
+        action="store_true",
+        help="probe every host read-only and say what ensure steps would change; change nothing",
+    )
+    run.add_argument(
+        "--diff", action="store_true", help="show file content changes as unified diffs"
+    )
+    run.add_argument(
+        "--yes",
+        action="store_true",
+        help="retry steps marked idempotent = false as their retries say (else they run once)",
+    )
+    run.add_argument(
         "--preflight", action="store_true", help="check every host first; run only if all pass"
     )
     run.add_argument(

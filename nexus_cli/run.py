@@ -19,6 +19,7 @@ from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.models import LOCAL
 from nexus_engine.connections import Overrides, login_for, remote_hosts
+from nexus_engine.ops.execute import Mode
 from nexus_engine.plan import HostReach, Plan, StepPlan, TaskPlan, describe
 from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
@@ -52,6 +53,10 @@ def request_of(args: argparse.Namespace, ask: Ask | None = None) -> RunRequest:
         preflight=bool(getattr(args, "preflight", False)),
         ask=ask,
         ask_sudo_password=args.ask_sudo_password,
+        mode=Mode(
+            checking=bool(getattr(args, "check", False)), diff=bool(getattr(args, "diff", False))
+        ),
+        retry_unsafe=bool(getattr(args, "yes", False)),
     )
 
 

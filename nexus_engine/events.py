@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from nexus_engine.status import EXIT_HANGUP, HANGUP, RunStatus, UnitStatus
+from nexus_engine.status import EXIT_HANGUP, HANGUP, Change, RunStatus, UnitStatus
 from nexus_engine.words import Stream
 
 
@@ -89,6 +89,12 @@ class StepFinished(Event):
     duration: float
     reason: str | None = None
     error_kind: str | None = None  # why it could not run or finish: unreachable, auth_failed, …
+    #: what the step did to the host: ok (nothing to do), changed (checking: would change),
+    #: skipped (not run: check mode, or a ``when`` that did not hold); None when it failed
+    change: Change | None = None
+    summary: str | None = None  # the change in words: "created /etc/app.conf (312 bytes)"
+    diff: str | None = None  # checking with --diff: a unified diff of the content, redacted
+    sent: int = 0  # bytes of file content sent to the host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +136,9 @@ class UnitFinished(Event):
     duration: float | None
     reason: str | None = None
     error_kind: str | None = None
+    ok_steps: int = 0  # the recap: steps that found nothing to do
+    changed_steps: int = 0  # steps that changed something (checking: would)
+    skipped_steps: int = 0  # steps not run: check mode, or a ``when`` that did not hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,9 @@ class UnitSummary:
     duration: float | None
     reason: str | None = None
     error_kind: str | None = None
+    ok_steps: int = 0  # the recap: steps that found nothing to do
+    changed_steps: int = 0  # steps that changed something (checking: would)
+    skipped_steps: int = 0  # steps not run: check mode, or a ``when`` that did not hold
 
 
 @dataclass(frozen=True, slots=True)

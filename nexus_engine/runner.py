@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from nexus_engine import events as ev
 from nexus_engine import scheduler as sch
+from nexus_engine.ops.execute import Mode, Perform, StepReport, UnitState
 from nexus_engine.plan import Plan, Unit, UnitKey
 from nexus_engine.redact import Redactor
 from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
@@ -67,6 +69,7 @@ class Runner:
         quiet_after: float = 60.0,
         warnings: tuple[str, ...] | list[str] = (),
         quiet_clock: QuietClock | None = None,
+        mode: Mode | None = None,
     ) -> None:
         self.plan = plan
         self.run_id = run_id
@@ -77,6 +80,8 @@ class Runner:
         self._redactor = redactor or Redactor(())
         self._scheduler = sch.Scheduler(plan, policy)
         self._units = {unit.key: unit for unit in plan.units}
+        self.mode = mode or Mode()
+        self._unit_states: dict[UnitKey, UnitState] = {}
         self._inbox: asyncio.Queue[sch.Fact] = asyncio.Queue()
         self._cancels: dict[UnitKey, asyncio.Event] = {}
         self._decided: set[UnitKey] = set()  # a decision is queued for these, not yet handled
@@ -241,8 +246,10 @@ class Runner:
                 await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
 
         spec = CommandSpec(
-            command=step.cmd,
-            env=dict(step.env),
+            command=_with_host(step.cmd, key.host) if step.sudo or step.user else step.cmd,
+            env=dict(step.env)
+            if step.sudo or step.user
+            else {**dict(step.env), HOST_VAR: key.host},
             cwd=step.cwd,
             sudo=step.sudo,
             user=step.user,
@@ -252,8 +259,10 @@ class Runner:
         )
         if cancel.is_set():
             result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")
+            report = StepReport(result, None)
         else:
-            result = await self._run_guarded(unit, spec, on_output, cancel)
+            report = await self._perform(unit, command, spec, on_output, cancel)
+            result = report.result
         for stream, redactor in redactors.items():
             if data := redactor.flush():
                 await self._emit(ev.OutputReceived, **where, stream=stream, data=data)
@@ -274,6 +283,10 @@ class Runner:
             duration=result.duration,
             reason=reason,
             error_kind=result.failure,
+            change=report.change if outcome is StepOutcome.SUCCEEDED else None,
+            summary=self._redactor.text(report.summary) if report.summary else None,
+            diff=self._redactor.text(report.diff) if report.diff else None,
+            sent=report.sent,
         )
         self._inbox.put_nowait(
             sch.StepExited(
@@ -286,8 +299,39 @@ class Runner:
                 signal=result.signal,
                 reason=reason,
                 error_kind=result.failure,
+                change=report.change,
             )
         )
+
+    async def _perform(
+        self,
+        unit: Unit,
+        command: sch.StartStep,
+        spec: CommandSpec,
+        on_output: OutputSink,
+        cancel: asyncio.Event,
+    ) -> StepReport:
+        """The step the desired-state way (guards, ``ensure``, ``--check``): see ``ops``."""
+        state = self._unit_states.setdefault(unit.key, UnitState())
+
+        async def run(spec: CommandSpec, sink: OutputSink) -> CommandResult:
+            return await self._run_guarded(unit, spec, sink, cancel)
+
+        try:
+            step = Perform(
+                unit,
+                command.step,
+                spec,
+                state,
+                run,
+                on_output,
+                mode=self.mode,
+                after_change=command.after_change,
+            )
+            return await step()
+        except Exception as error:  # noqa: BLE001 - reported as the step's failure
+            result = CommandResult(exit_code=None, error=f"nexus could not run the step: {error!r}")
+            return StepReport(result, None)
 
     def _heard(self, command: sch.StartStep) -> None:
         self._last_output[command.key] = (self.quiet_clock.now(), command)
@@ -371,6 +415,17 @@ def signal_name(number: int) -> str:
         return str(number)
 
 
+#: Every step can tell which host it runs for: ``$NEXUS_HOST``.
+HOST_VAR = "NEXUS_HOST"
+
+
+def _with_host(command: str, host: str) -> str:
+    """Through sudo, ``NEXUS_HOST`` rides in the command itself: an environment variable
+    would need sudo's permission to keep it (``SETENV``), which a step without ``env`` of its
+    own must not start to need. A host name is a plain word; it is quoted all the same."""
+    return f"{HOST_VAR}={shlex.quote(host)}; export {HOST_VAR}; {command}"
+
+
 def _where(key: UnitKey) -> dict[str, str]:
     return {"task": key.task, "host": key.host}
 
@@ -384,6 +439,9 @@ def _settled(view: sch.UnitView) -> dict[str, Any]:
         "duration": view.duration,
         "reason": view.reason,
         "error_kind": view.error_kind,
+        "ok_steps": view.ok_steps,
+        "changed_steps": view.changed_steps,
+        "skipped_steps": view.skipped_steps,
     }
 
 

@@ -112,7 +112,7 @@ class HostSelection:
                     + suggestion(plain or pattern, names)
                 )
             matched.extend(found)
-        return set(expand(matched, config.hosts, config.groups))
+        return set(expand(matched, config.hosts, config.group_members))
 
 
 def _patterns(flag: str, values: Iterable[str]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import Connections, Overrides, warnings
 from nexus_engine.journal import Journal, JournalError, new_run_id
+from nexus_engine.ops.execute import Mode
 from nexus_engine.plan import Plan, build_plan
 from nexus_engine.redact import Redactor
 from nexus_engine.runner import Runner, TransportFor
@@ -50,6 +51,10 @@ class RunRequest:
     preflight: bool = False
     ask: Ask | None = None
     ask_sudo_password: bool = False
+    #: ``--check``: probe every host and change nothing; ``--diff``: show content changes
+    mode: Mode = field(default_factory=Mode)
+    #: ``--yes``: retry steps marked ``idempotent = false`` as their ``retries`` say
+    retry_unsafe: bool = False
 
     def with_targets(self, targets: Sequence[str]) -> RunRequest:
         return replace(self, targets=tuple(targets))
@@ -57,7 +62,11 @@ class RunRequest:
     def plan(self, loaded: LoadedConfig) -> Plan:
         """The plan this request runs. Raises ``UnknownTaskError`` and ``SelectionError``."""
         return build_plan(
-            loaded, self.targets, parallel_limit=self.parallel_limit, hosts=self.selection
+            loaded,
+            self.targets,
+            parallel_limit=self.parallel_limit,
+            hosts=self.selection,
+            retry_unsafe=self.retry_unsafe,
         )
 
     def failure_policy(self, loaded: LoadedConfig) -> FailurePolicy:
@@ -98,6 +107,7 @@ def open_run(
         overrides=request.overrides,
         ask=request.ask,
         ask_sudo_password=request.ask_sudo_password,
+        mode=request.mode,
     )
 
 
@@ -148,6 +158,7 @@ def start_session(
     overrides: Overrides | None = None,
     ask: Ask | None = None,
     ask_sudo_password: bool = False,
+    mode: Mode | None = None,
 ) -> RunSession:
     """Raises RunRefused when the run cannot be recorded: a run without its record must not
     start.
@@ -176,6 +187,7 @@ def start_session(
         journal_dir=str(journal.run_dir),
         quiet_after=loaded.config.settings.quiet_after,
         warnings=warnings(loaded.config),
+        mode=mode,
     )
     journal.on_failure = runner.record_lost
     runner.record_barrier = journal.caught_up

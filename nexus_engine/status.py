@@ -67,3 +67,11 @@ EXIT_USAGE = 2
 #: An interrupted run whose terminal went away (SIGHUP): 128 + 1, as shells report it.
 EXIT_HANGUP = 129
 HANGUP = "SIGHUP"
+
+
+class Change(StrEnum):
+    """What a step that succeeded did to its host: the recap operators know from Ansible."""
+
+    OK = "ok"  # the host was already as asked: nothing done
+    CHANGED = "changed"  # something was done (checking: would be done)
+    SKIPPED = "skipped"  # not run: check mode, or ``when = "changed"`` with nothing changed

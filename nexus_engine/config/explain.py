@@ -145,6 +145,8 @@ def _message(item: _Located, model: type[BaseModel], describer: _Describer) -> s
         return "unknown key" + describer.hint(name, lambda: _field_names(model, path[:-1]))
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return str(ctx["error"])
+    if kind == "union_tag_not_found":
+        return f"expected a string or a table, got {describer.describe(path)}"
     expected = _expected(kind, ctx, _leaf_types(model, path))
     if expected is None:
         return str(item.error["msg"])

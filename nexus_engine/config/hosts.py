@@ -145,7 +145,7 @@ class TargetError(ValueError):
 
 def expand_targets(config: NexusConfig, targets: Sequence[str]) -> list[str]:
     """Host names (or ``local``) in first-seen order, groups expanded, duplicates removed."""
-    return expand(targets, config.hosts, config.groups)
+    return expand(targets, config.hosts, config.group_members)
 
 
 def expand(

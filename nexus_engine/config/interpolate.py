@@ -26,10 +26,12 @@ from nexus_engine.config.errors import KeyPath
 from nexus_engine.config.shellsplice import Span, SpliceError, splice
 
 #: The start of something meant as a reference; what follows must then be well-formed.
-_START = re.compile(r"\$\{(?:env|secret):")
+_START = re.compile(r"\$\{(?:env|secret|var):")
 _REFERENCE = re.compile(
-    r"\$\{(?P<kind>env|secret):(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
+    r"\$\{(?P<kind>env|secret|var):(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
 )
+#: The keys of a step that hold shell text: a reference there travels as a variable.
+COMMAND_KEYS = ("cmd", "unless", "validate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,9 @@ class ShellCommand:
     text: str
     shown: str
     env: tuple[tuple[str, str], ...]
+    #: ``${var:NAME}`` references: the variable carrying each, and the unit variable it holds
+    #: (known only per host, so ``shown`` still says ``${var:NAME}`` until the plan fills it)
+    vars: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -52,8 +57,8 @@ class Interpolated:
     #: Path of every substituted string → its text as written (names only, never values).
     templates: dict[KeyPath, str] = field(default_factory=dict)
     problems: list[tuple[KeyPath, str]] = field(default_factory=list)
-    #: ``(task, step index)`` → its command, for each command that held a reference.
-    commands: dict[tuple[str, int], ShellCommand] = field(default_factory=dict)
+    #: ``(task, step index, key)`` → its shell text, for each that held a reference.
+    commands: dict[tuple[str, int, str], ShellCommand] = field(default_factory=dict)
     #: Leniently (for ``nexus validate``): unset references, kept apart from ``problems``.
     unset: list[tuple[KeyPath, str]] = field(default_factory=list)
     lenient: bool = False
@@ -91,10 +96,15 @@ def _walk(value: Any, path: KeyPath, environ: Mapping[str, str], result: Interpo
 
 
 def _is_command(path: KeyPath) -> bool:
-    """``tasks.T.commands[i]`` in its short string form, or the ``cmd`` of its table."""
+    """``tasks.T.commands[i]`` in its short string form, or shell text in its table (``cmd``,
+    ``unless``, a file's ``validate``)."""
     if len(path) < 4 or path[0] != "tasks" or path[2] != "commands":
         return False
-    return len(path) == 4 or (len(path) == 5 and path[4] == "cmd")
+    return len(path) == 4 or (len(path) == 5 and path[4] in COMMAND_KEYS)
+
+
+def _command_key(path: KeyPath) -> tuple[str, int, str]:
+    return (str(path[1]), int(path[3]), str(path[4]) if len(path) == 5 else "cmd")
 
 
 def _string(text: str, path: KeyPath, environ: Mapping[str, str], result: Interpolated) -> str:
@@ -136,28 +146,33 @@ def _command(text: str, path: KeyPath, environ: Mapping[str, str], result: Inter
     if not found:
         return shown
     variables: dict[str, str] = {}
+    unit_vars: dict[str, str] = {}
     spans = []
     for match, value in found:
         name = _variable(match, value, variables)
-        variables[name] = value
+        if match["kind"] == "var":
+            unit_vars[name] = match["name"]
+        else:
+            variables[name] = value
         spans.append(Span(match.start(), match.end(), name))
     try:
         safe = splice(text, spans)
     except SpliceError as error:
         result.problems.append((path, str(error)))
         return shown
-    key = (str(path[1]), int(path[3]))
-    result.commands[key] = ShellCommand(safe, shown, tuple(sorted(variables.items())))
+    result.commands[_command_key(path)] = ShellCommand(
+        safe, shown, tuple(sorted(variables.items())), tuple(sorted(unit_vars.items()))
+    )
     return safe
 
 
 def _check_clash(step: Mapping[str, Any], path: KeyPath, result: Interpolated) -> None:
     """A step's own ``env`` may not reuse a name that carries one of its references."""
-    command = result.commands.get((str(path[1]), int(path[3])))
+    command = result.commands.get((str(path[1]), int(path[3]), "cmd"))
     env = step.get("env")
     if command is None or not isinstance(env, dict):
         return
-    for name, _ in command.env:
+    for name, _ in (*command.env, *command.vars):
         if name in env:
             result.problems.append(
                 ((*path, "env", name), f"{name} carries a ${{…}} reference of cmd; rename it")
@@ -179,6 +194,12 @@ def _resolve(
     match: re.Match[str], path: KeyPath, environ: Mapping[str, str], result: Interpolated
 ) -> str:
     kind, name, default = match["kind"], match["name"], match["default"]
+    if kind == "var":
+        if default is not None:
+            result.problems.append(
+                (path, f"${{var:{name}}} takes no default; set it in a vars table")
+            )
+        return match[0]  # the unit's variable: filled in per host when the plan is built
     value = environ.get(name)
     if value is None and default is None:
         what = "environment variable" if kind == "env" else "secret"
@@ -195,7 +216,14 @@ def _resolve(
 
 
 def _malformed(text: str, start: int) -> str:
-    kind = "secret" if text.startswith("${secret:", start) else "env"
+    kind = next(
+        k for k in ("secret", "var", "env") if text.startswith(f"${{{k}:", start) or k == "env"
+    )
+    if kind == "var":
+        return (
+            "malformed ${var:…} reference; write ${var:NAME} with NAME made of letters,"
+            " digits and '_'"
+        )
     return (
         f"malformed ${{{kind}:…}} reference; write ${{{kind}:NAME}} or ${{{kind}:NAME:-default}}"
         " with NAME made of letters, digits and '_'"

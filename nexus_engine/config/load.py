@@ -23,6 +23,7 @@ from nexus_engine.config.explain import explain
 from nexus_engine.config.interpolate import ShellCommand, interpolate
 from nexus_engine.config.locate import SourceIndex
 from nexus_engine.config.models import NexusConfig
+from nexus_engine.config.stepcheck import check_steps
 from nexus_engine.config.validate import check, check_keymap
 
 #: tomllib's docs advise a limit; no real task file comes near it.
@@ -46,7 +47,7 @@ class LoadedConfig:
     #: Resolved ``${secret:…}`` values (non-empty), for the redactor.
     secrets: frozenset[str]
     #: ``(task, step index)`` → the step's command whose references travel as variables.
-    commands: Mapping[tuple[str, int], ShellCommand] = field(default_factory=dict)
+    commands: Mapping[tuple[str, int, str], ShellCommand] = field(default_factory=dict)
     #: What is worth knowing but no error: with ``unset_as_notes``, every ``${env:…}`` or
     #: ``${secret:…}`` that is not set. Such a config is for checking, never for running.
     notes: tuple[ConfigProblem, ...] = ()
@@ -79,6 +80,8 @@ def load_config(
     except ValidationError as error:
         stages.append(explain(error, resolved.data, resolved.templates, resolved.secrets))
     stages.append(check(resolved.data, Path(label).name or label))
+    if config is not None and not any(stages):
+        stages.append(check_steps(config, path.parent, resolved.commands))
     keymap = resolved.data.get("keymap")
     if binding_ids is not None and isinstance(keymap, dict) and keymap:
         stages.append(check_keymap(keymap, binding_ids()))

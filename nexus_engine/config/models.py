@@ -8,9 +8,28 @@ own messages so a secret next to a mistake never leaks; ``config.errors`` builds
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
+
+from nexus_engine.config.ensure import (
+    AbsentStep,
+    BlockStep,
+    DirStep,
+    FileStep,
+    LineStep,
+    LinkStep,
+    UnknownEnsure,
+    ensure_kind,
+)
 
 #: 0% to 100%, decimals allowed ("12.5%"), but not above 100 ("100.5%").
 PERCENT_PATTERN = r"^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)%$"
@@ -44,6 +63,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
 
 
+def _var_names(value: dict[str, Any]) -> dict[str, Any]:
+    for name in value:
+        if not VAR_NAME.fullmatch(name):
+            raise ValueError(
+                f"variable name {name!r} is not a valid name (letters, digits and '_')"
+            )
+    return value
+
+
+#: A name a template and ``${var:NAME}`` can both use.
+VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Variables for templates and ``${var:…}``: any TOML value under a name a template can use.
+Vars = Annotated[dict[str, Any], AfterValidator(_var_names)]
+
+
 class Settings(StrictModel):
     parallel_limit: Annotated[int, Field(ge=1)] = 10
     continue_on_error: bool = False
@@ -61,6 +95,7 @@ class Settings(StrictModel):
     identity: NonEmptyStr | None = None
     password: NonEmptyStr | None = None
     sudo_password: NonEmptyStr | None = None
+    vars: Vars = Field(default_factory=dict)
 
 
 class HostTable(StrictModel):
@@ -70,10 +105,26 @@ class HostTable(StrictModel):
     identity: NonEmptyStr | None = None
     password: NonEmptyStr | None = None
     sudo_password: NonEmptyStr | None = None
+    vars: Vars = Field(default_factory=dict)
+
+
+class GroupTable(StrictModel):
+    """A group with variables of its own: ``[groups.web] hosts = [...]`` and ``vars``."""
+
+    hosts: list[NonEmptyStr]
+    vars: Vars = Field(default_factory=dict)
 
 
 class Step(StrictModel):
     cmd: NonEmptyStr
+    #: guards: the work is done when this path exists / is gone / this command succeeds
+    creates: NonEmptyStr | None = None
+    removes: NonEmptyStr | None = None
+    unless: NonEmptyStr | None = None
+    #: false: running it twice may do the work twice, so it is retried only when the operator
+    #: says so (``--yes``, or the dashboard's confirmation); unset: retried as ``retries`` say
+    idempotent: bool | None = None
+    when: Literal["changed"] | None = None
     sudo: bool = False
     user: NonEmptyStr | None = None
     retries: Retries | None = None
@@ -82,7 +133,7 @@ class Step(StrictModel):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: NonEmptyStr | None = None
 
-    @field_validator("cmd", "cwd", "user")
+    @field_validator("cmd", "cwd", "user", "creates", "removes", "unless")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         return None if value is None else _reject_nul(value)
@@ -97,15 +148,42 @@ class Step(StrictModel):
         return value
 
 
+def _item_kind(value: Any) -> str | None:
+    """Which model a ``commands`` entry is: a string, a ``cmd`` table or an ``ensure`` kind."""
+    if isinstance(value, str):
+        return "step str"
+    if isinstance(value, dict):
+        return f"ensure {ensure_kind(value)}" if "ensure" in value else "step cmd"
+    if isinstance(value, BaseModel):
+        return f"ensure {ensure_kind(value)}" if hasattr(value, "ensure") else "step cmd"
+    return None
+
+
+#: One entry of a task's ``commands``: told apart by its shape, so an error speaks of one kind.
+CommandItem = Annotated[
+    Annotated[CommandStr, Tag("step str")]
+    | Annotated[Step, Tag("step cmd")]
+    | Annotated[DirStep, Tag("ensure dir")]
+    | Annotated[FileStep, Tag("ensure file")]
+    | Annotated[LinkStep, Tag("ensure link")]
+    | Annotated[LineStep, Tag("ensure line")]
+    | Annotated[BlockStep, Tag("ensure block")]
+    | Annotated[AbsentStep, Tag("ensure absent")]
+    | Annotated[UnknownEnsure, Tag("ensure unknown")],
+    Discriminator(_item_kind),
+]
+
+
 class Task(StrictModel):
     description: str = ""
     deps: list[NonEmptyStr] = Field(default_factory=list)
-    commands: list[CommandStr | Step] = Field(default_factory=list)
+    commands: list[CommandItem] = Field(default_factory=list)
     on: NonEmptyStr | list[NonEmptyStr] = LOCAL
     strategy: Literal["parallel", "serial"] = "parallel"
     batch: Annotated[int, Field(ge=1)] | Percent = 1
     timeout: Seconds | None = None
     max_failures: Annotated[int, Field(ge=0)] | Percent = 0
+    vars: Vars = Field(default_factory=dict)
 
     @property
     def targets(self) -> list[str]:
@@ -116,7 +194,15 @@ class Task(StrictModel):
 class NexusConfig(StrictModel):
     settings: Settings = Field(default_factory=Settings)
     hosts: dict[str, NonEmptyStr | HostTable] = Field(default_factory=dict)
-    groups: dict[str, list[NonEmptyStr]] = Field(default_factory=dict)
+    groups: dict[str, list[NonEmptyStr] | GroupTable] = Field(default_factory=dict)
     tasks: dict[str, Task] = Field(default_factory=dict)
     #: dashboard key remaps: binding id → keys, comma-separated ("retry" = "ctrl+r,r")
     keymap: dict[str, NonEmptyStr] = Field(default_factory=dict)
+
+    @property
+    def group_members(self) -> dict[str, list[str]]:
+        """Each group's members, whichever form it is written in."""
+        return {
+            name: group.hosts if isinstance(group, GroupTable) else group
+            for name, group in self.groups.items()
+        }

@@ -60,6 +60,11 @@ def _strings(value: Any) -> list[tuple[int, str]]:
     return [(index, item) for index, item in enumerate(value) if isinstance(item, str) and item]
 
 
+def _listed(group: Any) -> Any:
+    """A group's members as written: the list itself, or the ``hosts`` of its table form."""
+    return group.get("hosts") if isinstance(group, dict) else group
+
+
 def _index_of(item: str, items: Any) -> int:
     """Where ``item`` first occurs in a raw list, to point at the entry that closes a cycle."""
     return next(index for index, value in _strings(items) if value == item)
@@ -70,7 +75,7 @@ class _Checker:
         self, hosts: dict[str, Any], groups: dict[str, Any], tasks: dict[str, Any]
     ) -> None:
         self.hosts, self.raw_groups, self.tasks = hosts, groups, tasks
-        self.members = {group: _strings(members) for group, members in groups.items()}
+        self.members = {group: _strings(_listed(members)) for group, members in groups.items()}
         self.targets_known = [*hosts, *groups]
         self.hints_left = _HINTS
         graph = build_graph(
@@ -116,13 +121,13 @@ class _Checker:
 
     def groups(self) -> list[Finding]:
         findings: list[Finding] = [
-            (("groups", group, index), self._unknown_target(member))
+            (self._member(group, index), self._unknown_target(member))
             for group, members in self.members.items()
             for index, member in members
             if not self._is_target(member)
         ]
         for cycle in self.group_cycles:
-            where = ("groups", cycle[0], _index_of(cycle[1], self.raw_groups[cycle[0]]))
+            where = self._member(cycle[0], _index_of(cycle[1], _listed(self.raw_groups[cycle[0]])))
             findings.append((where, f"groups include each other: {format_cycle(cycle)}"))
         findings += [
             (("groups", group), f"group {group!r} resolves to zero hosts")
@@ -130,6 +135,11 @@ class _Checker:
             if group in self.empty
         ]
         return findings
+
+    def _member(self, group: str, index: int) -> KeyPath:
+        """Where a group's ``index``-th member is written: in its list, or its table's."""
+        table = isinstance(self.raw_groups[group], dict)
+        return ("groups", group, "hosts", index) if table else ("groups", group, index)
 
     def deps(self) -> list[Finding]:
         findings: list[Finding] = []

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from nexus_engine import events as ev
 from nexus_engine.render.terminal import COLOURS, paint, printable, status_text, table
-from nexus_engine.status import UnitStatus
+from nexus_engine.status import Change, UnitStatus
 from nexus_engine.words import Stream, duration_text
 
 #: A partial line longer than this is printed anyway, so a 20 MB line never sits in memory.
@@ -68,11 +68,7 @@ class TextRenderer:
             case ev.OutputReceived() if loud:
                 self._output(event)
             case ev.StepFinished():
-                self._running.discard((event.task, event.host))
-                self._flush(event.task, event.host)  # a step's last partial line is its own
-                if self._verbosity > 0:
-                    detail = event.reason or f"exit status {event.exit_code}"
-                    self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
+                self._step_finished(event, loud)
             case ev.RetryScheduled() if loud:
                 self._flush(event.task, event.host)
                 step, delay, attempt = event.step + 1, event.delay, event.attempt
@@ -99,6 +95,21 @@ class TextRenderer:
         if loud:
             tasks = ", ".join(event.tasks)
             self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
+
+    def _step_finished(self, event: ev.StepFinished, loud: bool) -> None:
+        """What the step did (ok, changed, skipped) and its diff; with ``-v`` how it ended."""
+        self._running.discard((event.task, event.host))
+        self._flush(event.task, event.host)  # a step's last partial line is its own
+        if loud and event.summary and event.change is not None:
+            mark, code = _CHANGE_MARKS[event.change]
+            self._line(event.task, event.host, mark, event.summary, code)
+        if loud and event.diff:
+            self._diff(event.task, event.host, event.diff)
+        if self._verbosity > 0:
+            detail = event.reason or f"exit status {event.exit_code}"
+            if event.sent:
+                detail += f", {_size(event.sent)} sent"
+            self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
 
     def _unit_finished(self, event: ev.UnitFinished) -> None:
         self._done += 1
@@ -144,10 +155,12 @@ class TextRenderer:
             self._flush(task, host)
         self._clear_progress()
         self._progress = False
-        rows, bare = [["TASK", "HOST", "STATUS", "EXIT", "TRIES", "TIME"]], []
+        rows, bare = [["TASK", "HOST", "STATUS", "EXIT", "TRIES", "OK", "CHANGED", "TIME"]], []
         bare.append(list(rows[0]))
+        recap = Recap()
         for task, summary in event.tasks.items():
             for host, unit in summary.hosts.items():
+                recap.add(unit)
                 exit_code = "-" if unit.exit_code is None else str(unit.exit_code)
                 cells = [
                     task,
@@ -155,6 +168,8 @@ class TextRenderer:
                     "",
                     exit_code,
                     str(unit.attempts),
+                    str(unit.ok_steps),
+                    str(unit.changed_steps),
                     duration_text(unit.duration),
                 ]
                 bare.append([*cells[:2], status_text(unit.status, False), *cells[3:]])
@@ -162,6 +177,7 @@ class TextRenderer:
         self._write("")
         for line in table(rows, bare):
             self._write(line)
+        self._write(f"steps: {recap}")
         for task, summary in event.tasks.items():
             if summary.status is UnitStatus.PARTIAL:
                 self._write(self._partial(task, summary))
@@ -170,6 +186,11 @@ class TextRenderer:
         self._write(f"\nrun {event.run_id} {verdict} in {elapsed} (exit {event.exit_code})")
         if event.error:
             self._write(paint(f"run failed: {event.error}", "31", self._colour))
+
+    def _diff(self, task: str, host: str, diff: str) -> None:
+        for line in diff.splitlines():
+            code = "32" if line.startswith("+") else "31" if line.startswith("-") else None
+            self._line(task, host, " ", line, code)
 
     def _partial(self, task: str, summary: ev.TaskSummary) -> str:
         """A task whose failures stayed within its ``max_failures``: said once, under the
@@ -240,6 +261,39 @@ class TextRenderer:
             self._err.write("\r\x1b[K")
             self._err.flush()
             self._progress_shown = False
+
+
+#: How a step's change is marked: ok, changed (checking: would change), skipped.
+_CHANGE_MARKS = {
+    Change.OK: ("=", "32"),
+    Change.CHANGED: ("~", "33"),
+    Change.SKIPPED: ("-", "2"),
+}
+
+
+class Recap:
+    """Steps that were ok, changed or failed across units: the recap operators know."""
+
+    def __init__(self) -> None:
+        self.ok = self.changed = self.skipped = self.failed = 0
+
+    def add(self, unit: ev.UnitSummary) -> None:
+        self.ok += unit.ok_steps
+        self.changed += unit.changed_steps
+        self.skipped += unit.skipped_steps
+        self.failed += 1 if unit.status.failure else 0
+
+    def __str__(self) -> str:
+        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        return f"{self.ok} ok, {self.changed} changed{skipped}, {self.failed} failed"
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return str(count)  # pragma: no cover
 
 
 def _decode(data: bytes) -> str:

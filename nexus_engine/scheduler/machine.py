@@ -18,7 +18,7 @@ from nexus_engine.config.models import WEEK
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.scheduler import messages as m
 from nexus_engine.scheduler.units import UnitRecord, task_status
-from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
+from nexus_engine.status import Change, RunStatus, StepOutcome, UnitStatus
 
 S = UnitStatus
 
@@ -135,6 +135,12 @@ class Scheduler:
         state.error_kind = fact.error_kind
         now = fact.now
         if fact.outcome is StepOutcome.SUCCEEDED:
+            if fact.change is Change.CHANGED:
+                state.changed_steps += 1
+            elif fact.change is Change.SKIPPED:
+                state.skipped_steps += 1
+            else:
+                state.ok_steps += 1
             state.step += 1
             state.attempt = 1
             if state.step == len(state.unit.steps):
@@ -268,7 +274,14 @@ class Scheduler:
         if state.deadline is not None:
             timeout = min(timeout, state.deadline - now)
         self._out.append(
-            m.StartStep(state.unit.key, state.step, state.attempt, timeout, state.operator_retry)
+            m.StartStep(
+                state.unit.key,
+                state.step,
+                state.attempt,
+                timeout,
+                state.operator_retry,
+                after_change=state.changed_steps > 0,
+            )
         )
         state.operator_retry = False
 

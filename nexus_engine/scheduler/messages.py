@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from nexus_engine.plan import UnitKey
-from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
+from nexus_engine.status import Change, RunStatus, StepOutcome, UnitStatus
 
 
 class SchedulerError(RuntimeError):
@@ -42,6 +42,8 @@ class StepExited:
     signal: int | None = None
     reason: str | None = None
     error_kind: str | None = None  # a transport Failure: unreachable, auth_failed, …
+    #: what a step that succeeded did: ok, changed (checking: would change), skipped
+    change: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class StartStep:
     timeout: float
     #: the operator asked for this attempt: a host given up on this run gets a fresh chance
     operator_retry: bool = False
+    #: an earlier step of the unit changed something: a ``when = "changed"`` step runs
+    after_change: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +178,9 @@ class UnitView:
     error_kind: str | None
     started_at: float | None
     finished_at: float | None
+    ok_steps: int = 0  # steps that found nothing to do
+    changed_steps: int = 0  # steps that changed something (a command that ran counts)
+    skipped_steps: int = 0  # steps not run: check mode, or ``when`` did not hold
 
     @property
     def duration(self) -> float | None:

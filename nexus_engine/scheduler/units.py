@@ -51,6 +51,9 @@ class UnitRecord:
     failure: UnitStatus | None = None  # how it failed, while awaiting a decision
     skipped_because: int | None = None  # the unit whose outcome skipped this one
     operator_retry: bool = False  # the operator said retry: its next start says so
+    ok_steps: int = 0
+    changed_steps: int = 0
+    skipped_steps: int = 0
 
     def view(self) -> UnitView:
         return UnitView(
@@ -65,6 +68,9 @@ class UnitRecord:
             error_kind=self.error_kind,
             started_at=self.started_at,
             finished_at=self.finished_at,
+            ok_steps=self.ok_steps,
+            changed_steps=self.changed_steps,
+            skipped_steps=self.skipped_steps,
         )
 
     def move(self, status: UnitStatus) -> None:

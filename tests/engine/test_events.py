@@ -119,6 +119,9 @@ def test_run_finished_carries_the_summary_and_iso_start() -> None:
                     "duration": 1.5,
                     "reason": "exit status 3",
                     "error_kind": None,
+                    "ok_steps": 0,
+                    "changed_steps": 0,
+                    "skipped_steps": 0,
                 }
             },
         }

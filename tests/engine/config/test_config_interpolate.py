@@ -95,7 +95,7 @@ def test_load_config_substitutes_and_reports_secrets(load: Callable[..., LoadedC
     assert loaded.config.tasks["deploy"].commands == [
         'deploy --token "${NEXUS_SECRET_DEPLOY_TOKEN}" --home $HOME'
     ]
-    command = loaded.commands[("deploy", 0)]
+    command = loaded.commands[("deploy", 0, "cmd")]
     assert command.env == (("NEXUS_SECRET_DEPLOY_TOKEN", "tok-123456"),)
     assert command.shown == "deploy --token tok-123456 --home $HOME"
     assert loaded.secrets == frozenset({"tok-123456"})
@@ -107,7 +107,7 @@ def test_a_command_names_one_variable_per_distinct_value(load: Callable[..., Loa
         'cmd = "echo ${env:V:-x} ${env:V:-y} ${env:V:-x} ${env:W}"\n',
         {"W": "w"},
     )
-    command = loaded.commands[("a", 0)]
+    command = loaded.commands[("a", 0, "cmd")]
     assert command.text == (
         'echo "${NEXUS_ENV_V}" "${NEXUS_ENV_V_2}" "${NEXUS_ENV_V}" "${NEXUS_ENV_W}"'
     )

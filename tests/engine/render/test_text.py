@@ -230,12 +230,12 @@ def test_the_summary_lists_every_unit_with_status_exit_tries_and_time() -> None:
     screen = Screen()
     screen.feed(*a_run(Script()))
     lines = screen.lines
-    header = lines.index("TASK   HOST   STATUS       EXIT  TRIES  TIME")
+    header = lines.index("TASK   HOST   STATUS       EXIT  TRIES  OK  CHANGED  TIME")
     assert lines[header + 1 : header + 3] == [
-        "build  local  ✓ succeeded  0     1      1.5s",
-        "test   web1   ✗ failed     2     3      2m05s",
+        "build  local  ✓ succeeded  0     1      0   0        1.5s",
+        "test   web1   ✗ failed     2     3      0   0        2m05s",
     ]
-    assert lines[-1] == "run r1 failed in 1m00s (exit 1)"
+    assert lines[-3:] == ["steps: 0 ok, 0 changed, 1 failed", "", "run r1 failed in 1m00s (exit 1)"]
 
 
 def test_the_summary_says_which_tasks_are_partial() -> None:
@@ -246,8 +246,9 @@ def test_the_summary_says_which_tasks_are_partial() -> None:
     finished = s.run_finished(RunStatus.FAILED, web1, web2)
     tasks = {"deploy": ev.TaskSummary(S.PARTIAL, finished.tasks["deploy"].hosts)}
     screen.feed(dataclasses.replace(finished, tasks=tasks))
-    assert screen.lines[-4:] == [
-        "deploy  web2  ✓ succeeded  0     1      1.5s",
+    assert screen.lines[-5:] == [
+        "deploy  web2  ✓ succeeded  0     1      0   0        1.5s",
+        "steps: 0 ok, 0 changed, 1 failed",
         "task deploy ◐ partial: 1 of 2 hosts failed, within its max_failures, so its"
         " dependents could go on",
         "",
@@ -259,7 +260,7 @@ def test_the_summary_shows_a_dash_for_no_exit_code_or_time() -> None:
     s, screen = Script(), Screen()
     unit = s.unit_finished("b@local", S.NOT_RUN, None, None)
     screen.feed(s.run_finished(RunStatus.SUCCEEDED, unit))
-    assert "b     local  · not_run  -     1      -" in screen.lines
+    assert "b     local  · not_run  -     1      0   0        -" in screen.lines
     assert screen.lines[-1] == "run r1 succeeded in 1m00s (exit 0)"
 
 

@@ -1,0 +1,135 @@
+"""``nexus.toml``'s ``ensure`` tables → the kinds of :mod:`nexus_engine.ops`, for one unit.
+
+``${var:NAME}`` in a parameter is the unit's variable, pasted as text: Nexus quotes every
+parameter it puts into its own shell text, so no value is ever read as shell syntax. In
+``validate`` (shell text the operator wrote) a reference instead travels as an environment
+variable, as in ``cmd``, and ``%s`` becomes a quoted expansion of the new file's path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nexus_engine.config.ensure import (
+    VAR_REFERENCE,
+    AbsentStep,
+    AnyEnsure,
+    BlockStep,
+    DirStep,
+    FileStep,
+    LineStep,
+    LinkStep,
+)
+from nexus_engine.config.interpolate import ShellCommand
+from nexus_engine.config.shellsplice import Span, splice
+from nexus_engine.ops import templates
+from nexus_engine.ops.base import Op
+from nexus_engine.ops.content import Content
+from nexus_engine.ops.files import Absent, Dir, File, Link
+from nexus_engine.ops.lines import Block, Line
+from nexus_engine.ops.write import NEW_FILE
+
+#: Reads a local ``source`` once per run, however many units send it.
+SourceReader = Callable[[Path], Content]
+
+
+def as_text(value: Any) -> str:
+    """A variable as a parameter or an environment variable holds it: strings as they are,
+    TOML's ``true``/``false`` as written, arrays and tables as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, default=str)
+
+
+def substitute(text: str, variables: Mapping[str, Any]) -> str:
+    """``text`` with each ``${var:NAME}`` replaced (every name was checked at load)."""
+    return VAR_REFERENCE.sub(lambda match: as_text(variables[match["name"]]), text)
+
+
+def var_env(command: ShellCommand | None, variables: Mapping[str, Any]) -> dict[str, str]:
+    """The environment that carries a command's ``${var:…}`` values, and its ``${env:…}``."""
+    if command is None:
+        return {}
+    env = dict(command.env)
+    env.update({name: as_text(variables[var]) for name, var in command.vars})
+    return env
+
+
+def resolve(
+    step: AnyEnsure,
+    variables: Mapping[str, Any],
+    base: Path,
+    *,
+    validate: ShellCommand | None = None,
+    read: SourceReader = Content.from_file,
+) -> Op:
+    """The kind ``step`` asks for on a unit with ``variables``; relative ``source`` and
+    ``template`` paths are relative to ``base``, the directory of the config.
+    Raises ``templates.TemplateProblem`` for a template that cannot be rendered."""
+
+    def text(value: str) -> str:
+        return substitute(value, variables)
+
+    def maybe(value: str | None) -> str | None:
+        return None if value is None else text(value)
+
+    path = text(step.path)
+    match step:
+        case DirStep():
+            return Dir(path, step.mode, maybe(step.owner), maybe(step.group), step.parents)
+        case FileStep():
+            content, origin = _content(step, variables, base, read)
+            shell, env = _validate(step, validate, variables)
+            return File(
+                path,
+                content,
+                origin,
+                mode=step.mode,
+                owner=maybe(step.owner),
+                group=maybe(step.group),
+                backup=step.backup,
+                validate=shell,
+                validate_env=tuple(sorted(env.items())),
+            )
+        case LinkStep():
+            return Link(path, text(step.to))
+        case LineStep():
+            return Line(path, text(step.line), maybe(step.regexp), step.state == "present")
+        case BlockStep():
+            return Block(path, text(step.text), text(step.marker), step.state == "present")
+        case AbsentStep():
+            return Absent(path)
+    raise AssertionError(f"unknown ensure kind {step!r}")  # pragma: no cover
+
+
+def _content(
+    step: FileStep, variables: Mapping[str, Any], base: Path, read: SourceReader
+) -> tuple[Content, str]:
+    if step.content is not None:
+        return Content.of(substitute(step.content, variables).encode()), "content"
+    if step.source is not None:
+        return read(base / step.source), f"source {step.source}"
+    assert step.template is not None  # noqa: S101 - the model requires one of the three
+    rendered = templates.render(base / step.template, variables)
+    return Content.of(rendered.encode()), f"template {step.template}"
+
+
+def _validate(
+    step: FileStep, command: ShellCommand | None, variables: Mapping[str, Any]
+) -> tuple[str | None, dict[str, str]]:
+    """``validate`` as shell text with ``%s`` a quoted expansion of ``$NEXUS_NEW_FILE``."""
+    if step.validate_cmd is None:
+        return None, {}
+    shell = step.validate_cmd if command is None else command.text
+    spans, start = [], shell.find("%s")
+    while start >= 0:
+        spans.append(Span(start, start + 2, NEW_FILE))
+        start = shell.find("%s", start + 2)
+    return splice(shell, spans), var_env(command, variables)
