@@ -65,6 +65,21 @@ class StepStarted(Event):
     step: int
     attempt: int
     command: str  # redacted
+    #: false: running it again may do its work twice (a retry asks first); None: not said
+    idempotent: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BytesSent(Event):
+    """File content on its way to a host: said every few MiB of a transfer, so a face can
+    show a large file moving; the step's StepFinished says the total."""
+
+    task: str
+    host: str
+    step: int
+    attempt: int
+    sent: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,6 +28,8 @@ from nexus_engine.words import Failure, Stream
 TransportFor = Callable[[Unit], Transport]
 #: Waits until the record holds every event up to a sequence number (the journal's).
 RecordBarrier = Callable[[int], Awaitable[None]]
+#: How often a transfer says how far it got: every this many bytes sent.
+PROGRESS_BYTES = 4 * 1024 * 1024
 #: The signals that stop a run the way the operator's abort does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -236,7 +238,12 @@ class Runner:
         key, unit = command.key, self._units[command.key]
         step = unit.steps[command.step]
         where = {**_where(key), "step": command.step, "attempt": command.attempt}
-        await self._emit(ev.StepStarted, **where, command=self._redactor.text(step.shown))
+        await self._emit(
+            ev.StepStarted,
+            **where,
+            command=self._redactor.text(step.shown),
+            idempotent=step.idempotent,
+        )
         redactors = {stream: self._redactor.stream() for stream in Stream}
         self._heard(command)
 
@@ -261,7 +268,7 @@ class Runner:
             result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")
             report = StepReport(result, None)
         else:
-            report = await self._perform(unit, command, spec, on_output, cancel)
+            report = await self._perform(unit, command, spec, on_output, cancel=cancel, where=where)
             result = report.result
         for stream, redactor in redactors.items():
             if data := redactor.flush():
@@ -309,13 +316,21 @@ class Runner:
         command: sch.StartStep,
         spec: CommandSpec,
         on_output: OutputSink,
+        *,
         cancel: asyncio.Event,
+        where: dict[str, Any],
     ) -> StepReport:
         """The step the desired-state way (guards, ``ensure``, ``--check``): see ``ops``."""
         state = self._unit_states.setdefault(unit.key, UnitState())
+        told = [0]
 
         async def run(spec: CommandSpec, sink: OutputSink) -> CommandResult:
             return await self._run_guarded(unit, spec, sink, cancel)
+
+        async def on_sent(sent: int, total: int) -> None:
+            if sent - told[0] >= PROGRESS_BYTES or (sent == total and told[0]):
+                told[0] = sent
+                await self._emit(ev.BytesSent, **where, sent=sent, total=total)
 
         try:
             step = Perform(
@@ -327,6 +342,7 @@ class Runner:
                 on_output,
                 mode=self.mode,
                 after_change=command.after_change,
+                on_sent=on_sent,
             )
             return await step()
         except Exception as error:  # noqa: BLE001 - reported as the step's failure

@@ -19,6 +19,7 @@ from textual.message import Message
 from nexus_engine import events as ev
 from nexus_engine.plan import UnitKey
 from nexus_engine.render.terminal import printable
+from nexus_engine.status import Change
 from nexus_engine.words import Stream
 from nexus_tui import messages as msg
 from nexus_tui.model import RunModel
@@ -31,6 +32,10 @@ HISTORY_BYTES = 256 * 1024
 MAX_PENDING = 64 * 1024
 #: Marks a line that came on stderr; the log widget colours such lines.
 STDERR_MARK = "▌"
+#: Mark the line that says what a step did to its host; the log widget colours them.
+OUTCOME_MARKS = {Change.OK: "✓", Change.CHANGED: "±", Change.SKIPPED: "·"}
+#: Marks the lines of a diff (``--check --diff``).
+DIFF_MARK = "│ "
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -54,7 +59,9 @@ class Bridge:
         if isinstance(event, ev.OutputReceived):
             self._buffer(event)
         elif isinstance(event, ev.StepFinished):
-            self._end_lines(UnitKey(event.task, event.host))  # a step's last line is its own
+            key = UnitKey(event.task, event.host)
+            self._end_lines(key)  # a step's last line is its own
+            self._outcome(key, event)
         changed = self.model.apply(event)
         self._tasks.update(changed.tasks)
         self._hosts.update(changed.hosts)
@@ -120,6 +127,16 @@ class Bridge:
             rest = self._pending.pop((key, stream), None)
             if rest:
                 self._emit(key, stream, bytes(rest))
+
+    def _outcome(self, key: UnitKey, event: ev.StepFinished) -> None:
+        """What a step did, as a line of the host's log (``✓ ok: …``, ``± updated …``), and
+        a check's diff under it: the log tells the whole story of the host."""
+        if event.summary is None or event.change is None:
+            return
+        lines = [f"{OUTCOME_MARKS[event.change]} {event.summary}"]
+        if event.diff:
+            lines += [DIFF_MARK + line for line in event.diff.splitlines()]
+        self._emit(key, Stream.STDOUT, "\n".join(lines).encode())
 
     def show(self, keys: Iterable[UnitKey]) -> None:
         """These hosts' logs are on screen now (each pane has just loaded its history)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from nexus_engine import events as ev
 from nexus_engine.plan import Plan, UnitKey
-from nexus_engine.status import RunStatus, UnitStatus
+from nexus_engine.status import Change, RunStatus, UnitStatus
 
 S = UnitStatus
 ACTIVE = frozenset({S.RUNNING, S.RETRY_WAIT})
@@ -34,6 +34,9 @@ class UnitRow:
     duration: float | None = None  # the engine's own measure, once the unit has settled
     reason: str | None = None
     quiet_since: float | None = None
+    ok_steps: int = 0  # steps that found nothing to do
+    changed_steps: int = 0  # steps that changed something (checking: would)
+    sending: tuple[int, int] | None = None  # a file on its way: bytes sent, of how many
 
     def elapsed(self, now: float) -> float | None:
         if self.duration is not None:
@@ -185,7 +188,21 @@ class RunModel:
             case ev.UnitQuiet():
                 self._host(_key(event), changed, quiet_since=event.time - event.silent_for)
             case ev.StepFinished():
-                self._host(_key(event), changed, exit_code=event.exit_code, quiet_since=None)
+                row = self.hosts[_key(event)]
+                counts = {
+                    "ok_steps": row.ok_steps + (event.change is Change.OK),
+                    "changed_steps": row.changed_steps + (event.change is Change.CHANGED),
+                }
+                self._host(
+                    _key(event),
+                    changed,
+                    exit_code=event.exit_code,
+                    quiet_since=None,
+                    sending=None,
+                    **counts,
+                )
+            case ev.BytesSent():
+                self._host(_key(event), changed, sending=(event.sent, event.total))
             case ev.RetryScheduled():
                 self._host(_key(event), changed, status=S.RETRY_WAIT)
             case ev.DecisionNeeded():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from nexus_engine.status import RunStatus, UnitStatus
-from nexus_engine.words import GLYPHS, duration_text
+from nexus_engine.words import GLYPHS, duration_text, size_text
 from nexus_tui.model import RunTotals, TaskRow, UnitRow
 
 S = UnitStatus
@@ -60,7 +60,7 @@ def task_label(row: TaskRow, now: float, *, under: str | None = None) -> Text:
 
 
 def host_cells(row: UnitRow, now: float) -> tuple[Text, ...]:
-    """Status, host, tries, exit, time, note: the columns of the host table."""
+    """Status, host, tries, exit, time, steps ok/changed, note: the host table's columns."""
     status = Text.assemble(glyph(row.status), " ", (status_word(row.status), STYLES[row.status]))
     if not row.in_run:
         status = Text(f"{OUT_OF_RUN} idle", style="dim")
@@ -72,12 +72,25 @@ def host_cells(row: UnitRow, now: float) -> tuple[Text, ...]:
         Text(tries, justify="right"),
         Text(exit_code, justify="right", style="red" if row.exit_code else ""),
         Text(duration(row.elapsed(now)), justify="right"),
+        changes(row.ok_steps, row.changed_steps),
         note(row, now),
     )
 
 
+def changes(ok: int, changed: int) -> Text:
+    """Steps that found nothing to do, and steps that changed something: ``3/1``."""
+    if not ok and not changed:
+        return Text("-", justify="right", style="dim")
+    return Text.assemble(
+        (str(ok), "green"), "/", (str(changed), "yellow" if changed else ""), justify="right"
+    )
+
+
 def note(row: UnitRow, now: float) -> Text:
-    """Why a host needs a look: quiet for a while, or why it failed."""
+    """Why a host needs a look: quiet for a while, or why it failed; or a file on its way."""
+    if row.sending is not None and row.status is S.RUNNING:
+        sent, total = row.sending
+        return Text(f"sent {sent * 100 // max(total, 1)}% of {size_text(total)}", style="cyan")
     if row.quiet_since is not None and row.status is S.RUNNING:
         return Text(f"quiet {duration(max(now - row.quiet_since, 0.0))}", style="bold yellow")
     if row.reason and row.status is not S.SUCCEEDED:

@@ -26,8 +26,8 @@ from nexus_engine.words import Stream
 
 #: Runs one command on the unit's transport (its cancel event bound), streaming to a sink.
 RunCommand = Callable[[CommandSpec, OutputSink], Awaitable[CommandResult]]
-#: Counts bytes of file content as they go, for the progress a face shows.
-SentSink = Callable[[int], Awaitable[None]]
+#: Told the bytes of file content sent so far, and the total, for the progress a face shows.
+SentSink = Callable[[int, int], Awaitable[None]]
 #: The tools each kind needs on the host besides a POSIX shell.
 _NEEDS = {
     "dir": ("stat",),
@@ -239,7 +239,7 @@ def _counted(
             yield chunk
             sent[0] += len(chunk)
             if on_sent is not None:
-                await on_sent(sent[0])
+                await on_sent(sent[0], content.size)
 
     return chunks
 

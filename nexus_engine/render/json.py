@@ -20,6 +20,7 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
         "started": ev.iso_time(event.started),
         "finished": ev.iso_time(event.time),
         "error": event.error,
+        "recap": recap(event),
         "tasks": {
             name: {
                 "status": task.status.value,
@@ -31,12 +32,26 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
                         "duration": None if unit.duration is None else round(unit.duration, 3),
                         "reason": unit.reason,
                         "error": unit.error_kind,
+                        "ok": unit.ok_steps,
+                        "changed": unit.changed_steps,
+                        "skipped": unit.skipped_steps,
                     }
                     for host, unit in task.hosts.items()
                 },
             }
             for name, task in event.tasks.items()
         },
+    }
+
+
+def recap(event: ev.RunFinished) -> dict[str, int]:
+    """Steps ok, changed and skipped, and units failed, over the whole run."""
+    units = [unit for task in event.tasks.values() for unit in task.hosts.values()]
+    return {
+        "ok": sum(unit.ok_steps for unit in units),
+        "changed": sum(unit.changed_steps for unit in units),
+        "skipped": sum(unit.skipped_steps for unit in units),
+        "failed": sum(1 for unit in units if unit.status.failure),
     }
 
 

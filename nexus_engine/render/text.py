@@ -12,7 +12,7 @@ from typing import TextIO
 from nexus_engine import events as ev
 from nexus_engine.render.terminal import COLOURS, paint, printable, status_text, table
 from nexus_engine.status import Change, UnitStatus
-from nexus_engine.words import Stream, duration_text
+from nexus_engine.words import Stream, duration_text, size_text
 
 #: A partial line longer than this is printed anyway, so a 20 MB line never sits in memory.
 MAX_PENDING = 64 * 1024
@@ -74,6 +74,9 @@ class TextRenderer:
                 step, delay, attempt = event.step + 1, event.delay, event.attempt
                 text = f"retrying step {step} in {delay:.1f}s (attempt {attempt})"
                 self._line(event.task, event.host, "↻", text, "33")
+            case ev.BytesSent() if self._verbosity > 0:
+                text = f"sent {size_text(event.sent)} of {size_text(event.total)}"
+                self._line(event.task, event.host, "·", text, "2")
             case ev.UnitFinished():
                 self._unit_finished(event)
             case ev.UnitQuiet() if loud:
@@ -108,7 +111,7 @@ class TextRenderer:
         if self._verbosity > 0:
             detail = event.reason or f"exit status {event.exit_code}"
             if event.sent:
-                detail += f", {_size(event.sent)} sent"
+                detail += f", {size_text(event.sent)} sent"
             self._line(event.task, event.host, "·", f"step {event.step + 1}: {detail}", "2")
 
     def _unit_finished(self, event: ev.UnitFinished) -> None:
@@ -286,14 +289,6 @@ class Recap:
     def __str__(self) -> str:
         skipped = f", {self.skipped} skipped" if self.skipped else ""
         return f"{self.ok} ok, {self.changed} changed{skipped}, {self.failed} failed"
-
-
-def _size(count: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024  # type: ignore[assignment]
-    return str(count)  # pragma: no cover
 
 
 def _decode(data: bytes) -> str:

@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from nexus_engine.render import json as json_render
 from nexus_tui import text
 from nexus_tui.messages import RunEnded
 
@@ -38,11 +39,16 @@ class SummaryScreen(Screen[None]):
             f" in {text.duration(finished.time - finished.started)}",
             f"  ·  exit code {self.ended.exit_code}",
         )
+        recap = json_render.recap(finished)
+        verdict.append(
+            f"\nsteps: {recap['ok']} ok, {recap['changed']} changed, {recap['skipped']} skipped,"
+            f" {recap['failed']} failed"
+        )
         if finished.error:
             verdict.append(f"\n{finished.error}", style="bold red")
         yield Static(verdict, id="verdict")
         table: DataTable[Text] = DataTable(id="summary", cursor_type="row")
-        for label in ("task", "host", "status", "tries", "exit", "time", "reason"):
+        for label in ("task", "host", "status", "tries", "exit", "ok/chg", "time", "reason"):
             table.add_column(label, key=label)
         for task, summary in finished.tasks.items():
             for host, unit in summary.hosts.items():
@@ -56,6 +62,7 @@ class SummaryScreen(Screen[None]):
                     ),
                     Text(str(unit.attempts), justify="right"),
                     Text("-" if unit.exit_code is None else str(unit.exit_code), justify="right"),
+                    text.changes(unit.ok_steps, unit.changed_steps),
                     Text(text.duration(unit.duration), justify="right"),
                     Text(unit.reason or "", style="dim"),
                 )

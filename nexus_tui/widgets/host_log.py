@@ -16,16 +16,31 @@ from textual.binding import BindingType
 from textual.widgets import Log
 
 from nexus_engine.plan import UnitKey
+from nexus_engine.status import Change
 from nexus_tui.bindings import MOVE
-from nexus_tui.bridge import HISTORY, STDERR_MARK
+from nexus_tui.bridge import DIFF_MARK, HISTORY, OUTCOME_MARKS, STDERR_MARK
+
+#: A line's start → its style: stderr, what a step did, and the lines a diff adds and removes.
+_STYLES = (
+    (STDERR_MARK, "red"),
+    (OUTCOME_MARKS[Change.CHANGED], "bold yellow"),
+    (OUTCOME_MARKS[Change.OK], "green"),
+    (DIFF_MARK + "+++", ""),
+    (DIFF_MARK + "---", ""),
+    (DIFF_MARK + "+", "green"),
+    (DIFF_MARK + "-", "red"),
+)
 
 
-class StderrHighlighter(Highlighter):
-    """Colours lines that came on stderr (the bridge marks them) and nothing else."""
+class LineHighlighter(Highlighter):
+    """Colours the lines the bridge marked (stderr, step outcomes, diffs) and nothing else:
+    a command's own output is never read as markup."""
 
     def highlight(self, text: Text) -> None:
-        if text.plain.startswith(STDERR_MARK):
-            text.stylize("red")
+        plain = text.plain
+        style = next((style for start, style in _STYLES if plain.startswith(start)), "")
+        if style:
+            text.stylize(style)
 
 
 class HostLog(Log):
@@ -33,7 +48,7 @@ class HostLog(Log):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(highlight=True, max_lines=HISTORY, id=id)
-        self.highlighter = StderrHighlighter()
+        self.highlighter = LineHighlighter()
         self.key: UnitKey | None = None
 
     def show(self, key: UnitKey | None, lines: Sequence[str], *, follow: bool) -> None:

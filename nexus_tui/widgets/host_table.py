@@ -23,6 +23,7 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("tries", "try", 3),
     ("exit", "exit", 4),
     ("time", "time", 6),
+    ("changes", "ok/chg", 6),
     ("note", "note", None),
 )
 

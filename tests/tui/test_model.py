@@ -85,7 +85,7 @@ def test_labels_are_plain_text_never_markup() -> None:
     assert label.plain == "? deploy  1/3  7.6s"
     assert text.task_label(model.tasks["smoke"], T0, under="migrate").plain.endswith("↑migrate")
     cells = [cell.plain for cell in text.host_cells(model.hosts[WEB2], T0 + 14)]
-    assert cells == ["? waiting", "web2", "1", "5", "4.6s", "exit status 5"]
+    assert cells == ["? waiting", "web2", "1", "5", "4.6s", "-", "exit status 5"]
     idle = RunModel(deploy_plan())
     assert text.host_cells(idle.hosts[WEB2], T0)[0].plain == "– idle"
     header = text.progress(model.totals, T0 + 14).plain

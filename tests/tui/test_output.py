@@ -6,7 +6,7 @@ from rich.text import Text
 
 from nexus_engine.plan import UnitKey
 from nexus_tui.bridge import STDERR_MARK
-from nexus_tui.widgets.host_log import HostLog, StderrHighlighter
+from nexus_tui.widgets.host_log import HostLog, LineHighlighter
 from nexus_tui.widgets.host_table import HostTable
 from tests.tui import configs
 from tests.tui.conftest import Project, settle, wait_for
@@ -42,6 +42,6 @@ async def test_a_silent_host_is_flagged_quiet_until_it_speaks(project: Project) 
 
 
 def test_only_stderr_lines_are_coloured() -> None:
-    highlight = StderrHighlighter()
+    highlight = LineHighlighter()
     assert highlight(Text(f"{STDERR_MARK}oops")).spans
     assert not highlight(Text("fine")).spans

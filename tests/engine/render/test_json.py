@@ -29,6 +29,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
         "started": "2025-11-24T05:12:17.000+00:00",
         "finished": "2025-11-24T05:13:17.000+00:00",
         "error": None,
+        "recap": {"ok": 0, "changed": 0, "skipped": 0, "failed": 1},
         "tasks": {
             "build": {
                 "status": "succeeded",
@@ -40,6 +41,9 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "duration": 1.235,
                         "reason": None,
                         "error": None,
+                        "ok": 0,
+                        "changed": 0,
+                        "skipped": 0,
                     }
                 },
             },
@@ -53,6 +57,9 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "duration": 2.0,
                         "reason": "exit status 3",
                         "error": None,
+                        "ok": 0,
+                        "changed": 0,
+                        "skipped": 0,
                     }
                 },
             },
@@ -66,6 +73,9 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "duration": None,
                         "reason": "not run: deploy failed",
                         "error": None,
+                        "ok": 0,
+                        "changed": 0,
+                        "skipped": 0,
                     }
                 },
             },
