@@ -25,3 +25,19 @@ def next_waiting(model: RunModel, after: UnitKey) -> UnitKey | None:
     order = {key: index for index, key in enumerate(model.hosts)}
     later = [key for key in waiting if order[key] > order[after]]
     return next(iter(later or waiting), None)
+
+
+#: Said before retrying a step the config marks ``idempotent = false``.
+UNSAFE_RETRY = "A step marked idempotent = false failed: running it again may do its work twice."
+
+
+def unsafe_question(model: RunModel, keys: list[UnitKey]) -> str | None:
+    """The question to ask before retrying ``keys`` when one of them failed in a step marked
+    ``idempotent = false``; None when retrying them is safe."""
+    unsafe = [key for key in keys if model.hosts[key].unsafe]
+    if not unsafe:
+        return None
+    if keys == unsafe == keys[:1]:
+        return f"Retry {keys[0]}?"
+    names = ", ".join(map(str, unsafe[:3])) + (" …" if len(unsafe) > 3 else "")
+    return f"Retry {len(keys)} units, {len(unsafe)} of them not safe to repeat ({names})?"

@@ -37,6 +37,7 @@ class UnitRow:
     ok_steps: int = 0  # steps that found nothing to do
     changed_steps: int = 0  # steps that changed something (checking: would)
     sending: tuple[int, int] | None = None  # a file on its way: bytes sent, of how many
+    unsafe: bool = False  # its current step is marked idempotent = false: retrying asks first
 
     def elapsed(self, now: float) -> float | None:
         if self.duration is not None:
@@ -181,6 +182,7 @@ class RunModel:
                     stopped=None,
                     reason=None,
                     quiet_since=None,
+                    unsafe=event.idempotent is False,
                 )
             case ev.OutputReceived():
                 if self.hosts[_key(event)].quiet_since is not None:

@@ -290,7 +290,19 @@ class DashboardScreen(Screen[None]):
         return True
 
     def action_retry(self) -> None:
-        self._decide("retry")
+        key, model = self.decision_target, self.nexus.model
+        if key is None or decisions.unsafe_question(model, [key]) is None:
+            self._decide("retry")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._decide("retry")
+
+        self.app.push_screen(
+            ConfirmScreen(decisions.unsafe_question(model, [key]) or "", decisions.UNSAFE_RETRY),
+            answered,
+        )
 
     def _decide(self, decision: str) -> None:
         """Send ``decision`` about the unit the bar names; what follows comes from the engine."""
@@ -301,8 +313,17 @@ class DashboardScreen(Screen[None]):
         self._decided.add(key)
 
     def action_retry_all(self) -> None:
-        for key in self.nexus.model.awaiting():
-            self.nexus.decide("retry", key)
+        waiting = self.nexus.model.awaiting()
+
+        def retry(yes: bool | None = True) -> None:
+            for key in waiting if yes else ():
+                self.nexus.decide("retry", key)
+
+        question = decisions.unsafe_question(self.nexus.model, waiting)
+        if question is None:
+            retry()
+        else:
+            self.app.push_screen(ConfirmScreen(question, decisions.UNSAFE_RETRY), retry)
 
     def action_skip(self) -> None:
         self._decide("skip")

@@ -94,3 +94,11 @@ commands = ["sleep 0.6; exit 2"]
 [tasks.elsewhere]
 commands = ["echo elsewhere"]
 """
+
+#: FLAKY with its failing step marked unsafe to repeat: a retry asks first.
+UNSAFE = """
+[tasks.flaky]
+commands = [
+    { cmd = "test -f '{dir}/marker' || { touch '{dir}/marker'; exit 3; }", idempotent = false },
+]
+"""

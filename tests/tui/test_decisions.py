@@ -163,3 +163,23 @@ async def test_a_failure_is_not_selected_while_the_operator_moves(project: Proje
         app.abort()
         await wait_for(pilot, lambda: app.ended is not None, "the run to end")
     await settle(app)
+
+
+async def test_retrying_a_step_marked_not_idempotent_asks_first(project: Project) -> None:
+    """``idempotent = false``: r asks; no leaves the unit waiting, yes retries it."""
+    app = project.app(configs.UNSAFE, autostart=[])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.dashboard.selected == FLAKY, "the failure selected")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "Retry flaky@local?" in str(app.screen.question)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        assert app.model.hosts[FLAKY].waiting
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        flaky = app.ended.finished.tasks["flaky"].hosts["local"]
+        assert (flaky.status, flaky.attempts) == (UnitStatus.SUCCEEDED, 2)
+    await settle(app)
