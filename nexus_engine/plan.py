@@ -420,6 +420,7 @@ def describe(
             flags = [f"timeout {step.timeout:g}s"]
             if step.retries:
                 flags.append(f"retries {step.retries}")
+            flags += _conditions(step)
             indent = " " * (len(str(index)) + 4)
             shown = step.shown.replace("\n", "\n" + indent)
             lines.append(f"  {index}. {shown}  ({', '.join(flags)})")
@@ -453,10 +454,24 @@ def _step_details(
         cwd = "in the login's home directory"
     else:
         cwd = "in the login's home directory (local: the current directory)"
+    if step.op is not None:  # Nexus's own commands: no directory, no variables of the step
+        return [runs_as]
     details = [runs_as, cwd]
     if step.env:
         details.append("env " + ", ".join(env_names(step, redact)))
     return details
+
+
+def _conditions(step: StepPlan) -> list[str]:
+    """When a step does less than run: a guard, ``when = "changed"``, not safe to repeat."""
+    conditions = []
+    if step.guard is not None:
+        conditions.append(step.guard.describe())
+    if step.when_changed:
+        conditions.append("only after a change")
+    if step.idempotent is False:
+        conditions.append("not safe to repeat")
+    return conditions
 
 
 def env_names(step: StepPlan, redact: Callable[[str], str] | None = None) -> list[str]:

@@ -53,6 +53,10 @@ def clean_env(state: Path) -> dict[str, str]:
     }
     env["NEXUS_STATE_DIR"] = str(state)
     env.setdefault("TERM", "xterm-256color")
+    # the example's files go under $TMPDIR: a test's own, so parallel runs never share them
+    scratch = state.parent / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(scratch)
     return env
 
 

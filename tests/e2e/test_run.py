@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ from tests.e2e.conftest import (
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLE_TASKS = ["prepare", "build", "lint", "test", "package"]
+EXAMPLE_TASKS = ["prepare", "build", "configure", "lint", "test", "package"]
 
 
 def prefixed(stdout: str, marker: str) -> list[tuple[str, str]]:
@@ -146,3 +147,21 @@ def test_a_timeout_kills_the_whole_process_group(nexus: Nexus, reaper: Reaper) -
     # the partial output is kept
     (log,) = (nexus.only_run() / "output" / "hang" / "local").glob("0-1.log")
     assert log.read_bytes() == b"started\n"
+
+
+def test_the_example_converges_then_changes_nothing(nexus: Nexus) -> None:
+    """Its ``ensure`` steps create their files under $TMPDIR once; a second run finds them
+    right, reports only ok, and its handler (``when = "changed"``) does not run."""
+    first = nexus("-c", EXAMPLE, "--headless", "run", "configure", "--format", "json")
+    assert first.returncode == 0, first.stderr
+    configure = unit(json.loads(first.stdout), "configure")
+    root = Path(nexus.env["TMPDIR"]) / "nexus-demo"
+    assert (root / "etc" / "app.conf").read_text() == (
+        "# written by nexus for nexus-demo\nlisten = 8080\n"
+    )
+    assert (root / "current").readlink() == root / "etc"
+    assert (configure["ok"], configure["changed"]) == (1, 7)
+
+    second = nexus("-c", EXAMPLE, "--headless", "run", "configure", "--format", "json")
+    configure = unit(json.loads(second.stdout), "configure")
+    assert (configure["ok"], configure["changed"], configure["skipped"]) == (7, 0, 1)
