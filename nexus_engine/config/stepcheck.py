@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from nexus_engine.config.ensure import VAR_REFERENCE, FileStep
+from nexus_engine.config.ensure import VAR_REFERENCE, EnsureBase, FileStep
 from nexus_engine.config.errors import KeyPath
 from nexus_engine.config.hosts import expand_targets
 from nexus_engine.config.interpolate import ShellCommand
@@ -41,7 +41,30 @@ def check_steps(
             if hosts is None:
                 hosts = expand_targets(config, task.targets)
             findings += _undefined(references, variables, task_name, hosts, where)
+            if isinstance(step, EnsureBase) and VAR_REFERENCE.search(step.path):
+                findings += _relative(step.path, variables, task_name, hosts, where)
     return findings
+
+
+def _relative(
+    path: str, variables: Variables, task: str, hosts: list[str], where: KeyPath
+) -> list[Finding]:
+    """A path whose variables make it relative on some host: it would land wherever the
+    login's shell starts, so it is refused like a relative path written out."""
+    from nexus_engine.ops.resolve import substitute  # noqa: PLC0415
+
+    for host in hosts:
+        defined = variables.for_unit(task, host)
+        if all(name in defined for name in _names(path)):
+            filled = substitute(path, defined)
+            if not filled.startswith("/"):
+                message = f"is {filled!r} on {host}: it must be an absolute path on the host"
+                return [((*where, "path"), message)]
+    return []
+
+
+def _names(text: str) -> list[str]:
+    return [match["name"] for match in VAR_REFERENCE.finditer(text)]
 
 
 def _files(step: FileStep, base: Path, where: KeyPath) -> list[Finding]:
