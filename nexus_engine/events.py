@@ -175,6 +175,20 @@ class TaskSummary:
     hosts: dict[str, UnitSummary]
 
 
+@dataclass(frozen=True, slots=True)
+class Recap:
+    """The recap operators know from Ansible: steps ok, changed and skipped; units failed."""
+
+    ok: int
+    changed: int
+    skipped: int
+    failed: int
+
+    def __str__(self) -> str:
+        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        return f"{self.ok} ok, {self.changed} changed{skipped}, {self.failed} failed"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
     status: RunStatus
@@ -184,6 +198,16 @@ class RunFinished(Event):
     error: str | None = None
     #: The signal that stopped the run (``SIGINT``, ``SIGTERM``, ``SIGHUP``), if one did.
     stopped_by: str | None = None
+
+    def recap(self) -> Recap:
+        """Steps ok, changed and skipped, and units failed, over the whole run."""
+        units = [unit for task in self.tasks.values() for unit in task.hosts.values()]
+        return Recap(
+            ok=sum(unit.ok_steps for unit in units),
+            changed=sum(unit.changed_steps for unit in units),
+            skipped=sum(unit.skipped_steps for unit in units),
+            failed=sum(1 for unit in units if unit.status.failure),
+        )
 
     @property
     def exit_code(self) -> int:

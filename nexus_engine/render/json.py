@@ -20,7 +20,7 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
         "started": ev.iso_time(event.started),
         "finished": ev.iso_time(event.time),
         "error": event.error,
-        "recap": recap(event),
+        "recap": dataclasses.asdict(event.recap()),
         "tasks": {
             name: {
                 "status": task.status.value,
@@ -41,17 +41,6 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
             }
             for name, task in event.tasks.items()
         },
-    }
-
-
-def recap(event: ev.RunFinished) -> dict[str, int]:
-    """Steps ok, changed and skipped, and units failed, over the whole run."""
-    units = [unit for task in event.tasks.values() for unit in task.hosts.values()]
-    return {
-        "ok": sum(unit.ok_steps for unit in units),
-        "changed": sum(unit.changed_steps for unit in units),
-        "skipped": sum(unit.skipped_steps for unit in units),
-        "failed": sum(1 for unit in units if unit.status.failure),
     }
 
 

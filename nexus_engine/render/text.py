@@ -160,10 +160,8 @@ class TextRenderer:
         self._progress = False
         rows, bare = [["TASK", "HOST", "STATUS", "EXIT", "TRIES", "OK", "CHANGED", "TIME"]], []
         bare.append(list(rows[0]))
-        recap = Recap()
         for task, summary in event.tasks.items():
             for host, unit in summary.hosts.items():
-                recap.add(unit)
                 exit_code = "-" if unit.exit_code is None else str(unit.exit_code)
                 cells = [
                     task,
@@ -180,7 +178,7 @@ class TextRenderer:
         self._write("")
         for line in table(rows, bare):
             self._write(line)
-        self._write(f"steps: {recap}")
+        self._write(f"steps: {event.recap()}")
         for task, summary in event.tasks.items():
             if summary.status is UnitStatus.PARTIAL:
                 self._write(self._partial(task, summary))
@@ -272,23 +270,6 @@ _CHANGE_MARKS = {
     Change.CHANGED: ("~", "33"),
     Change.SKIPPED: ("-", "2"),
 }
-
-
-class Recap:
-    """Steps that were ok, changed or failed across units: the recap operators know."""
-
-    def __init__(self) -> None:
-        self.ok = self.changed = self.skipped = self.failed = 0
-
-    def add(self, unit: ev.UnitSummary) -> None:
-        self.ok += unit.ok_steps
-        self.changed += unit.changed_steps
-        self.skipped += unit.skipped_steps
-        self.failed += 1 if unit.status.failure else 0
-
-    def __str__(self) -> str:
-        skipped = f", {self.skipped} skipped" if self.skipped else ""
-        return f"{self.ok} ok, {self.changed} changed{skipped}, {self.failed} failed"
 
 
 def _decode(data: bytes) -> str:

@@ -14,7 +14,6 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from nexus_engine.render import json as json_render
 from nexus_tui import text
 from nexus_tui.messages import RunEnded
 
@@ -39,11 +38,7 @@ class SummaryScreen(Screen[None]):
             f" in {text.duration(finished.time - finished.started)}",
             f"  ·  exit code {self.ended.exit_code}",
         )
-        recap = json_render.recap(finished)
-        verdict.append(
-            f"\nsteps: {recap['ok']} ok, {recap['changed']} changed, {recap['skipped']} skipped,"
-            f" {recap['failed']} failed"
-        )
+        verdict.append(f"\nsteps: {finished.recap()}")
         if finished.error:
             verdict.append(f"\n{finished.error}", style="bold red")
         yield Static(verdict, id="verdict")
