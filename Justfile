@@ -31,9 +31,10 @@ system-deps:
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
 
-# Benchmarks, printed as a table.
-bench:
-    {{python}} -m benchmarks
+# Benchmarks, printed as a table (first installs the peers, pyinfra and Ansible, if missing).
+bench *args:
+    {{python}} -c "import ansible, fabric, pyinfra" 2>/dev/null || {{python}} -m pip install -q -e ".[bench]"
+    {{python}} -m benchmarks {{args}}
 
 # Accept new TUI snapshot baselines (look at snapshot_report.html first).
 snapshots-update:
@@ -42,3 +43,30 @@ snapshots-update:
 # Run the example pipeline.
 demo:
     {{python}} -m nexus_cli -c nexus.toml.example --headless run
+
+# First installs the build tools (the dist extra) and what PyInstaller needs; see release/build.py.
+# The release artefacts into dist/: wheel, sdist, zipapp (.pyz), directory build (.tar.gz).
+dist: dist-deps
+    {{python}} -c "import shiv, PyInstaller, pipx, uv" 2>/dev/null || {{python}} -m pip install -q -e ".[dist]"
+    {{python}} release/build.py
+
+# Each from itself, in a clean directory: version, validate and a headless run of the example;
+# the dashboard from the directory build, under tmux; a wrong Python or machine refused (tests/dist).
+# Builds dist/, then checks every artefact.
+dist-check: system-deps dist
+    {{python}} -m pytest tests/dist -p no:cacheprovider --durations=5
+
+# objdump (binutils), and the shared libpython that Debian's python3 itself does without.
+# Debian packages PyInstaller needs; installed only when missing.
+dist-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v objdump >/dev/null || missing+=(binutils)
+    libpython=$({{python}} -c 'import os, sys, sysconfig as s; lib = os.path.join(s.get_config_var("LIBDIR"), s.get_config_var("INSTSONAME")); print("libpython%d.%d" % sys.version_info[:2] if sys.base_prefix == "/usr" and not os.path.exists(lib) else "")')
+    [ -z "$libpython" ] || missing+=("$libpython")
+    if [ ${#missing[@]} -gt 0 ]; then
+        sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi

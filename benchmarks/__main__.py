@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import local_runs, memory, planning, ssh, tui
+from benchmarks import ensure, local_runs, memory, planning, ssh, startup, tui
 from benchmarks.common import Profile, Row
 
 Topic = Callable[[Profile, Path], list[Row]]
@@ -23,6 +23,8 @@ TOPICS: dict[str, Topic] = {
     "memory": memory.run,
     "tui": tui.run,
     "ssh": ssh.run,
+    "startup": startup.run,
+    "ensure": ensure.run,
 }
 HEADERS = ("benchmark", "workload", "Nexus", "baseline", "ratio / note")
 

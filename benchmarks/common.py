@@ -119,6 +119,13 @@ def bench_env(state_dir: Path) -> dict[str, str]:
     return {**os.environ, STATE_ENV: str(state_dir), "NO_COLOR": "1"}
 
 
+def client_env(home: Path, state: Path) -> dict[str, str]:
+    """The environment for an SSH client run against the lab: a fake HOME, no agent, the
+    journal to ``state``, no colour."""
+    env = {name: value for name, value in os.environ.items() if name != "SSH_AUTH_SOCK"}
+    return env | {"HOME": str(home), STATE_ENV: str(state), "NO_COLOR": "1"}
+
+
 def run_quiet(
     argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:

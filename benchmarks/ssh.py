@@ -63,9 +63,9 @@ from typing import Any
 import asyncssh
 
 from benchmarks.common import (
-    STATE_ENV,
     Profile,
     Row,
+    client_env,
     nexus_argv,
     run_quiet,
     timed,
@@ -222,8 +222,7 @@ def _measure_all(bench: Bench, profile: Profile) -> list[Row]:
 
 def _prepare(lab: SshLab, workdir: Path, control_dir: Path) -> Bench:
     home = lab.make_home(workdir / "home")
-    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
-    env |= {"HOME": str(home), STATE_ENV: str(workdir / "state"), "NO_COLOR": "1"}
+    env = client_env(home, workdir / "state")
     configs = {count: _write_nexus_config(lab, workdir, count) for count in (10, N_HOSTS)}
     ssh_config = _write_ssh_config(lab, workdir / "ssh_config", None)
     mux_config = _write_ssh_config(lab, workdir / "ssh_config_mux", control_dir)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from nexus_engine import __version__, journal
+from nexus_cli.about import version_line
+from nexus_engine import journal
 from nexus_engine.render.terminal import table
 from nexus_engine.status import EXIT_USAGE
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the config's models are loaded only by commands that read a
 
 
 def version() -> int:
-    print(f"nexus {__version__} (Python {platform.python_version()})")
+    print(version_line())
     return 0
 
 

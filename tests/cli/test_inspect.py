@@ -18,7 +18,10 @@ from tests.cli.conftest import Project
 def test_version(project: Project) -> None:
     code, out, _ = project.nexus("version")
     assert code == 0
-    assert out == f"nexus {__version__} (Python {platform.python_version()})\n"
+    asyncssh = importlib.metadata.version("asyncssh")
+    python = platform.python_version()
+    # the tests run from the checkout (an editable install)
+    assert out == f"nexus {__version__} (source checkout; Python {python}, asyncssh {asyncssh})\n"
     assert __version__ == importlib.metadata.version("nexus-runner")  # what is installed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from nexus_engine.status import EXIT_USAGE
 from tests.cli.conftest import Project
+from tests.tmux import NEXUS, Tmux
 
 COMMANDS = ["completion", "init", "list", "logs", "preflight", "run", "runs", "validate", "version"]
 
@@ -132,3 +134,81 @@ def test_fish_completion(project: Project, tmp_path: Path) -> None:
         script.write_text(out)
         checked = subprocess.run([fish, "-n", script], capture_output=True, text=True, check=False)
         assert checked.returncode == 0, checked.stderr
+
+
+# ── completing a task name, in the real shells, installed as the README says ─────────────────────
+
+TASKS = {"build", "lint", "test"}  # the project's nexus.toml
+
+
+def completion_env(project: Project) -> dict[str, str]:
+    """The shell finds this ``nexus`` first on PATH: the completion runs ``nexus list``."""
+    path = f"{NEXUS.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, "NEXUS_STATE_DIR": str(project.state)}
+
+
+def test_bash_completes_a_task_name_from_nexus_toml(project: Project, tmp_path: Path) -> None:
+    _, out, _ = project.nexus("completion", "bash")
+    script = tmp_path / "nexus.bash"
+    script.write_text(out)
+    bash = shutil.which("bash")
+    assert bash is not None
+    for words, cword, expected in (
+        ("nexus run bu", 2, {"build"}),
+        ('nexus run ""', 2, TASKS),
+        ("nexus run --dry-run l", 3, {"lint"}),
+    ):
+        probe = (
+            f"source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; _nexus; "
+            'printf "%s\\n" "${COMPREPLY[@]}"'
+        )
+        result = subprocess.run(
+            [bash, "-c", probe], cwd=project.root, env=completion_env(project),
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert set(result.stdout.split()) == expected, (words, result.stdout, result.stderr)
+
+
+def test_zsh_completes_a_task_name_from_nexus_toml(project: Project, tmux: Tmux) -> None:
+    """An interactive zsh, set up as the README says (the script in a directory on ``fpath``,
+    then ``compinit``); Tab after ``nexus run bu`` completes ``build``, and after ``nexus run``
+    offers every task."""
+    _, out, _ = project.nexus("completion", "zsh")
+    functions = project.root / "zfunc"
+    functions.mkdir()
+    (functions / "_nexus").write_text(out)
+    home = project.root / "zdot"
+    home.mkdir()
+    (home / ".zshrc").write_text(
+        f"fpath=({functions} $fpath)\nautoload -Uz compinit && compinit -u\nPS1='zsh%% '\n"
+    )
+    zsh = shutil.which("zsh")
+    assert zsh is not None, "zsh is missing: `just system-deps` installs it"
+    tmux.env = {**completion_env(project), "ZDOTDIR": str(home), "HOME": str(home)}
+    tmux("new-session", "-d", "-s", "nexus", "-x", "100", "-y", "20", "-c", str(project.root), zsh)
+    tmux.wait_for("zsh%")
+    tmux("send-keys", "-t", "nexus", "-l", "nexus run bu")
+    tmux("send-keys", "-t", "nexus", "Tab")
+    tmux.wait_for("nexus run build")
+    tmux("send-keys", "-t", "nexus", "C-u")
+    tmux("send-keys", "-t", "nexus", "-l", "nexus run ")
+    tmux("send-keys", "-t", "nexus", "Tab")
+    screen = tmux.wait_for("lint")
+    listed = screen.split("nexus run", 1)[1]
+    assert set(listed.split()) >= TASKS, screen
+
+
+def test_bash_completes_a_task_name_on_tab(project: Project, tmux: Tmux) -> None:
+    """An interactive bash that sourced the script, as the README says; Tab completes."""
+    _, out, _ = project.nexus("completion", "bash")
+    script = project.root / "nexus.bash"
+    script.write_text(out)
+    rc = project.root / "bashrc"
+    rc.write_text(f"source {script}\nPS1='bash$ '\n")
+    tmux.env = completion_env(project)
+    bash = f"bash --noprofile --rcfile {rc} -i"
+    tmux("new-session", "-d", "-s", "nexus", "-x", "100", "-y", "20", "-c", str(project.root), bash)
+    tmux.wait_for("bash$")
+    tmux("send-keys", "-t", "nexus", "-l", "nexus run te")
+    tmux("send-keys", "-t", "nexus", "Tab")
+    tmux.wait_for("nexus run test")
