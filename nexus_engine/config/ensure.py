@@ -101,7 +101,7 @@ class FileStep(Owned):
     @field_validator("validate_cmd")
     @classmethod
     def _validate_has_path(cls, value: str | None) -> str | None:
-        if value is not None and "%s" not in value:
+        if value is not None and "%s" not in value.replace("%%", ""):
             raise ValueError("must name the new file as %s, such as 'nginx -t -c %s'")
         return value
 

@@ -59,6 +59,18 @@ def _reject_nul(value: str) -> str:
 CommandStr = Annotated[str, Field(min_length=1), AfterValidator(_reject_nul)]
 
 
+def _regex(value: str) -> str:
+    try:
+        re.compile(value, re.MULTILINE)  # as output folding compiles it
+    except (re.error, OverflowError, RecursionError) as error:
+        raise ValueError(f"not a valid regular expression: {error}") from None
+    return value
+
+
+#: A Python regular expression, checked when the file is loaded.
+Regex = Annotated[str, AfterValidator(_regex)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
 
@@ -96,6 +108,9 @@ class Settings(StrictModel):
     password: NonEmptyStr | None = None
     sudo_password: NonEmptyStr | None = None
     vars: Vars = Field(default_factory=dict)
+    #: What output folding ignores: hosts whose output differs only where these match (and in
+    #: their names, addresses and timestamps) are one group.
+    fold_ignore: list[Regex] = Field(default_factory=list)
 
 
 class HostTable(StrictModel):

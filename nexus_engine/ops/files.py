@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import posixpath
+import secrets
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +12,14 @@ from dataclasses import dataclass
 from nexus_engine.ops.base import Action, Assessment, Facts
 from nexus_engine.ops.content import Content, as_text
 from nexus_engine.ops.probe import decoded, path_probe
-from nexus_engine.ops.write import Attributes, attribute_script, write_script
+from nexus_engine.ops.write import (
+    Attributes,
+    attribute_script,
+    kept_owner,
+    new_file_mode,
+    owner_of,
+    write_script,
+)
 
 _WHAT = {"file": "a file", "dir": "a directory", "link": "a symbolic link", "other": "special"}
 
@@ -113,21 +122,46 @@ class File:
         return path_probe(self.path, content=diff)
 
     def assess(self, facts: Facts) -> Assessment:
-        return assess_content(self.path, facts, self.content, self.attributes, self._write)
-
-    def _write(self) -> Action:
-        script = write_script(
+        write = writer(
             self.path,
-            self.content.sha256,
+            self.content,
             self.attributes,
             validate=self.validate,
+            validate_env=self.validate_env,
             backup=self.backup,
         )
-        return Action(script, self.content, self.validate_env)
+        return assess_content(self.path, facts, self.content, self.attributes, write)
 
 
-#: Builds the write action of a content change.
-WriteFor = Callable[[], Action]
+#: Builds the write action of a content change, from what the probe found.
+WriteFor = Callable[[Facts], Action]
+
+
+def writer(
+    path: str,
+    content: Content,
+    attributes: Attributes,
+    *,
+    validate: str | None = None,
+    validate_env: tuple[tuple[str, str], ...] = (),
+    backup: bool = False,
+) -> WriteFor:
+    """The atomic write of ``content`` to ``path``: the mode asked for, or the old file's, or
+    the umask's; the owner asked for, or the old file's where the login may keep it."""
+
+    def write(facts: Facts) -> Action:
+        script = write_script(
+            path,
+            content.sha256,
+            new_file_mode(facts, attributes.mode),
+            owner_of(attributes),
+            validate=validate,
+            backup=backup,
+            keep_owner=kept_owner(facts, attributes),
+        )
+        return Action(script, content, validate_env)
+
+    return write
 
 
 def assess_content(
@@ -145,7 +179,7 @@ def assess_content(
         return Assessment(
             "create",
             f"{path} ({', '.join([size, *_traits(attributes)])})",
-            write(),
+            write(facts),
             before="",
             after=content.text(),
             predicted=_made("file", attributes, content),
@@ -160,10 +194,10 @@ def assess_content(
         return Assessment(
             "update",
             f"{path} content ({size}){'; ' + ', '.join(changes) if changes else ''}",
-            write(),
+            write(facts),
             before=None if old is None else as_text(old),
             after=content.text(),
-            predicted={**facts, "sha256": content.sha256, "size": str(content.size)},
+            predicted=_rewritten(facts, content),
         )
     if changes:
         return Assessment(
@@ -187,6 +221,8 @@ class Link:
     def assess(self, facts: Facts) -> Assessment:
         found = facts.get("type")
         target = decoded(facts, "target")
+        if target is not None and target.endswith(b"\n"):
+            target = target[:-1]  # readlink ends its line
         if found == "link" and target == self.to.encode():
             return Assessment(detail=f"{self.path} → {self.to}")
         if found not in ("absent", "link"):
@@ -196,7 +232,7 @@ class Link:
             [
                 "set -e",
                 f"p={q(self.path)}",
-                't=$(mktemp -u "$(dirname -- "$p")/.nexus.XXXXXXXXXX")',
+                f"t={q(_beside(self.path))}",
                 f'ln -s -- {q(self.to)} "$t"',
                 'mv -fT -- "$t" "$p" || { rm -f -- "$t"; exit 1; }',
             ]
@@ -243,6 +279,21 @@ def _made(kind: str, attributes: Attributes, content: Content | None = None) -> 
         if content.data is not None:
             made["content"] = _b64(content.data)
     return made
+
+
+def _beside(path: str) -> str:
+    """A random name in the directory of ``path``, for a link made there and renamed over it."""
+    directory = posixpath.dirname(path.rstrip("/")) or "/"
+    return posixpath.join(directory, f".nexus.{secrets.token_hex(8)}")
+
+
+def _rewritten(facts: Facts, content: Content) -> dict[str, str]:
+    """The facts of a file once its content is replaced (its mode and owner kept)."""
+    after = {key: value for key, value in facts.items() if key != "content"}
+    after |= {"sha256": content.sha256, "size": str(content.size)}
+    if content.data is not None:
+        after["content"] = _b64(content.data)
+    return after
 
 
 def _b64(data: bytes) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nexus_engine.ops.base import Action, Assessment, Facts
+from nexus_engine.ops.base import Assessment, Facts
 from nexus_engine.ops.content import Content
-from nexus_engine.ops.files import assess_content, wrong_type
+from nexus_engine.ops.files import assess_content, writer, wrong_type
 from nexus_engine.ops.probe import CONTENT_LIMIT, decoded, path_probe
-from nexus_engine.ops.write import Attributes, write_script
+from nexus_engine.ops.write import Attributes
 
 #: Bytes that are not text survive a decode and encode unchanged.
 _ERRORS = "surrogateescape"
@@ -25,22 +25,22 @@ def edit_line(text: str, line: str, regexp: str | None, *, present: bool) -> str
     """``text`` with ``line`` present once (replacing the last line matching ``regexp``, or
     appended) or, with ``present`` false, without the lines matching ``regexp`` (or equal to
     ``line``). Unchanged text comes back identical, so "nothing to do" is ``==``."""
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     pattern = re.compile(regexp) if regexp is not None else None
 
     def matches(item: str) -> bool:
-        body = item.rstrip("\r\n")
-        return bool(pattern.search(body)) if pattern is not None else body == line
+        body = _body(item)
+        return bool(pattern.search(body)) if pattern is not None else _same(item, line)
 
     if not present:
         return "".join(item for item in lines if not matches(item))
     found = [index for index, item in enumerate(lines) if matches(item)]
     if pattern is not None and found:
         index = found[-1]
-        ending = lines[index][len(lines[index].rstrip("\r\n")) :] or "\n"
+        ending = lines[index][len(_body(lines[index])) :] or "\n"
         lines[index] = line + ending
         return "".join(lines)
-    if any(item.rstrip("\r\n") == line for item in lines):
+    if any(_same(item, line) for item in lines):
         return text
     return _append(text, line + "\n")
 
@@ -52,13 +52,33 @@ def edit_block(text: str, block: str, marker: str, *, present: bool) -> str:
     begin, end = marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END")
     body = block if block.endswith("\n") or not block else block + "\n"
     wanted = f"{begin}\n{body}{end}\n" if present else ""
-    lines = text.splitlines(keepends=True)
-    bare = [item.rstrip("\r\n") for item in lines]
+    lines = _lines(text)
+    bare = [_body(item) for item in lines]
     if begin in bare:
         start = bare.index(begin)
         stop = bare.index(end, start) + 1 if end in bare[start:] else start + 1
         return "".join(lines[:start]) + wanted + "".join(lines[stop:])
     return _append(text, wanted) if wanted else text
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` cut after each ``\n`` and nowhere else: ``str.splitlines`` would also cut at
+    form feeds and Unicode line separators, which are part of a line in a config file."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    return [*lines, parts[-1]] if parts[-1] else lines
+
+
+def _body(line: str) -> str:
+    """A line without its ending: ``\n``, or ``\r\n``."""
+    line = line.removesuffix("\n")
+    return line.removesuffix("\r")
+
+
+def _same(item: str, line: str) -> bool:
+    """``item`` (with its ending) is ``line``: a CRLF line's ``\r`` is its ending, unless
+    ``line`` itself ends in ``\r``."""
+    return line in (_body(item), item.removesuffix("\n"))
 
 
 def _append(text: str, addition: str) -> str:
@@ -85,7 +105,7 @@ class _Edit:
             return wrong_type(self.path, facts, "a file")
         if found == "file":
             old = decoded(facts, "content")
-            if old is None:
+            if old is None or len(old) > CONTENT_LIMIT:
                 why = (
                     "cannot be read"
                     if "unreadable" in facts
@@ -98,12 +118,8 @@ class _Edit:
         if new == old:
             return Assessment(detail=self.path)
         content = Content.of(new)
-        attributes = Attributes()
-
-        def write() -> Action:
-            return Action(write_script(self.path, content.sha256, attributes), content)
-
-        return assess_content(self.path, facts, content, attributes, write)
+        write = writer(self.path, content, Attributes())
+        return assess_content(self.path, facts, content, Attributes(), write)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,8 +128,25 @@ def _validate(
     if step.validate_cmd is None:
         return None, {}
     shell = step.validate_cmd if command is None else command.text
-    spans, start = [], shell.find("%s")
-    while start >= 0:
-        spans.append(Span(start, start + 2, NEW_FILE))
-        start = shell.find("%s", start + 2)
-    return splice(shell, spans), var_env(command, variables)
+    text, spans = percent_spans(shell)
+    return splice(text, spans), var_env(command, variables)
+
+
+def percent_spans(shell: str) -> tuple[str, list[Span]]:
+    """``validate``'s ``%`` escapes, as in Ansible's: ``%%`` is a literal ``%`` and each
+    ``%s`` is the new file. Returns the text with ``%%`` made ``%`` and ``%s`` kept, and the
+    spans of the ``%s`` to splice."""
+    out: list[str] = []
+    spans: list[Span] = []
+    index = 0
+    while index < len(shell):
+        pair = shell[index : index + 2]
+        if pair in ("%%", "%s"):
+            if pair == "%s":
+                spans.append(Span(len("".join(out)), len("".join(out)) + 2, NEW_FILE))
+            out.append(pair if pair == "%s" else "%")
+            index += 2
+        else:
+            out.append(shell[index])
+            index += 1
+    return "".join(out), spans

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from nexus_engine import events as ev
+from nexus_engine.fold import Collector, Group, Rules
 from nexus_engine.words import Stream
 
 
-def summary_document(event: ev.RunFinished) -> dict[str, Any]:
-    """The contract scripts read: status, run id, times and per task and host the outcome."""
-    return {
+def summary_document(event: ev.RunFinished, folded: Collector | None = None) -> dict[str, Any]:
+    """The contract scripts read: status, run id, times and per task and host the outcome;
+    given the run's output ``folded``, per task its ``groups`` of hosts that printed the same."""
+    document: dict[str, Any] = {
         "status": event.status.value,
         "exit_code": event.exit_code,
         "run_id": event.run_id,
@@ -42,12 +44,40 @@ def summary_document(event: ev.RunFinished) -> dict[str, Any]:
             for name, task in event.tasks.items()
         },
     }
+    if folded is not None:
+        for name, task in event.tasks.items():
+            groups = folded.groups(name, list(task.hosts))
+            document["tasks"][name]["groups"] = [group_document(group) for group in groups]
+    return document
 
 
-async def write_summary(events: AsyncIterator[ev.Event], out: TextIO) -> None:
+def group_document(group: Group) -> dict[str, Any]:
+    """Hosts that printed the same and ended alike: their output normalised (``{host}``,
+    ``{address}``, ``{time}``, ``{ignored}``) per stream, and a unified diff against the
+    task's first (largest) group: null for that group, empty when only the ending differs.
+    An incomplete group printed more than was kept: no output, compared with no other."""
+    return {
+        "hosts": list(group.hosts),
+        "hosts_folded": group.folded,
+        "status": group.status.value,
+        "exit_code": group.exit_code,
+        "complete": group.complete,
+        "stdout": group.text(Stream.STDOUT) if group.complete else None,
+        "stderr": group.text(Stream.STDERR) if group.complete else None,
+        "diff": group.diff,
+    }
+
+
+async def write_summary(
+    events: AsyncIterator[ev.Event], out: TextIO, folding: Rules | None = None
+) -> None:
+    """The summary document once the run has finished, with its output folded per task;
+    ``folding``: what folding normalises beyond timestamps."""
+    folded = Collector(folding)
     async for event in events:
+        folded.take(event)
         if isinstance(event, ev.RunFinished):
-            json.dump(summary_document(event), out, indent=2)
+            json.dump(summary_document(event, folded), out, indent=2)
             out.write("\n")
             out.flush()
 

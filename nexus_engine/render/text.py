@@ -1,5 +1,6 @@
 """The run as lines of text: every output line prefixed with its task and host, a live progress
-line on a terminal, and a summary table at the end."""
+line on a terminal, and at the end each task's output folded (hosts that printed the same said
+once, the others as a diff) and a summary table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import AsyncIterator
 from typing import TextIO
 
 from nexus_engine import events as ev
+from nexus_engine import hostrange
+from nexus_engine.fold import Collector, Group, Rules
 from nexus_engine.render.terminal import COLOURS, paint, printable, status_text, table
 from nexus_engine.status import Change, UnitStatus
 from nexus_engine.words import Stream, duration_text, size_text
@@ -28,7 +31,10 @@ class TextRenderer:
         colour: bool = False,
         progress: bool = False,
         verbosity: int = 0,
+        folding: Rules | None = None,
     ) -> None:
+        """``folding``: what output folding normalises beyond timestamps (``fold_ignore``,
+        the hosts' addresses). Output is folded unless ``verbosity`` is below 0 (quiet)."""
         self._out = out
         self._err = err
         self._colour = colour
@@ -44,6 +50,7 @@ class TextRenderer:
         self._progress_shown = False
         self._progress_drawn_at = 0.0
         self._asking = False
+        self._folding = Collector(folding) if verbosity >= 0 else None
 
     async def consume(self, events: AsyncIterator[ev.Event]) -> None:
         ticker = asyncio.create_task(self._tick()) if self._progress else None
@@ -58,6 +65,8 @@ class TextRenderer:
 
     def handle(self, event: ev.Event) -> None:
         loud = self._verbosity >= 0
+        if self._folding is not None:
+            self._folding.take(event)
         match event:
             case ev.RunStarted():
                 self._run_started(event, loud)
@@ -158,6 +167,9 @@ class TextRenderer:
             self._flush(task, host)
         self._clear_progress()
         self._progress = False
+        if self._folding is not None:
+            for task, summary in event.tasks.items():
+                self._folded(self._folding, task, summary)
         rows, bare = [["TASK", "HOST", "STATUS", "EXIT", "TRIES", "OK", "CHANGED", "TIME"]], []
         bare.append(list(rows[0]))
         for task, summary in event.tasks.items():
@@ -196,13 +208,50 @@ class TextRenderer:
     def _partial(self, task: str, summary: ev.TaskSummary) -> str:
         """A task whose failures stayed within its ``max_failures``: said once, under the
         table, since its hosts' rows alone read as a failed task."""
-        failed = sum(1 for unit in summary.hosts.values() if unit.status.failure)
+        failed = [host for host, unit in summary.hosts.items() if unit.status.failure]
         hosts = len(summary.hosts)
         status = status_text(UnitStatus.PARTIAL, self._colour)
         return (
-            f"task {task} {status}: {failed} of {hosts} host{'s' if hosts != 1 else ''} failed,"
-            " within its max_failures, so its dependents could go on"
+            f"task {task} {status}: {len(failed)} of {_hosts(hosts)} failed"
+            f" ({hostrange.text(failed)}), within its max_failures, so its dependents could go on"
         )
+
+    def _folded(self, folding: Collector, task: str, summary: ev.TaskSummary) -> None:
+        """A task's output with its hosts folded: each group of hosts that printed the same
+        and ended alike once, the largest with its lines, every other as a diff against it.
+        Only for a task of more than one host, and not when they all printed nothing."""
+        if len(summary.hosts) < 2:
+            return
+        groups = folding.groups(task, list(summary.hosts))
+        if not groups or (len(groups) == 1 and groups[0].complete and not any(groups[0].keys)):
+            return
+        alike = "all alike" if len(groups) == 1 else f"{len(groups)} groups"
+        self._write("")
+        self._write(
+            paint(f"output of {task}: {_hosts(len(summary.hosts))}, {alike}", "1", self._colour)
+        )
+        reference = next((group.folded for group in groups if group.diff is None), "")
+        for group in groups:
+            self._group(group, reference, folding.limit)
+
+    def _group(self, group: Group, reference: str, limit: int) -> None:
+        head = f"  {group.folded} ({_hosts(len(group.hosts))}) {group.ending}"
+        if not group.complete:
+            self._write(f"{head}: more than {size_text(limit)} of output, compared with no other")
+            return
+        if group.diff is None:
+            lines = group.lines()
+            self._write(head + (":" if lines else ": no output"))
+            for line in lines:
+                self._write("    " + printable(line))
+            return
+        body = group.diff.split("\n")[2:]  # past the ---/+++ lines: the hosts said above
+        if not body:
+            self._write(f"{head}: the same output as {reference}")
+            return
+        self._write(f"{head}, differs from {reference}:")
+        for line in body:
+            self._write("    " + paint(printable(line), _DIFF_COLOURS.get(line[:1]), self._colour))
 
     def _line(self, task: str, host: str, marker: str, text: str, code: str | None) -> None:
         """Every line gets its prefix, also each line of a multi-line command."""
@@ -270,6 +319,14 @@ _CHANGE_MARKS = {
     Change.CHANGED: ("~", "33"),
     Change.SKIPPED: ("-", "2"),
 }
+
+
+#: Lines of a diff between groups of hosts: added, removed, where a hunk starts.
+_DIFF_COLOURS = {"+": "32", "-": "31", "@": "36"}
+
+
+def _hosts(count: int) -> str:
+    return f"{count} host{'s' if count != 1 else ''}"
 
 
 def _decode(data: bytes) -> str:
