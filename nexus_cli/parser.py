@@ -10,6 +10,20 @@ from nexus_engine import __version__
 DEFAULT_CONFIG = Path("nexus.toml")
 
 
+#: ``nexus run``'s on/off options, in the order ``--help`` lists them.
+RUN_SWITCHES = (
+    ("--dry-run", "print the plan; run nothing"),
+    (
+        "--check",
+        "probe every host read-only and say what ensure steps would change; change nothing",
+    ),
+    ("--diff", "show file content changes as unified diffs"),
+    ("--yes", "retry steps marked idempotent = false as their retries say (else they run once)"),
+    ("--preflight", "check every host first; run only if all pass"),
+    ("--continue-on-error", "after a failure, independent tasks go on; dependents are skipped"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -69,28 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run tasks and what they depend on",
         description="Run the named tasks (all tasks when none is named) and their dependencies.",
     )
-    run.add_argument("--dry-run", action="store_true", help="print the plan; run nothing")
-    run.add_argument(
-        "--check",
-        action="store_true",
-        help="probe every host read-only and say what ensure steps would change; change nothing",
-    )
-    run.add_argument(
-        "--diff", action="store_true", help="show file content changes as unified diffs"
-    )
-    run.add_argument(
-        "--yes",
-        action="store_true",
-        help="retry steps marked idempotent = false as their retries say (else they run once)",
-    )
-    run.add_argument(
-        "--preflight", action="store_true", help="check every host first; run only if all pass"
-    )
-    run.add_argument(
-        "--continue-on-error",
-        action="store_true",
-        help="after a failure, independent tasks go on; dependents are skipped",
-    )
+    for flag, text in RUN_SWITCHES:
+        run.add_argument(flag, action="store_true", help=text)
     run.add_argument(
         "-p", "--parallel", type=_positive, metavar="N", help="at most N units at once"
     )
