@@ -16,9 +16,11 @@ from typing import Any, TextIO
 
 from nexus_cli.prompt import terminal_ask
 from nexus_engine import events as ev
+from nexus_engine import hostrange
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.models import LOCAL
 from nexus_engine.connections import Overrides, login_for, remote_hosts
+from nexus_engine.fold import Rules
 from nexus_engine.ops.execute import Mode
 from nexus_engine.plan import HostReach, Plan, StepPlan, TaskPlan, describe
 from nexus_engine.redact import Redactor
@@ -63,7 +65,7 @@ def request_of(args: argparse.Namespace, ask: Ask | None = None) -> RunRequest:
 async def execute(
     loaded: LoadedConfig, request: RunRequest, plan: Plan, args: argparse.Namespace
 ) -> int:
-    consume, renderer = _face(args, sys.stdout, sys.stderr)
+    consume, renderer = _face(args, sys.stdout, sys.stderr, _folding(loaded, plan))
     # A person at a terminal is asked for passwords; a pipe or CI never waits for one.
     request = replace(request, ask=terminal_ask(renderer.question) if renderer else None)
     if request.preflight and not await _preflight_passes(loaded, request, plan, args):
@@ -113,19 +115,28 @@ Consume = Callable[[AsyncIterator[ev.Event]], Coroutine[Any, Any, None]]
 
 
 def _face(
-    args: argparse.Namespace, out: TextIO, err: TextIO
+    args: argparse.Namespace, out: TextIO, err: TextIO, folding: Rules | None = None
 ) -> tuple[Consume, TextRenderer | None]:
     """How the events are shown, and the text renderer when it is text (for people, who may be
-    asked for a password; JSON consumers never are)."""
+    asked for a password; JSON consumers never are). ``folding``: what output folding
+    normalises beyond timestamps."""
     if args.format == "json":
-        return (lambda events: json_render.write_summary(events, out)), None
+        return (lambda events: json_render.write_summary(events, out, folding)), None
     if args.format == "jsonl":
         return (lambda events: json_render.write_lines(events, out)), None
     colour = wants_colour(out, args.plain)
     progress = not args.plain and not args.quiet and err.isatty() and colour
     verbosity = -1 if args.quiet else args.verbose
-    renderer = TextRenderer(out, err, colour=colour, progress=progress, verbosity=verbosity)
+    renderer = TextRenderer(
+        out, err, colour=colour, progress=progress, verbosity=verbosity, folding=folding
+    )
     return renderer.consume, renderer
+
+
+def _folding(loaded: LoadedConfig, plan: Plan) -> Rules:
+    """Output folding's rules: the file's ``fold_ignore`` and each host's address."""
+    addresses = {unit.key.host: unit.host.hostname for unit in plan.units if unit.host}
+    return Rules.of(loaded.config.settings.fold_ignore, addresses)
 
 
 async def _keep_draining(
@@ -175,15 +186,19 @@ def print_plan(
     return 0
 
 
-#: A task's line names this many hosts at most; the hosts block under it lists them all.
+#: A task's line names this many hosts (or ranges of them) at most; the hosts block under it
+#: lists them all.
 FEW_HOSTS = 10
 
 
 def _few(hosts: Iterable[str]) -> str:
+    """The hosts folded into ranges (``web[001-480] (480 hosts)``), the first few of many."""
     names = list(hosts)
-    if len(names) <= FEW_HOSTS:
-        return ", ".join(names)
-    return f"{', '.join(names[:3])}, … ({len(names)} hosts)"
+    folded = hostrange.fold(names)
+    if len(folded) <= FEW_HOSTS:
+        shown = ", ".join(folded)
+        return shown if len(folded) == len(names) else f"{shown} ({len(names)} hosts)"
+    return f"{', '.join(folded[:3])}, … ({len(names)} hosts)"
 
 
 def hosts_reach(

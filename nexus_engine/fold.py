@@ -3,8 +3,8 @@
 A host's output is compared after it is *normalised*: its own name and address, timestamps
 (ISO-8601 dates and times, ``HH:MM:SS``) and whatever the user's ``fold_ignore`` regexes match
 become placeholders (``{host}``, ``{address}``, ``{time}``, ``{ignored}``). Hosts whose
-normalised output and ending (status and exit status) are the same are one group; the largest
-group comes first and every other group carries a unified diff against it.
+normalised output and ending (status, exit status, kind of error) are the same are one group;
+the largest group comes first and every other group carries a unified diff against it.
 
 stdout and stderr are compared each on its own: how a host's two streams interleave depends on
 timing, not on what it did, so hosts that printed the same never differ by it.
@@ -53,9 +53,9 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{(host|address|time|ignored)\}|[^{}]+")
 
 _Pattern = tuple[str | None, re.Pattern[str]]  # a kind, or None: the match's group name
 _Originals = tuple[tuple[str, ...], tuple[str, ...]]  # what the placeholders were, per stream
-#: What makes hosts one group: status, exit status, normalised stdout and stderr, and the host
-#: itself for an incomplete output, which is compared with no other.
-_Key = tuple[UnitStatus, int | None, str, str, str | None]
+#: What makes hosts one group: status, exit status, kind of error, normalised stdout and stderr,
+#: and the host itself for an incomplete output, which is compared with no other.
+_Key = tuple[UnitStatus, int | None, str | None, str, str, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +94,9 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """What one host printed for a task, and how its unit ended. ``complete`` is false when
-    there was more than was kept: such a host is compared with no other."""
+    """What one host printed for a task, and how its unit ended (``error``: why it could not
+    run or finish, as ``UnitFinished.error_kind`` says). ``complete`` is false when there was
+    more than was kept: such a host is compared with no other."""
 
     host: str
     stdout: bytes = b""
@@ -103,6 +104,7 @@ class Output:
     status: UnitStatus = UnitStatus.SUCCEEDED
     exit_code: int | None = 0
     complete: bool = True
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class Group:
     exit_code: int | None
     keys: tuple[str, str]
     complete: bool = True
+    error: str | None = None
     diff: str | None = None
     originals: Mapping[str, _Originals] = field(default_factory=dict)
 
@@ -128,8 +131,10 @@ class Group:
 
     @property
     def ending(self) -> str:
-        """``exit 0``, or the status when there is no exit status (``timed_out``)."""
-        return self.status.value if self.exit_code is None else f"exit {self.exit_code}"
+        """``exit 0``, or the status when there is no exit status (``timed_out``), and the
+        kind of error if there was one (``failed: unreachable``)."""
+        said = self.status.value if self.exit_code is None else f"exit {self.exit_code}"
+        return f"{said}: {self.error}" if self.error else said
 
     def text(self, stream: Stream) -> str:
         """The normalised output of ``stream``: placeholders as ``{host}``, bytes that are not
@@ -164,7 +169,9 @@ def unfold(groups: Iterable[Group]) -> dict[str, Output]:
             stdout, stderr = (
                 _restore(key, kept) for key, kept in zip(group.keys, originals, strict=True)
             )
-            out[host] = Output(host, stdout, stderr, group.status, group.exit_code, group.complete)
+            out[host] = Output(
+                host, stdout, stderr, group.status, group.exit_code, group.complete, group.error
+            )
     return out
 
 
@@ -197,7 +204,7 @@ class Folder:
         stdout_key, stdout_kept = _normalise(_decode(output.stdout), patterns)
         stderr_key, stderr_kept = _normalise(_decode(output.stderr), patterns)
         alone = None if output.complete else output.host  # incomplete: a group of its own
-        key = (output.status, output.exit_code, stdout_key, stderr_key, alone)
+        key = (output.status, output.exit_code, output.error, stdout_key, stderr_key, alone)
         key = self._interned.setdefault(key, key)
         originals = (stdout_kept, stderr_kept) if self._keep else None
         # a unit that ran again: its last run counts, in the place of its first
@@ -217,7 +224,7 @@ class Folder:
         ]
         placed.sort(
             key=lambda item: (
-                item[0][4] is not None,
+                item[0][5] is not None,
                 -len(item[1]),
                 rank.get(item[1][0], len(rank)),
                 added[item[1][0]],
@@ -236,7 +243,7 @@ class Folder:
         ]
 
     def _group(self, key: _Key, hosts: list[str]) -> Group:
-        status, exit_code, stdout, stderr, alone = key
+        status, exit_code, error, stdout, stderr, alone = key
         kept = {host: self._members[host].originals for host in hosts}
         return Group(
             hosts=tuple(hosts),
@@ -244,6 +251,7 @@ class Folder:
             exit_code=exit_code,
             keys=(stdout, stderr),
             complete=alone is None,
+            error=error,
             originals={host: value for host, value in kept.items() if value is not None},
         )
 
@@ -253,9 +261,9 @@ class Collector:
     attempt, up to ``limit`` bytes) is held only while the unit runs and normalised when it
     ends. A face asks for a task's groups once the run has finished."""
 
-    def __init__(self, rules: Rules | None = None, *, limit: int = MAX_KEPT) -> None:
+    def __init__(self, rules: Rules | None = None, *, limit: int | None = None) -> None:
         self._rules = rules or Rules()
-        self._limit = limit
+        self._limit = MAX_KEPT if limit is None else limit
         self._running: dict[tuple[str, str], _Buffer] = {}
         self._folders: dict[str, Folder] = {}
 
@@ -269,12 +277,12 @@ class Collector:
                 buffer = self._running.setdefault((event.task, event.host), _Buffer())
                 buffer.add(event.stream, event.data, self._limit)
             case ev.UnitFinished():
-                self._settle(event.task, event.host, event.status, event.exit_code)
+                self._settle(event.task, event.host, event)
             case ev.RunFinished():  # units the run ended without a word of their own
                 for task, summary in event.tasks.items():
                     for host, unit in summary.hosts.items():
                         if (task, host) in self._running or host not in self._folder(task):
-                            self._settle(task, host, unit.status, unit.exit_code)
+                            self._settle(task, host, unit)
 
     def groups(self, task: str, order: Sequence[str] = ()) -> list[Group]:
         folder = self._folders.get(task)
@@ -286,10 +294,12 @@ class Collector:
             folder = self._folders[task] = Folder(self._rules, keep_originals=False)
         return folder
 
-    def _settle(self, task: str, host: str, status: UnitStatus, exit_code: int | None) -> None:
+    def _settle(self, task: str, host: str, end: ev.UnitFinished | ev.UnitSummary) -> None:
         buffer = self._running.pop((task, host), None) or _Buffer()
         stdout, stderr = buffer.take()
-        output = Output(host, stdout, stderr, status, exit_code, buffer.complete)
+        output = Output(
+            host, stdout, stderr, end.status, end.exit_code, buffer.complete, end.error_kind
+        )
         self._folder(task).add(output)
 
 

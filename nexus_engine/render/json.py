@@ -52,15 +52,17 @@ def summary_document(event: ev.RunFinished, folded: Collector | None = None) -> 
 
 
 def group_document(group: Group) -> dict[str, Any]:
-    """Hosts that printed the same and ended alike: their output normalised (``{host}``,
-    ``{address}``, ``{time}``, ``{ignored}``) per stream, and a unified diff against the
-    task's first (largest) group: null for that group, empty when only the ending differs.
-    An incomplete group printed more than was kept: no output, compared with no other."""
+    """Hosts that printed the same and ended alike (``error``: the kind of error, as each
+    host's ``error`` says): their output normalised (``{host}``, ``{address}``, ``{time}``,
+    ``{ignored}``) per stream, and a unified diff against the task's first (largest) group:
+    null for that group, empty when only the ending differs. An incomplete group printed more
+    than was kept: no output, compared with no other."""
     return {
         "hosts": list(group.hosts),
         "hosts_folded": group.folded,
         "status": group.status.value,
         "exit_code": group.exit_code,
+        "error": group.error,
         "complete": group.complete,
         "stdout": group.text(Stream.STDOUT) if group.complete else None,
         "stderr": group.text(Stream.STDERR) if group.complete else None,

@@ -211,9 +211,10 @@ class TextRenderer:
         failed = [host for host, unit in summary.hosts.items() if unit.status.failure]
         hosts = len(summary.hosts)
         status = status_text(UnitStatus.PARTIAL, self._colour)
+        named = f" ({hostrange.text(failed)})" if failed else ""
         return (
-            f"task {task} {status}: {len(failed)} of {_hosts(hosts)} failed"
-            f" ({hostrange.text(failed)}), within its max_failures, so its dependents could go on"
+            f"task {task} {status}: {len(failed)} of {_hosts(hosts)} failed{named},"
+            " within its max_failures, so its dependents could go on"
         )
 
     def _folded(self, folding: Collector, task: str, summary: ev.TaskSummary) -> None:

@@ -214,7 +214,7 @@ def test_a_plan_with_remote_hosts_can_still_be_reviewed(project: Project) -> Non
     project.write(REMOTE)
     code, out, _ = project.nexus("run", "--dry-run")
     assert code == 0
-    assert "task deploy on web2, web1, local [parallel]" in out
+    assert "task deploy on web[1-2], local (3 hosts) [parallel]" in out
 
 
 DETAILED = """
@@ -455,8 +455,8 @@ def test_failures_within_the_budget_make_the_task_partial(project: Project) -> N
 
     code, out, _ = project.nexus("run")
     assert code == 1
-    assert "task deploy ◐ partial: 1 of 2 hosts failed, within its max_failures" in out
-    assert "task probe ◐ partial: 1 of 1 host failed, within its max_failures" in out
+    assert "task deploy ◐ partial: 1 of 2 hosts failed (web1), within its max_failures" in out
+    assert "task probe ◐ partial: 1 of 1 host failed (web1), within its max_failures" in out
 
 
 def test_failures_beyond_the_budget_still_fail_the_task(project: Project) -> None:

@@ -45,7 +45,7 @@ def test_exclude_local_drops_the_local_tasks(nexus: Nexus) -> None:
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "task deploy on web1, web2 [serial, batch 1]" in lines
+    assert "task deploy on web[1-2] (2 hosts) [serial, batch 1]" in lines
     assert "task migrate on db1 [parallel]" in lines
     assert not any(line.startswith("task build") for line in lines)
     assert lines[-1] == "3 units, at most 10 at once"

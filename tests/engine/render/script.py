@@ -114,3 +114,35 @@ def where(unit: str) -> dict[str, str]:
 async def stream(events: Iterable[ev.Event]) -> AsyncIterator[ev.Event]:
     for event in events:
         yield event
+
+
+#: The addresses of the six hosts of :func:`six_hosts`.
+SIX_ADDRESSES = {f"web{n}": f"10.0.0.{n}" for n in range(1, 7)}
+
+
+def six_hosts(s: Script) -> list[ev.Event]:
+    """A deploy on six hosts: four print the same (but for their names, addresses, times and
+    request ids), web5 warns on stderr, web6 fails with an error."""
+    events: list[ev.Event] = [s.run_started("deploy", units=6)]
+    units = []
+    for n in range(1, 7):
+        unit = f"deploy@web{n}"
+        failed = n == 6
+        events += [
+            s.unit_started(unit),
+            s.step_started(unit, "./deploy"),
+            s.out(unit, f"deploying release 42 to web{n} (10.0.0.{n})\n".encode()),
+            s.out(unit, f"started 2025-11-24T05:12:{17 + n}Z\n".encode()),
+        ]
+        if n == 5:
+            events.append(s.out(unit, b"warning: disk 91% full\n", Stream.STDERR))
+        if failed:
+            events.append(s.out(unit, b"error: no space left on device\n", Stream.STDERR))
+        else:
+            events.append(s.out(unit, f"req-{n:02x}3f done\n".encode()))
+        status, code = (UnitStatus.FAILED, 1) if failed else (UnitStatus.SUCCEEDED, 0)
+        events.append(s.step_finished(unit, status, code))
+        units.append(s.unit_finished(unit, status, code))
+        events.append(units[-1])
+    events.append(s.run_finished(RunStatus.FAILED, *units))
+    return events

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 
+from nexus_engine.fold import Collector, Rules
 from nexus_engine.render import json as json_render
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.words import Stream
-from tests.engine.render.script import Script, stream
+from tests.engine.render.script import SIX_ADDRESSES, Script, six_hosts, stream
 
 S = UnitStatus
 
@@ -106,9 +107,24 @@ async def test_write_summary_prints_one_document_at_the_end() -> None:
     await json_render.write_summary(stream(events), out)
     text = out.getvalue()
     assert text.endswith("}\n")
-    assert "noise" not in text
-    assert json.loads(text) == json_render.summary_document(events[-1])
     assert text.startswith('{\n  "status": "failed"')  # indented for people too
+    document = json.loads(text)
+    groups = {name: task.pop("groups") for name, task in document["tasks"].items()}
+    assert document == json_render.summary_document(events[-1])  # output only in the groups
+    assert groups["build"] == [
+        {
+            "hosts": ["local"],
+            "hosts_folded": "local",
+            "status": "succeeded",
+            "exit_code": 0,
+            "error": None,
+            "complete": True,
+            "stdout": "noise\n",
+            "stderr": "",
+            "diff": None,
+        }
+    ]
+    assert groups["deploy"][0]["stdout"] == ""
 
 
 async def test_write_lines_prints_every_event_as_one_json_line() -> None:
@@ -182,3 +198,66 @@ async def test_write_lines_sends_a_huge_line_in_pieces() -> None:
     decoded = [json.loads(line) for line in out.getvalue().splitlines()]
     # never held beyond the limit: sent at once, and the line's end when it comes
     assert [d["text"] for d in decoded] == [huge.decode(), "and its end\n"]
+
+
+async def test_write_summary_carries_each_tasks_groups_of_hosts() -> None:
+    out = io.StringIO()
+    rules = Rules.of([r"req-[0-9a-f]+"], SIX_ADDRESSES)
+    await json_render.write_summary(stream(six_hosts(Script())), out, rules)
+    groups = json.loads(out.getvalue())["tasks"]["deploy"]["groups"]
+    shared = "deploying release 42 to {host} ({address})\nstarted {time}\n"
+    assert groups == [
+        {
+            "hosts": ["web1", "web2", "web3", "web4"],
+            "hosts_folded": "web[1-4]",
+            "status": "succeeded",
+            "exit_code": 0,
+            "error": None,
+            "complete": True,
+            "stdout": shared + "{ignored} done\n",
+            "stderr": "",
+            "diff": None,
+        },
+        {
+            "hosts": ["web5"],
+            "hosts_folded": "web5",
+            "status": "succeeded",
+            "exit_code": 0,
+            "error": None,
+            "complete": True,
+            "stdout": shared + "{ignored} done\n",
+            "stderr": "warning: disk 91% full\n",
+            "diff": "--- web[1-4]\n+++ web5\n@@ -1,3 +1,4 @@\n"
+            " | deploying release 42 to {host} ({address})\n | started {time}\n"
+            " | {ignored} done\n+! warning: disk 91% full",
+        },
+        {
+            "hosts": ["web6"],
+            "hosts_folded": "web6",
+            "status": "failed",
+            "exit_code": 1,
+            "error": None,
+            "complete": True,
+            "stdout": shared,
+            "stderr": "error: no space left on device\n",
+            "diff": "--- web[1-4]\n+++ web6\n@@ -1,3 +1,3 @@\n"
+            " | deploying release 42 to {host} ({address})\n | started {time}\n"
+            "-| {ignored} done\n+! error: no space left on device",
+        },
+    ]
+
+
+def test_an_incomplete_group_carries_no_output() -> None:
+    s = Script()
+    collector = Collector(limit=2)
+    unit = s.unit_finished("t@a")
+    for event in [s.out("t@a", b"too long"), unit]:
+        collector.take(event)
+    document = json_render.summary_document(s.run_finished(RunStatus.SUCCEEDED, unit), collector)
+    (group,) = document["tasks"]["t"]["groups"]
+    assert (group["complete"], group["stdout"], group["stderr"], group["diff"]) == (
+        False,
+        None,
+        None,
+        None,
+    )

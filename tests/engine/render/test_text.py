@@ -11,11 +11,13 @@ import re
 import pytest
 
 from nexus_engine import events as ev
+from nexus_engine import fold
+from nexus_engine.fold import Rules
 from nexus_engine.render import text as text_render
 from nexus_engine.render.text import MAX_PENDING, TextRenderer
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.words import Stream
-from tests.engine.render.script import Script, stream
+from tests.engine.render.script import SIX_ADDRESSES, Script, six_hosts, stream
 
 S = UnitStatus
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -249,7 +251,7 @@ def test_the_summary_says_which_tasks_are_partial() -> None:
     assert screen.lines[-5:] == [
         "deploy  web2  ✓ succeeded  0     1      0   0        1.5s",
         "steps: 0 ok, 0 changed, 1 failed",
-        "task deploy ◐ partial: 1 of 2 hosts failed, within its max_failures, so its"
+        "task deploy ◐ partial: 1 of 2 hosts failed (web1), within its max_failures, so its"
         " dependents could go on",
         "",
         "run r1 failed in 1m00s (exit 1)",
@@ -376,3 +378,117 @@ def test_quiet_mode_leaves_out_retries_and_quiet_hosts() -> None:
     loud = Screen()
     loud.feed(s(ev.UnitQuiet, task="t", host="local", step=0, attempt=1, silent_for=61.0))
     assert loud.lines == ["t@local … quiet for 1m01s (step 1)"]
+
+
+# ── folded output ───────────────────────────────────────────────────────────────────────────
+
+FOLDING = Rules.of([r"req-[0-9a-f]+"], SIX_ADDRESSES)
+
+
+def folded_section(lines: list[str]) -> list[str]:
+    """The lines from the first ``output of`` to the table."""
+    start = next(i for i, line in enumerate(lines) if line.startswith("output of "))
+    return lines[start : lines.index("", start)]
+
+
+def test_hosts_that_printed_the_same_are_said_once_and_the_others_as_a_diff() -> None:
+    screen = Screen(folding=FOLDING)
+    screen.feed(*six_hosts(Script()))
+    lines = screen.lines
+    assert "deploy@web3 | deploying release 42 to web3 (10.0.0.3)" in lines  # live, as ever
+    assert folded_section(lines) == [
+        "output of deploy: 6 hosts, 3 groups",
+        "  web[1-4] (4 hosts) exit 0:",
+        "    | deploying release 42 to {host} ({address})",
+        "    | started {time}",
+        "    | {ignored} done",
+        "  web5 (1 host) exit 0, differs from web[1-4]:",
+        "    @@ -1,3 +1,4 @@",
+        "     | deploying release 42 to {host} ({address})",
+        "     | started {time}",
+        "     | {ignored} done",
+        "    +! warning: disk 91% full",
+        "  web6 (1 host) exit 1, differs from web[1-4]:",
+        "    @@ -1,3 +1,3 @@",
+        "     | deploying release 42 to {host} ({address})",
+        "     | started {time}",
+        "    -| {ignored} done",
+        "    +! error: no space left on device",
+    ]
+    assert lines.index("output of deploy: 6 hosts, 3 groups") < lines.index(
+        "TASK    HOST  STATUS       EXIT  TRIES  OK  CHANGED  TIME"
+    )
+
+
+def test_without_the_rules_only_times_are_normalised() -> None:
+    screen = Screen()
+    screen.feed(*six_hosts(Script()))
+    assert folded_section(screen.lines)[:3] == [
+        "output of deploy: 6 hosts, 6 groups",
+        "  web1 (1 host) exit 0:",
+        "    | deploying release 42 to {host} (10.0.0.1)",
+    ]
+
+
+def test_hosts_alike_print_their_output_once() -> None:
+    s, screen = Script(), Screen()
+    units = [s.unit_finished(f"t@n{n:02d}") for n in range(1, 4)]
+    screen.feed(*[s.out(f"t@n{n:02d}", b"same\n") for n in range(1, 4)], *units)
+    screen.feed(s.run_finished(RunStatus.SUCCEEDED, *units))
+    assert folded_section(screen.lines) == [
+        "output of t: 3 hosts, all alike",
+        "  n[01-03] (3 hosts) exit 0:",
+        "    | same",
+    ]
+
+
+def test_nothing_is_folded_for_one_host_nor_for_hosts_alike_that_printed_nothing() -> None:
+    s, screen = Script(), Screen()
+    one = s.unit_finished("single@web1")
+    quiet = [s.unit_finished(f"quiet@web{n}") for n in (1, 2)]
+    screen.feed(s.out("single@web1", b"hello\n"), one, *quiet)
+    screen.feed(s.run_finished(RunStatus.SUCCEEDED, one, *quiet))
+    assert not any(line.startswith("output of") for line in screen.lines)
+
+
+def test_hosts_that_differ_only_in_how_they_ended() -> None:
+    s, screen = Script(), Screen()
+    units = [s.unit_finished("t@web1"), s.unit_finished("t@web2", S.FAILED, 3)]
+    screen.feed(*units, s.run_finished(RunStatus.FAILED, *units))
+    assert folded_section(screen.lines) == [
+        "output of t: 2 hosts, 2 groups",
+        "  web1 (1 host) exit 0: no output",
+        "  web2 (1 host) exit 3: the same output as web1",
+    ]
+
+
+def test_a_host_over_the_limit_is_compared_with_no_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fold, "MAX_KEPT", 8)
+    s, screen = Script(), Screen()
+    units = [s.unit_finished("t@web1"), s.unit_finished("t@web2")]
+    screen.feed(s.out("t@web1", b"short\n"), s.out("t@web2", b"much too long\n"), *units)
+    screen.feed(s.run_finished(RunStatus.SUCCEEDED, *units))
+    assert folded_section(screen.lines) == [
+        "output of t: 2 hosts, 2 groups",
+        "  web1 (1 host) exit 0:",
+        "    | short",
+        "  web2 (1 host) exit 0: more than 8 bytes of output, compared with no other",
+    ]
+
+
+def test_quiet_folds_nothing() -> None:
+    screen = Screen(verbosity=-1, folding=FOLDING)
+    screen.feed(*six_hosts(Script()))
+    assert not any(line.startswith("output of") for line in screen.lines)
+
+
+def test_folded_output_is_made_safe_and_its_diff_painted() -> None:
+    s, screen = Script(), Screen(colour=True)
+    units = [s.unit_finished("t@web1"), s.unit_finished("t@web2")]
+    screen.feed(s.out("t@web1", b"a\x1b]0;title\x07\n"), s.out("t@web2", b"b\n"), *units)
+    screen.feed(s.run_finished(RunStatus.SUCCEEDED, *units))
+    text = screen.out.getvalue()
+    assert "\x1b]0;" not in text
+    assert "    | a\n" in text
+    assert "    \x1b[31m-| a\x1b[0m\n" in text
+    assert "    \x1b[32m+| b\x1b[0m\n" in text
