@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nexus_engine.ops.content import Content
+from nexus_engine.ops.probe import Probe
 
 #: What a probe found about one step's path: ``type``, ``mode``, ``owner``, ``sha256``, …
 Facts = Mapping[str, str]
@@ -70,9 +71,9 @@ class Op(Protocol):
         """The step in words, for ``--dry-run`` and the log: ``file /etc/app.conf from …``."""
         ...
 
-    def probe(self, *, diff: bool = False) -> str:
-        """Read-only shell text printing ``key=value`` lines about the host's state;
-        ``diff``: also the content a diff would show."""
+    def probe(self, *, diff: bool = False) -> Probe:
+        """What the read-only probe must find out for this step (see ``probe``); ``diff``:
+        also the content a diff would show."""
         ...
 
     def assess(self, facts: Facts) -> Assessment:

@@ -28,14 +28,15 @@ from nexus_engine.words import Stream
 RunCommand = Callable[[CommandSpec, OutputSink], Awaitable[CommandResult]]
 #: Told the bytes of file content sent so far, and the total, for the progress a face shows.
 SentSink = Callable[[int, int], Awaitable[None]]
-#: The tools each kind needs on the host besides a POSIX shell.
+#: The tools each kind needs on the host besides a POSIX shell (``find`` and ``base64`` read
+#: what the probe found; ``sha256sum`` digests a file and checks what arrived).
 _NEEDS = {
-    "dir": ("stat",),
-    "file": ("stat", "sha256sum", "mktemp"),
-    "line": ("stat", "sha256sum", "mktemp", "base64"),
-    "block": ("stat", "sha256sum", "mktemp", "base64"),
-    "link": ("readlink", "base64", "mktemp"),
-    "absent": (),
+    "dir": ("find", "base64"),
+    "file": ("find", "base64", "sha256sum"),
+    "line": ("find", "base64", "sha256sum", "head"),
+    "block": ("find", "base64", "sha256sum", "head"),
+    "link": ("find", "base64"),
+    "absent": ("find", "base64"),
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nexus_engine.ops.base import Action, Assessment, Facts
 from nexus_engine.ops.content import Content, as_text
-from nexus_engine.ops.probe import decoded, path_probe
+from nexus_engine.ops.probe import Probe, decoded, path_probe
 from nexus_engine.ops.write import (
     Attributes,
     attribute_script,
@@ -74,7 +74,7 @@ class Dir:
     def describe(self) -> str:
         return f"directory {self.path}{_with(self.attributes)}"
 
-    def probe(self, *, diff: bool = False) -> str:
+    def probe(self, *, diff: bool = False) -> Probe:
         return path_probe(self.path)
 
     def assess(self, facts: Facts) -> Assessment:
@@ -118,7 +118,7 @@ class File:
     def describe(self) -> str:
         return f"file {self.path} from {self.origin}{_with(self.attributes)}"
 
-    def probe(self, *, diff: bool = False) -> str:
+    def probe(self, *, diff: bool = False) -> Probe:
         return path_probe(self.path, content=diff)
 
     def assess(self, facts: Facts) -> Assessment:
@@ -215,14 +215,12 @@ class Link:
     def describe(self) -> str:
         return f"symbolic link {self.path} → {self.to}"
 
-    def probe(self, *, diff: bool = False) -> str:
+    def probe(self, *, diff: bool = False) -> Probe:
         return path_probe(self.path)
 
     def assess(self, facts: Facts) -> Assessment:
         found = facts.get("type")
         target = decoded(facts, "target")
-        if target is not None and target.endswith(b"\n"):
-            target = target[:-1]  # readlink ends its line
         if found == "link" and target == self.to.encode():
             return Assessment(detail=f"{self.path} → {self.to}")
         if found not in ("absent", "link"):
@@ -253,7 +251,7 @@ class Absent:
     def describe(self) -> str:
         return f"nothing at {self.path}"
 
-    def probe(self, *, diff: bool = False) -> str:
+    def probe(self, *, diff: bool = False) -> Probe:
         return path_probe(self.path)
 
     def assess(self, facts: Facts) -> Assessment:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from nexus_engine.ops.base import Assessment, Facts
 from nexus_engine.ops.content import Content
 from nexus_engine.ops.files import assess_content, writer, wrong_type
-from nexus_engine.ops.probe import CONTENT_LIMIT, decoded, path_probe
+from nexus_engine.ops.probe import CONTENT_LIMIT, Probe, decoded, path_probe
 from nexus_engine.ops.write import Attributes
 
 #: Bytes that are not text survive a decode and encode unchanged.
@@ -93,7 +93,7 @@ class _Edit:
 
     path: str
 
-    def probe(self, *, diff: bool = False) -> str:
+    def probe(self, *, diff: bool = False) -> Probe:
         return path_probe(self.path, content=True)
 
     def edited(self, text: str) -> str:  # pragma: no cover - each kind has its own
