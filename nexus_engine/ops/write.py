@@ -3,8 +3,9 @@
 The bytes arrive on stdin into a private temp file (a random name, created exclusively, mode
 0600) in the destination's own directory, so the final ``mv`` is a rename on one file system:
 a reader sees the old file or the new one, never half of either. Before the rename the host
-checks the sha256 of what arrived (a torn transfer replaces nothing), gives it its mode and owner, and runs ``validate``
-on it; anything failing leaves the old file as it was and removes the temp file.
+checks the sha256 of what arrived (a torn transfer replaces nothing), gives it its mode and
+owner, and runs ``validate`` on it; anything failing leaves the old file as it was and removes
+the temp file.
 """
 
 from __future__ import annotations
