@@ -22,7 +22,7 @@ from nexus_engine.config.models import LOCAL
 from nexus_engine.connections import Overrides, login_for, remote_hosts
 from nexus_engine.fold import Rules
 from nexus_engine.ops.execute import Mode
-from nexus_engine.plan import HostReach, Plan, StepPlan, TaskPlan, describe
+from nexus_engine.plan import HostReach, Plan, TaskPlan, describe
 from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
@@ -31,6 +31,7 @@ from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
 from nexus_engine.session import RunRefused, RunRequest, check_hosts, open_run
 from nexus_engine.status import EXIT_USAGE, HANGUP, RunStatus
+from nexus_engine.steps import StepPlan
 from nexus_engine.transports.base import Ask
 
 

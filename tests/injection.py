@@ -15,7 +15,8 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from nexus_engine.config import LoadedConfig, load_config
-from nexus_engine.plan import StepPlan, build_plan
+from nexus_engine.plan import build_plan
+from nexus_engine.steps import StepPlan
 from nexus_engine.transports.base import CommandSpec
 
 #: Created only if a value ran as a command (the SSH lab's hosts are this machine too).

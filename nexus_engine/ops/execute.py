@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from nexus_engine.ops import probe
 from nexus_engine.ops.base import Assessment, Facts, Op
 from nexus_engine.ops.content import Content
-from nexus_engine.plan import Guard, StepPlan, Unit
+from nexus_engine.plan import Unit
 from nexus_engine.status import Change
+from nexus_engine.steps import Guard, StepPlan
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
 from nexus_engine.words import Stream
 

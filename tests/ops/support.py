@@ -29,10 +29,11 @@ from nexus_engine.config import load_config
 from nexus_engine.connections import Connections
 from nexus_engine.ops.base import DONE
 from nexus_engine.ops.execute import Mode
-from nexus_engine.plan import Plan, StepPlan, Unit, build_plan
+from nexus_engine.plan import Plan, Unit, build_plan
 from nexus_engine.runner import TransportFor
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import start_session
+from nexus_engine.steps import StepPlan
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Transport
 from tests.ssh.harness import SshLab
 
