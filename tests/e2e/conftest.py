@@ -134,12 +134,22 @@ class Nexus:
         return [json.loads(line) for line in lines]
 
 
-@pytest.fixture
-def nexus(tmp_path: Path) -> Nexus:
+def make_nexus(tmp_path: Path, home: Path | None = None) -> Nexus:
+    """The real ``nexus`` in a fresh directory with a journal of its own; ``home``: the SSH
+    lab's HOME (its key and known_hosts), with no agent to fall back on."""
     work = tmp_path / "work"
     work.mkdir()
     state = tmp_path / "state"
-    return Nexus(cwd=work, state=state, env=clean_env(state))
+    env = clean_env(state)
+    if home is not None:
+        env["HOME"] = str(home)
+        env.pop("SSH_AUTH_SOCK", None)
+    return Nexus(cwd=work, state=state, env=env)
+
+
+@pytest.fixture
+def nexus(tmp_path: Path) -> Nexus:
+    return make_nexus(tmp_path)
 
 
 def raw(text: str) -> bytes:

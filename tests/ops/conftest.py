@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Nexus, clean_env
+from tests.e2e.conftest import Nexus, make_nexus
 from tests.ops.support import Place, lab_place, local_place
 from tests.ssh.harness import SshLab
 
@@ -33,10 +33,8 @@ def state(tmp_path: Path) -> Path:
 @pytest.fixture
 def nexus(tmp_path: Path) -> Nexus:
     """The real ``nexus`` command, in a directory of its own, with a journal of its own."""
-    work = tmp_path / "work"
-    work.mkdir()
-    state = tmp_path / "nexus-state"
-    return Nexus(cwd=work, state=state, env=clean_env(state))
+    (tmp_path / "nexus").mkdir()
+    return make_nexus(tmp_path / "nexus")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Nexus, clean_env
+from tests.e2e.conftest import Nexus, make_nexus
 from tests.ssh.harness import SshHost, SshLab
 
 TIMEOUT = 60
@@ -25,13 +25,7 @@ TIMEOUT = 60
 
 @pytest.fixture
 def nexus(tmp_path: Path, ssh_home: Path) -> Nexus:
-    work = tmp_path / "work"
-    work.mkdir()
-    state = tmp_path / "state"
-    env = clean_env(state)
-    env["HOME"] = str(ssh_home)
-    env.pop("SSH_AUTH_SOCK", None)
-    return Nexus(cwd=work, state=state, env=env)
+    return make_nexus(tmp_path, ssh_home)
 
 
 @pytest.fixture
