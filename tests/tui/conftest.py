@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 
 from nexus_engine.config import LoadedConfig, load_config
 from nexus_engine.plan import build_plan
+from nexus_engine.session import RunRequest
 from nexus_tui.app import NexusApp
 from nexus_tui.source import start_live
 
@@ -67,11 +68,18 @@ class Project:
         path.write_text(text.replace("{dir}", str(self.root)), encoding="utf-8")
         return load_config(path)
 
-    def app(self, text: str, autostart: Sequence[str] | None = None, **options: Any) -> NexusApp:
+    def app(
+        self,
+        text: str,
+        autostart: Sequence[str] | None = None,
+        base: RunRequest | None = None,
+        **options: Any,
+    ) -> NexusApp:
+        """The dashboard over ``text``; ``base``: the run request it starts runs with."""
         loaded = self.config(text)
         return NexusApp(
             build_plan(loaded),
-            partial(start_live, loaded),
+            partial(start_live, loaded, base=base),
             config_name="nexus.toml",
             autostart=autostart,
             keymap=loaded.config.keymap,
