@@ -39,6 +39,7 @@ class RunStarted(Event):
     parallel_limit: int
     journal_dir: str | None = None
     warnings: tuple[str, ...] = ()  # said once, before anything runs, and kept in the journal
+    checking: bool = False  # --check: the run probes and changes nothing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

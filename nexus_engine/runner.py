@@ -155,6 +155,7 @@ class Runner:
             parallel_limit=self.plan.parallel_limit,
             journal_dir=self._journal_dir,
             warnings=self._warnings,
+            checking=self.mode.checking,
         )
         watch = asyncio.create_task(self._watch_quiet())
         with self._signals(handle_signals):

@@ -85,6 +85,7 @@ class RunTotals:
     awaiting: int = 0
     status: RunStatus | None = None
     journal: str | None = None
+    checking: bool = False  # --check: what the run says would change, nothing changed
 
     @property
     def active(self) -> bool:
@@ -160,6 +161,7 @@ class RunModel:
                     started=event.time,
                     total=event.unit_count,
                     journal=event.journal_dir,
+                    checking=event.checking,
                 )
                 changed.run = True
             case ev.TaskStarted():

@@ -103,6 +103,8 @@ def progress(totals: RunTotals, now: float) -> Text:
     total = max(totals.total, 1)
     filled = round(BAR_WIDTH * totals.done / total)
     text = Text.assemble(("█" * filled, "green"), ("░" * (BAR_WIDTH - filled), "dim"))
+    if totals.checking:
+        text = Text.assemble(("CHECK MODE: nothing changes ", "bold black on yellow"), text)
     text.append(f" {totals.done}/{totals.total} units")
     text.append(f"  ▶ {totals.running} running", style="cyan" if totals.running else "dim")
     text.append(f"  ✗ {totals.failed} failed", style="bold red" if totals.failed else "dim")

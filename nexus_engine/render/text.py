@@ -107,6 +107,8 @@ class TextRenderer:
         if loud:
             tasks = ", ".join(event.tasks)
             self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
+        if event.checking:  # said even with --quiet: nothing this run says was done
+            self._say("nexus: check mode: hosts are probed, nothing is changed, no cmd step runs")
 
     def _step_finished(self, event: ev.StepFinished, loud: bool) -> None:
         """What the step did (ok, changed, skipped) and its diff; with ``-v`` how it ended."""

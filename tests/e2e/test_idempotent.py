@@ -45,3 +45,4 @@ def test_check_runs_no_command_and_says_so(nexus: Nexus) -> None:
     assert not (nexus.cwd / "also").exists()
     assert result.stdout.count("t@local - not run in check mode") == 2
     assert "steps: 0 ok, 0 changed, 2 skipped, 0 failed" in result.stdout
+    assert "nexus: check mode: hosts are probed, nothing is changed" in result.stderr

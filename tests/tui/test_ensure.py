@@ -6,6 +6,7 @@ from __future__ import annotations
 from nexus_engine.ops.execute import Mode
 from nexus_engine.plan import UnitKey
 from nexus_engine.session import RunRequest
+from nexus_tui import text
 from nexus_tui.widgets.host_log import LineHighlighter
 from tests.tui.conftest import Project, settle, wait_for
 
@@ -45,6 +46,8 @@ async def test_a_check_with_diff_shows_the_diff_in_the_log_and_changes_nothing(
         assert f"± would update {project.root}/app.conf content (12 bytes)" in lines
         assert "│ -port = 80" in lines
         assert "│ +port = 8080" in lines
+        header = text.progress(app.model.totals, 0.0).plain
+        assert header.startswith("CHECK MODE: nothing changes")
     await settle(app)
     assert (project.root / "app.conf").read_text() == "port = 80\n"
 
