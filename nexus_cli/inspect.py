@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -62,13 +63,31 @@ def runs() -> int:
         return 0
     rows = [["RUN", "STARTED", "STATUS"]]
     for record in records:
-        started = (
-            record.started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if record.started else "-"
-        )
-        rows.append([record.run_id, started, record.status or "unfinished"])
+        rows.append([record.run_id, _when(record.started), record.state])
     for line in table(rows):
         print(line)
+    for record in records:
+        if note := _run_note(record):
+            print(f"{record.run_id}: {note}")
     return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _run_note(record: journal.RunRecord) -> str:
+    """What the table cannot say about a run: how a crashed one was left, a torn record."""
+    parts = []
+    if record.crashed:
+        parts.append(f"crashed: its controller is gone; last written {_when(record.last_written)}")
+        if record.in_flight:
+            parts.append(f"in flight: {', '.join(record.in_flight)}")
+        else:
+            parts.append("no step in flight")
+    if record.torn:
+        parts.append("its last record was cut short (skipped)")
+    return "; ".join(parts)
 
 
 def logs(

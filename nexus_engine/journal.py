@@ -7,6 +7,15 @@ One directory per run under the state dir (platformdirs' user state dir, or ``$N
     runs/<run_id>/output/<task>/<host>/<step>-<attempt>.err   stderr bytes alone
     runs/<run_id>/output/<task>/<host>/<step>-<attempt>.out   stdout bytes alone
     runs/<run_id>/summary.json                            RunFinished, pretty-printed
+    runs/<run_id>/controller.json                         who writes the run: pid, boot id
+
+``controller.json`` is written when the journal is made, by the process that runs the run (the
+controller): its pid, the kernel's boot id and the process's start time (clock ticks since boot,
+``/proc/<pid>/stat``). A run with no summary whose controller is gone (no such pid, a zombie, a
+different start time, or another boot) crashed; ``nexus runs`` says so instead of showing it
+running forever, with when it was last written to and the units that had a step in flight.
+A separate file rather than a field of ``run_started``: it exists before any event, and the
+events stay what the bus carried.
 
 Output bytes go to files, never into events.jsonl: they are raw (byte-exact, any size) and are
 written as they come, so memory stays bounded whatever a command prints ("nothing lost", clause 3).
@@ -64,6 +73,30 @@ class RunRecord:
     started: datetime | None  # None when the run recorded no event
     status: RunStatus | None  # None while unfinished (or if it crashed)
     path: Path
+    #: without a summary: whether the process that ran it lives; None when it is not known (a
+    #: run recorded before ``controller.json`` existed, or one that has finished)
+    controller_alive: bool | None = None
+    #: without a summary: when its record was last written to (events or output)
+    last_written: datetime | None = None
+    #: without a summary: ``task@host step N`` of each unit with a step started, not finished
+    in_flight: tuple[str, ...] = ()
+    #: the last line of events.jsonl was cut short (the controller died mid-write): skipped
+    torn: bool = False
+
+    @property
+    def crashed(self) -> bool:
+        """No summary, and the controller that would have written it is gone."""
+        return self.status is None and self.controller_alive is False
+
+    @property
+    def state(self) -> str:
+        """``succeeded``/``failed``/``interrupted``; else ``crashed``, ``running``, or
+        ``unfinished`` when it cannot be told whether its controller lives."""
+        if self.status is not None:
+            return str(self.status)
+        if self.controller_alive is None:
+            return "unfinished"
+        return "running" if self.controller_alive else "crashed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +217,7 @@ class Journal:
         self.run_id = run_id
         self.run_dir = runs / run_id
         _ensure_dir(self.run_dir, new=True)
+        _write_controller(self.run_dir)
         self.errors: list[str] = []
         #: Told once, at the first write that fails, so the run stops starting new work.
         self.on_failure: Callable[[str], None] | None = None
@@ -449,7 +483,121 @@ def _run_record(path: Path) -> RunRecord:
         status = RunStatus(json.loads((path / "summary.json").read_bytes())["status"])
     except (OSError, ValueError, KeyError, TypeError):
         status = None  # unfinished, or the summary was cut short
-    return RunRecord(path.name, started, status, path)
+    if status is not None:
+        return RunRecord(path.name, started, status, path, torn=_torn(path))
+    return RunRecord(
+        path.name,
+        started,
+        status,
+        path,
+        controller_alive=controller_alive(path),
+        last_written=_last_written(path),
+        in_flight=in_flight(path),
+        torn=_torn(path),
+    )
+
+
+def in_flight(run_dir: Path) -> tuple[str, ...]:
+    """``task@host step N`` (N from 1) of each unit whose record has a step started and no
+    step or unit finished after it, in the order they started."""
+    running: dict[tuple[str, str], int] = {}
+    for event in read_events(run_dir):
+        kind, task, host = event.get("event"), event.get("task"), event.get("host")
+        if not (isinstance(task, str) and isinstance(host, str)):
+            continue
+        if kind == "step_started" and isinstance(step := event.get("step"), int):
+            running.pop((task, host), None)
+            running[(task, host)] = step
+        elif kind in ("step_finished", "unit_finished"):
+            running.pop((task, host), None)
+    return tuple(f"{task}@{host} step {step + 1}" for (task, host), step in running.items())
+
+
+def controller_alive(run_dir: Path) -> bool | None:
+    """Whether the process that ran this run still lives; None when the run does not say
+    which process that was (recorded before ``controller.json`` existed, or it is unreadable)."""
+    try:
+        data = json.loads((run_dir / "controller.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    pid = data.get("pid") if isinstance(data, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    boot, now = data.get("boot_id"), _boot_id()
+    if isinstance(boot, str) and now is not None and boot != now:
+        return False  # another boot: whatever has that pid now is not it
+    recorded = data.get("start_time")
+    return _lives(pid, recorded if isinstance(recorded, int) else None)
+
+
+def _lives(pid: int, start_time: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process has the pid now; its start time tells
+    state, ticks = _process_stat(pid)
+    if state is None:  # no /proc to ask: the pid answered, that is all there is to know
+        return True
+    if state in ("Z", "X"):
+        return False  # killed, not yet reaped by its parent
+    return start_time is None or ticks is None or ticks == start_time
+
+
+def _write_controller(run_dir: Path) -> None:
+    pid = os.getpid()
+    record = {"pid": pid, "boot_id": _boot_id(), "start_time": _process_stat(pid)[1]}
+    fd = _create(run_dir / "controller.json")
+    try:
+        _write_all(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _process_stat(pid: int) -> tuple[str | None, int | None]:
+    """A process's state letter and start time (clock ticks since boot), from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, None
+    fields = text[text.rfind(")") + 2 :].split()  # after the command name, which may hold ")"
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return (fields[0] if fields else None), None
+
+
+def _torn(run_dir: Path) -> bool:
+    """The last line of events.jsonl has no newline: it was cut short, and readers skip it."""
+    try:
+        with (run_dir / "events.jsonl").open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+def _last_written(run_dir: Path) -> datetime | None:
+    """When the run's record was last written to: its events, or any output file."""
+    times = []
+    candidates = [run_dir / "events.jsonl"]
+    output = run_dir / "output"
+    if output.is_dir():
+        candidates += [p for p in output.rglob("*") if not p.is_symlink()]
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            times.append(candidate.stat().st_mtime)
+    return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
 # ── files and directories, safely ───────────────────────────────────────────────────────────────

@@ -102,6 +102,9 @@ class Runner:
         self._warnings = tuple(warnings)
         self._record_problem: str | None = None
         self._stopped_by: str | None = None
+        #: the transports steps of this run used, asked to ``hurry`` on a second Ctrl-C
+        self._transports: dict[int, Transport] = {}
+        self._hurried = False
         self.record_barrier: RecordBarrier | None = None
 
     # -- decisions from the faces --
@@ -379,7 +382,11 @@ class Runner:
         """A transport that raises is a bug, but the run must still end: the step fails with
         the error as its reason instead of leaving the scheduler waiting for it forever."""
         try:
-            return await self._transport_for(unit).run(spec, on_output, cancel)
+            transport = self._transport_for(unit)
+            self._transports[id(transport)] = transport
+            if self._hurried:
+                _hurry(transport)
+            return await transport.run(spec, on_output, cancel)
         except Exception as error:  # noqa: BLE001 - reported as the step's failure
             return CommandResult(exit_code=None, error=f"nexus could not run the step: {error!r}")
 
@@ -411,18 +418,46 @@ class Runner:
     def _signals(self, enabled: bool) -> Iterator[None]:
         """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) abort the run cleanly rather than
         killing Nexus mid-record: commands run in sessions of their own, so a Nexus that died
-        on the spot would leave them running and the journal unfinished."""
+        on the spot would leave them running and the journal unfinished. A second SIGINT or
+        SIGTERM while the abort is under way means now: see :meth:`hurry`."""
         if not enabled:
             yield
             return
         loop = asyncio.get_running_loop()
         for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, self.abort, signum.name)
+            loop.add_signal_handler(signum, self._on_signal, signum)
         try:
             yield
         finally:
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if self._aborted and signum in URGENT_SIGNALS:
+            self.hurry()
+        else:
+            self.abort(signum.name)
+
+    def hurry(self) -> None:
+        """Abort, and stop what still runs at once: every transport that has it is told to
+        ``hurry()`` (KILL now, no grace); one without it keeps its grace. The run still ends
+        the usual way, everything recorded, with the verdict of the first stop (exit 130)."""
+        if not self._aborted:
+            self.abort()
+        self._hurried = True
+        for transport in list(self._transports.values()):
+            _hurry(transport)
+
+
+#: A second one of these, once a run is stopping, kills what still runs without its grace.
+URGENT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _hurry(transport: Transport) -> None:
+    """``transport.hurry()``, for a transport that can: it is not part of the protocol."""
+    hurry = getattr(transport, "hurry", None)
+    if callable(hurry):
+        hurry()
 
 
 def signal_name(number: int) -> str:

@@ -60,7 +60,14 @@ class LocalTransport:
         self.kill_grace = kill_grace
         self.chunk_size = chunk_size
         self.drain = drain
+        #: set by :meth:`hurry`: a tree being stopped is KILLed without the grace
+        self.urgent = asyncio.Event()
         proctree.become_subreaper()
+
+    def hurry(self) -> None:
+        """From now on, and for the trees being stopped right now, skip the grace: KILL at
+        once (the operator's second Ctrl-C). Checked every ``_POLL`` of a grace."""
+        self.urgent.set()
 
     async def run(
         self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
@@ -188,15 +195,18 @@ class LocalTransport:
         return timed_out, was_cancelled
 
     async def _terminate(self, proc: asyncio.subprocess.Process, step: proctree.Step) -> None:
-        """TERM the tree, give it ``kill_grace`` seconds to be gone, then KILL what is left and
-        wait (at most ``_KILL_WAIT``) for it to die, so that its zombies are reaped."""
+        """TERM the tree, give it ``kill_grace`` seconds to be gone (cut short by
+        :meth:`hurry`), then KILL what is left and wait (at most ``_KILL_WAIT``) for it to
+        die, so that its zombies are reaped."""
         found = _sweep(proc, step)
         if not found.alive:
             return
-        proctree.kill(step, found, signal.SIGTERM)
+        if not self.urgent.is_set():
+            proctree.kill(step, found, signal.SIGTERM)
         deadline = time.monotonic() + self.kill_grace
-        while time.monotonic() < deadline:
-            await asyncio.sleep(_POLL)
+        while time.monotonic() < deadline and not self.urgent.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.urgent.wait(), _POLL)
             found = _sweep(proc, step)
             if not found.alive:
                 return

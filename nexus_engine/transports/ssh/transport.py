@@ -74,6 +74,14 @@ class SshTransport:
         self.sudo_prompt_wait = sudo_prompt_wait
         #: asks the operator for the sudo password when a step needs sudo and none is set
         self.ask_sudo = ask_sudo
+        #: set by :meth:`hurry`: a command being stopped gets KILL and a kill script without
+        #: the grace
+        self.urgent = asyncio.Event()
+
+    def hurry(self) -> None:
+        """From now on, and for the commands being stopped right now, skip the grace (the
+        operator's second Ctrl-C): KILL on the channel, and a kill script with no grace."""
+        self.urgent.set()
 
     async def run(
         self, spec: CommandSpec, on_output: OutputSink, cancel: asyncio.Event
@@ -245,10 +253,15 @@ class SshTransport:
         docstring); returns once the channel has ended or been given up, True if the stop is
         verified."""
         started = time.monotonic()
-        command.signal("TERM")
+        hurried = self.urgent.is_set()
+        command.signal("KILL" if hurried else "TERM")
         killer = asyncio.create_task(self._kill(command, spec))
         try:
-            await _settle(pump, killer, self.kill_grace)
+            await _settle(pump, killer, self.kill_grace, self.urgent)
+            if not hurried and self.urgent.is_set() and not pump.done():
+                command.signal("KILL")  # hurried during the grace: a kill script without one
+                killer.cancel()
+                killer = asyncio.create_task(self._kill(command, spec))
             if not pump.done() and _verdict(killer) is None:
                 command.signal("KILL")  # the kill script, if one runs, KILLs now too
                 await _settle(pump, killer, _KILL_WAIT)
@@ -285,9 +298,10 @@ class SshTransport:
                 await asyncio.wait_for(command.has_pgid.wait(), _HEADER_WAIT)
         if not command.pgid:
             return None
+        grace = 0.0 if self.urgent.is_set() else self.kill_grace
         # as root when the step used sudo: its processes may belong to another user
         killing, sudo, password = self._launch(
-            kill_command(command.pgid, self.kill_grace),
+            kill_command(command.pgid, grace),
             spec,
             env={},
             cwd=None,
@@ -300,9 +314,7 @@ class SshTransport:
                     lease.connection, killing, sudo=sudo, sudo_password=password
                 )
                 try:
-                    ending = await asyncio.wait_for(
-                        killer.pump(_discard), self.kill_grace + _VERDICT_WAIT
-                    )
+                    ending = await asyncio.wait_for(killer.pump(_discard), grace + _VERDICT_WAIT)
                 finally:
                     killer.close()
         except (SshFailure, ChannelRefused, TimeoutError):
@@ -395,17 +407,29 @@ async def _until(
 
 
 async def _settle(
-    pump: asyncio.Task[Ending], killer: asyncio.Task[bool | None] | None, within: float
+    pump: asyncio.Task[Ending],
+    killer: asyncio.Task[bool | None] | None,
+    within: float,
+    urgent: asyncio.Event | None = None,
 ) -> None:
-    """Until the channel has ended, the kill script has given its verdict, or ``within``
-    seconds have passed."""
+    """Until the channel has ended, the kill script has given its verdict, ``within``
+    seconds have passed, or ``urgent`` is set."""
     deadline = time.monotonic() + within
-    while not pump.done() and (killer is None or _verdict(killer) is None):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        watched = {pump} if killer is None or killer.done() else {pump, killer}
-        await asyncio.wait(watched, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+    hurry = None if urgent is None else asyncio.create_task(urgent.wait())
+    try:
+        while not pump.done() and (killer is None or _verdict(killer) is None):
+            left = deadline - time.monotonic()
+            if left <= 0 or (urgent is not None and urgent.is_set()):
+                return
+            watched: set[asyncio.Future[Any]] = {pump}
+            if killer is not None and not killer.done():
+                watched.add(killer)
+            if hurry is not None:
+                watched.add(hurry)
+            await asyncio.wait(watched, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if hurry is not None:
+            hurry.cancel()
 
 
 def _verdict(killer: asyncio.Task[bool | None]) -> bool | None:
