@@ -10,6 +10,7 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 
 pytest_plugins = [
+    "tests.transport_helpers",  # ``sessions``: what a kill test started is killed after it
     "tests.tmux",  # the ``tmux`` fixture, for every test that drives a terminal
     "tests.ssh.fixtures",  # the sshd lab (marked ``sshd``), for tests/ssh and the contract suite
     "tests.ssh.inprocess",  # an SSH server in this process: no root, no sshd

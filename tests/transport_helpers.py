@@ -5,9 +5,14 @@ SSH hosts' "remote" processes run on this machine)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from nexus_engine.transports.base import CommandResult, CommandSpec, Transport
 from nexus_engine.words import Stream
@@ -113,3 +118,15 @@ def _group_exists(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.fixture
+def sessions() -> Iterator[list[int]]:
+    """Session ids (the step's shell: ``echo $$``) a test started; whatever is still alive in
+    them afterwards is killed, so a failing test leaves no 120-second sleepers behind."""
+    started: list[int] = []
+    yield started
+    for sid in started:
+        for pid in session_members(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

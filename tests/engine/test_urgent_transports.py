@@ -4,11 +4,8 @@ stopped with a long kill grace is KILLed at once, without waiting the grace out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,16 +20,6 @@ from tests.transport_helpers import Sink, run_on, session_members
 #: far longer than the test may take: only a hurry ends the stop in time
 GRACE = 30.0
 STUBBORN = "trap 'echo term' TERM; echo $$; echo started; sleep 120 & while :; do sleep 0.1; done"
-
-
-@pytest.fixture
-def sessions() -> Iterator[list[int]]:
-    started: list[int] = []
-    yield started
-    for sid in started:
-        for pid in session_members(sid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 async def _hurried(

@@ -59,18 +59,6 @@ def transport(ssh_lab: SshLab, pool: SshPool, one_session: SshHost) -> SshTransp
     return SshTransport(pool, login(ssh_lab, one_session), kill_grace=GRACE)
 
 
-@pytest.fixture
-def sessions() -> Iterator[list[int]]:
-    """Session ids (the step's shell: ``echo $$``) a test started; whatever is still alive in
-    them afterwards is killed, so a failing test leaves no 120-second sleepers behind."""
-    started: list[int] = []
-    yield started
-    for sid in started:
-        for pid in session_members(sid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
 def group_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
 
