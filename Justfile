@@ -25,6 +25,7 @@ system-deps:
     [ -x /usr/bin/sudo ] || missing+=(sudo)
     command -v tmux >/dev/null || missing+=(tmux)
     command -v zsh >/dev/null || missing+=(zsh)
+    command -v crontab >/dev/null || missing+=(cron)
     if [ ${#missing[@]} -gt 0 ]; then
         sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         $sudo apt-get update -qq

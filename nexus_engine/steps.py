@@ -125,6 +125,11 @@ class StepsFor:
                 variables,
                 self._base,
                 validate=commands.get((task, index, "validate")),
+                commands={
+                    key: command
+                    for key in ("check", "apply")
+                    if (command := commands.get((task, index, key))) is not None
+                },
                 read=self._read,
             )
         except templates.TemplateProblem as problem:

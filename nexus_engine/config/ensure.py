@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 #: The kinds this version knows, in the order the README documents them.
-KINDS = ("dir", "file", "link", "line", "block", "absent")
+KINDS = ("dir", "file", "link", "line", "block", "absent", "cron", "check")
 #: A reference to a unit's variable: resolved per host when the plan is built.
 VAR_REFERENCE = re.compile(r"\$\{var:(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
 _MODE = re.compile(r"^[0-7]{3,4}$")
@@ -52,18 +52,23 @@ HostPath = Annotated[str, Field(min_length=1), AfterValidator(_absolute)]
 Mode = Annotated[str, AfterValidator(_mode)]
 
 
-class EnsureBase(BaseModel):
-    """What every kind shares: where, as whom, and how often and how long to try."""
+class StepBase(BaseModel):
+    """What every kind shares: as whom, and how often and how long to try."""
 
     model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
 
-    path: HostPath
     sudo: bool = False
     user: Name | None = None
     retries: Annotated[int, Field(ge=0, le=1000)] | None = None
     retry_delay: Annotated[float, Field(ge=0, le=7 * 24 * 3600, allow_inf_nan=False)] | None = None
     timeout: Annotated[float, Field(gt=0, le=7 * 24 * 3600, allow_inf_nan=False)] | None = None
     when: Literal["changed"] | None = None
+
+
+class EnsureBase(StepBase):
+    """What every kind about a path shares: the path."""
+
+    path: HostPath
 
 
 class Owned(EnsureBase):
@@ -154,6 +159,92 @@ class AbsentStep(EnsureBase):
     ensure: Literal["absent"]
 
 
+#: ``special`` schedules ``cron`` knows, as crontab(5) spells them.
+CronSpecial = Literal[
+    "@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"
+]
+#: Each schedule field of ``cron`` and the numbers it takes.
+CRON_FIELDS = {
+    "minute": (0, 59),
+    "hour": (0, 23),
+    "day": (1, 31),
+    "month": (1, 12),
+    "weekday": (0, 7),  # 0 and 7 are both Sunday
+}
+_CRON_ITEM = re.compile(r"^(?:\*|(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?)(?:/(?P<step>[0-9]+))?$")
+
+
+def cron_field(value: str, low: int, high: int) -> str:
+    """``value`` as crontab(5) takes it, its numbers between ``low`` and ``high``: ``*``, a
+    number, a range ``a-b``, each with an optional step ``/n``, or a comma-separated list."""
+    for item in value.split(","):
+        found = _CRON_ITEM.match(item)
+        if found is None:
+            raise ValueError(
+                f"{value!r} is not a cron field: expected *, a number, a range such as 1-5, a "
+                "step such as */5, or a list of them separated by commas"
+            )
+        numbers = [int(found[key]) for key in ("low", "high") if found[key] is not None]
+        for number in numbers:
+            if not low <= number <= high:
+                raise ValueError(f"{number} is out of range: expected {low} to {high}")
+        if len(numbers) == 2 and numbers[0] > numbers[1]:
+            raise ValueError(f"the range {item!r} runs backwards")
+        if found["step"] is not None and int(found["step"]) == 0:
+            raise ValueError("a step of 0 never comes")
+    return value
+
+
+def _cron_validator(name: str) -> AfterValidator:
+    low, high = CRON_FIELDS[name]
+    return AfterValidator(lambda value: cron_field(value, low, high))
+
+
+def _one_line(value: str) -> str:
+    _text(value)
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be one line")
+    return value
+
+
+Line = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+
+
+class CronStep(StepBase):
+    """An entry of the crontab of the user the step runs as, found by the comment above it
+    that carries its name (``#nexus: NAME``)."""
+
+    ensure: Literal["cron"]
+    name: Line
+    minute: Annotated[str, _cron_validator("minute")] = "*"
+    hour: Annotated[str, _cron_validator("hour")] = "*"
+    day: Annotated[str, _cron_validator("day")] = "*"
+    month: Annotated[str, _cron_validator("month")] = "*"
+    weekday: Annotated[str, _cron_validator("weekday")] = "*"
+    special: CronSpecial | None = None
+    job: Line | None = None
+    state: Literal["present", "absent"] = "present"
+
+    @model_validator(mode="after")
+    def _schedule(self) -> CronStep:
+        if self.special is not None:
+            fields = [key for key in CRON_FIELDS if getattr(self, key) != "*"]
+            if fields:
+                raise ValueError(f"give either special or {' and '.join(fields)}, not both")
+        if self.state == "present" and self.job is None:
+            raise ValueError("a present cron entry needs a job")
+        return self
+
+
+class CheckStep(StepBase):
+    """A state the operator's own commands test and make: ``check`` exits 0 when it holds,
+    ``apply`` makes it hold."""
+
+    ensure: Literal["check"]
+    check: Name
+    apply: Name
+
+
 class UnknownEnsure(BaseModel):
     """A table whose ``ensure`` names no kind: reported on that key, with the kinds there are."""
 
@@ -175,4 +266,4 @@ def ensure_kind(value: Any) -> str:
     return kind if isinstance(kind, str) and kind in KINDS else "unknown"
 
 
-AnyEnsure = DirStep | FileStep | LinkStep | LineStep | BlockStep | AbsentStep
+AnyEnsure = DirStep | FileStep | LinkStep | LineStep | BlockStep | AbsentStep | CronStep | CheckStep

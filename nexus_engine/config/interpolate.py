@@ -31,7 +31,7 @@ _REFERENCE = re.compile(
     r"\$\{(?P<kind>env|secret|var):(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}"
 )
 #: The keys of a step that hold shell text: a reference there travels as a variable.
-COMMAND_KEYS = ("cmd", "unless", "validate")
+COMMAND_KEYS = ("cmd", "unless", "validate", "check", "apply")
 
 
 @dataclass(frozen=True, slots=True)

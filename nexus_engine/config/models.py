@@ -23,6 +23,8 @@ from pydantic import (
 from nexus_engine.config.ensure import (
     AbsentStep,
     BlockStep,
+    CheckStep,
+    CronStep,
     DirStep,
     FileStep,
     LineStep,
@@ -184,6 +186,8 @@ CommandItem = Annotated[
     | Annotated[LineStep, Tag("ensure line")]
     | Annotated[BlockStep, Tag("ensure block")]
     | Annotated[AbsentStep, Tag("ensure absent")]
+    | Annotated[CronStep, Tag("ensure cron")]
+    | Annotated[CheckStep, Tag("ensure check")]
     | Annotated[UnknownEnsure, Tag("ensure unknown")],
     Discriminator(_item_kind),
 ]

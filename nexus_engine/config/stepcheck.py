@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from nexus_engine.config.ensure import VAR_REFERENCE, EnsureBase, FileStep
 from nexus_engine.config.errors import KeyPath
 from nexus_engine.config.hosts import expand_targets
-from nexus_engine.config.interpolate import ShellCommand
+from nexus_engine.config.interpolate import COMMAND_KEYS, ShellCommand
 from nexus_engine.config.models import NexusConfig, Step
 from nexus_engine.config.variables import Variables
 
@@ -94,7 +94,7 @@ def _references(
     index: int,
 ) -> Iterator[tuple[str, str]]:
     """(key, variable name) of each ``${var:…}`` the step uses."""
-    for key in ("cmd", "unless", "validate"):
+    for key in COMMAND_KEYS:
         command = commands.get((task, index, key))
         if command is not None:
             yield from ((key, name) for _, name in command.vars)
@@ -102,7 +102,7 @@ def _references(
         return
     # a cmd step's own fields are the shell's; only its guard paths are filled in by Nexus
     fields = {"creates", "removes"} if isinstance(step, Step) else None
-    dumped = step.model_dump(include=fields, exclude={"unless", "validate_cmd"})
+    dumped = step.model_dump(include=fields, exclude={"unless", "validate_cmd", "check", "apply"})
     for key, value in dumped.items():
         if isinstance(value, str):
             yield from ((key, match["name"]) for match in VAR_REFERENCE.finditer(value))

@@ -17,7 +17,7 @@ from nexus_engine.ops.probe import Probe
 Facts = Mapping[str, str]
 
 #: The past tense of each verb an assessment uses, for the report of a real run.
-DONE = {"create": "created", "update": "updated", "remove": "removed"}
+DONE = {"create": "created", "update": "updated", "remove": "removed", "apply": "applied"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,8 @@ _NEEDS = {
     "block": ("find", "base64", "sha256sum", "head"),
     "link": ("find", "base64"),
     "absent": ("find", "base64"),
+    "cron": ("base64", "crontab"),
+    "check": (),
 }
 
 

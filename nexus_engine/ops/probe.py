@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 #: What ``ensure`` steps need on a host besides a POSIX shell; a missing one fails the step
 #: that needs it with its name, rather than with a riddle.
-TOOLS = ("find", "sha256sum", "base64", "head")
+TOOLS = ("find", "sha256sum", "base64", "head", "crontab")
 #: The most of an existing file ``line`` and ``block`` read back to edit, and ``--diff`` shows.
 CONTENT_LIMIT = 4 * 1024 * 1024
 _TOOLS_SECTION = "tools"
@@ -35,10 +35,13 @@ _FIND_FIELDS = ("type", "mode", "owner", "group", "uid", "gid", "size")
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """What one step needs to know of its host: its path, and whether its content too."""
+    """What one step needs to know of its host: its path, and whether its content too; or
+    (a kind not about a path, ``path`` empty) shell text of its own, ``script``, that prints
+    ``key=value`` lines into its step's section. ``script`` must be read-only."""
 
     path: str
     content: bool = False
+    script: str = ""
 
 
 def path_probe(path: str, *, content: bool = False) -> Probe:
@@ -63,6 +66,9 @@ def batch(probes: Mapping[int, Probe]) -> str:
         "set --",
     ]
     for index, probe in probes.items():
+        if not probe.path:
+            parts += [f"echo @@step {index}", probe.script]
+            continue
         p = q(probe.path)
         parent = q(posixpath.dirname(probe.path.rstrip("/")) or "/")
         parts += [
@@ -77,11 +83,14 @@ def batch(probes: Mapping[int, Probe]) -> str:
                 " | base64 -w0; echo; }"
             )
         parts.append("fi")
-    paths = " ".join(q(probe.path) for probe in dict.fromkeys(probes.values()))
+        if probe.script:
+            parts.append(probe.script)
+    paths = " ".join(q(probe.path) for probe in dict.fromkeys(probes.values()) if probe.path)
     printf = "%y %m %u %g %U %G %s %p\\0%l\\0"
+    find = f"find {paths} -maxdepth 0 -printf {q(printf)} | base64 -w0; " if paths else ""
     parts += [
         f"printf '@@{_FIND_SECTION}\\nrecords='",
-        f"find {paths} -maxdepth 0 -printf {q(printf)} | base64 -w0; echo",
+        f"{find}echo",
         f"printf '@@{_DIGEST_SECTION}\\nrecords='",
         '[ $# -gt 0 ] && sha256sum -z -- "$@" | base64 -w0; echo',
     ]
@@ -112,6 +121,9 @@ class ProbeReport:
         self.facts: dict[int, dict[str, str]] = {}
         for index, probe in probes.items():
             own = {key: values[-1] for key, values in sections.get(f"step {index}", {}).items()}
+            if not probe.path:
+                self.facts[index] = {**own, **who}
+                continue
             facts = {**found.get(probe.path, {"type": "absent"}), **own, **who}
             if probe.path in digests and facts.get("type") == "file":
                 facts["sha256"] = digests[probe.path]

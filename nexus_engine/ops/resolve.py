@@ -18,6 +18,8 @@ from nexus_engine.config.ensure import (
     AbsentStep,
     AnyEnsure,
     BlockStep,
+    CheckStep,
+    CronStep,
     DirStep,
     FileStep,
     LineStep,
@@ -28,6 +30,8 @@ from nexus_engine.config.shellsplice import Span, splice
 from nexus_engine.ops import templates
 from nexus_engine.ops.base import Op
 from nexus_engine.ops.content import Content
+from nexus_engine.ops.cron import Cron
+from nexus_engine.ops.custom import Check
 from nexus_engine.ops.files import Absent, Dir, File, Link
 from nexus_engine.ops.lines import Block, Line
 from nexus_engine.ops.write import NEW_FILE
@@ -69,11 +73,26 @@ def resolve(
     *,
     validate: ShellCommand | None = None,
     read: SourceReader = Content.from_file,
+    commands: Mapping[str, ShellCommand] | None = None,
 ) -> Op:
     """The kind ``step`` asks for on a unit with ``variables``; relative ``source`` and
-    ``template`` paths are relative to ``base``, the directory of the config.
+    ``template`` paths are relative to ``base``, the directory of the config. ``commands``:
+    the shell text of a ``check`` step (``check``, ``apply``) that held ``${…}`` references.
     Raises ``templates.TemplateProblem`` for a template that cannot be rendered."""
+    if isinstance(step, CronStep):
+        return _cron(step, lambda value: substitute(value, variables))
+    if isinstance(step, CheckStep):
+        return _check(step, commands or {}, variables)
+    return _path_kind(step, variables, base, validate, read)
 
+
+def _path_kind(
+    step: DirStep | FileStep | LinkStep | LineStep | BlockStep | AbsentStep,
+    variables: Mapping[str, Any],
+    base: Path,
+    validate: ShellCommand | None,
+    read: SourceReader,
+) -> Op:
     def text(value: str) -> str:
         return substitute(value, variables)
 
@@ -107,6 +126,29 @@ def resolve(
         case AbsentStep():
             return Absent(path)
     raise AssertionError(f"unknown ensure kind {step!r}")  # pragma: no cover
+
+
+def _cron(step: CronStep, text: Callable[[str], str]) -> Cron:
+    whose = step.user or ("root" if step.sudo else "the login")
+    if step.state == "absent" or step.job is None:
+        return Cron(text(step.name), None, whose)
+    fields = (step.minute, step.hour, step.day, step.month, step.weekday)
+    schedule = step.special if step.special is not None else " ".join(fields)
+    return Cron(text(step.name), f"{schedule} {text(step.job)}", whose)
+
+
+def _check(
+    step: CheckStep, commands: Mapping[str, ShellCommand], variables: Mapping[str, Any]
+) -> Check:
+    """The operator's shell text as written (with its ``${…}`` values in the environment)."""
+    check, apply = commands.get("check"), commands.get("apply")
+    return Check(
+        check=step.check if check is None else check.text,
+        apply=step.apply if apply is None else apply.text,
+        check_env=tuple(sorted(var_env(check, variables).items())),
+        apply_env=tuple(sorted(var_env(apply, variables).items())),
+        shown_check=step.check if check is None else substitute(check.shown, variables),
+    )
 
 
 def _content(
