@@ -18,7 +18,7 @@ from nexus_engine.config.hosts import Host, expand_targets, resolve_hosts
 from nexus_engine.config.models import LOCAL, Task
 from nexus_engine.redact import Redactor
 from nexus_engine.selection import HostSelection
-from nexus_engine.steps import StepPlan, StepsFor, units_differ
+from nexus_engine.steps import StepPlan, StepsFor
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -114,7 +114,7 @@ def build_plan(
         names = task_hosts[name]
         task_plan = _task_plan(name, task, names, deps[name])
         task_plans.append(task_plan)
-        shared = None if units_differ(loaded, name) else steps_for(name, LOCAL)
+        shared = None if steps_for.differ(name) else steps_for(name, LOCAL)
         keys = [UnitKey(name, host) for host in names]
         unit_keys[name] = keys
         batches = _batches(keys, task_plan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus_engine.config import LoadedConfig
 from nexus_engine.config.ensure import AnyEnsure, UnknownEnsure
@@ -19,6 +19,9 @@ from nexus_engine.config.errors import ConfigError, ConfigProblem, format_path
 from nexus_engine.config.interpolate import ShellCommand
 from nexus_engine.config.models import Settings, Step
 from nexus_engine.config.variables import Variables
+
+if TYPE_CHECKING:
+    from nexus_engine.ops.resolve import SourceReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +81,27 @@ class StepsFor:
         self._redact = redact
         self._variables: Variables | None = None
         self._base = loaded.path.parent
-        from nexus_engine.ops.content import Content  # noqa: PLC0415 - only with ensure steps
+        self._differ: dict[str, bool] = {}
+        self._read: SourceReader | None = None
 
-        self._read = functools.cache(Content.from_file)
+    def differ(self, task: str) -> bool:
+        """:func:`units_differ`, worked out once per task (it is asked once per unit)."""
+        if task not in self._differ:
+            self._differ[task] = units_differ(self._loaded, task)
+        return self._differ[task]
+
+    def _reader(self) -> SourceReader:
+        """Reads each local ``source`` once per plan, however many units send it."""
+        if self._read is None:
+            from nexus_engine.ops.content import Content  # noqa: PLC0415 - only with ensure steps
+
+            self._read = functools.cache(Content.from_file)
+        return self._read
 
     def __call__(self, task: str, host: str) -> tuple[StepPlan, ...]:
         config = self._loaded.config
         variables: Mapping[str, Any] = {}
-        if units_differ(self._loaded, task):
+        if self.differ(task):
             if self._variables is None:
                 self._variables = Variables(config)
             variables = self._variables.for_unit(task, host)
@@ -130,7 +146,7 @@ class StepsFor:
                     for key in ("check", "apply")
                     if (command := commands.get((task, index, key))) is not None
                 },
-                read=self._read,
+                read=self._reader(),
             )
         except templates.TemplateProblem as problem:
             key = format_path(("tasks", task, "commands", index, "template"))
