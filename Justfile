@@ -26,6 +26,7 @@ system-deps:
     command -v tmux >/dev/null || missing+=(tmux)
     command -v zsh >/dev/null || missing+=(zsh)
     command -v crontab >/dev/null || missing+=(cron)
+    command -v dpkg-scanpackages >/dev/null || missing+=(dpkg-dev)
     if [ ${#missing[@]} -gt 0 ]; then
         sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
         $sudo apt-get update -qq

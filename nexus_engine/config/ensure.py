@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from nexus_engine.config.ensure_accounts import GroupStep, UserStep
 from nexus_engine.config.ensure_base import (
     VAR_REFERENCE,
     EnsureBase,
@@ -30,11 +31,28 @@ from nexus_engine.config.ensure_base import (
     StepBase,
     Text,
 )
+from nexus_engine.config.ensure_git import GitStep
+from nexus_engine.config.ensure_packages import PackageStep
+from nexus_engine.config.ensure_services import ServiceStep
 
 __all__ = ["VAR_REFERENCE", "EnsureBase", "HostPath", "StepBase"]
 
 #: The kinds this version knows, in the order the README documents them.
-KINDS = ("dir", "file", "link", "line", "block", "absent", "cron", "check")
+KINDS = (
+    "dir",
+    "file",
+    "link",
+    "line",
+    "block",
+    "absent",
+    "cron",
+    "check",
+    "service",
+    "git",
+    "user",
+    "group",
+    "package",
+)
 
 
 class Owned(EnsureBase):
@@ -222,4 +240,18 @@ def ensure_kind(value: Any) -> str:
     return kind if isinstance(kind, str) and kind in KINDS else "unknown"
 
 
-AnyEnsure = DirStep | FileStep | LinkStep | LineStep | BlockStep | AbsentStep | CronStep | CheckStep
+AnyEnsure = (
+    DirStep
+    | FileStep
+    | LinkStep
+    | LineStep
+    | BlockStep
+    | AbsentStep
+    | CronStep
+    | CheckStep
+    | ServiceStep
+    | GitStep
+    | UserStep
+    | GroupStep
+    | PackageStep
+)

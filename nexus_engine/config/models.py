@@ -32,6 +32,10 @@ from nexus_engine.config.ensure import (
     UnknownEnsure,
     ensure_kind,
 )
+from nexus_engine.config.ensure_accounts import GroupStep, UserStep
+from nexus_engine.config.ensure_git import GitStep
+from nexus_engine.config.ensure_packages import PackageStep
+from nexus_engine.config.ensure_services import ServiceStep
 
 #: 0% to 100%, decimals allowed ("12.5%"), but not above 100 ("100.5%").
 PERCENT_PATTERN = r"^(100(\.0+)?|[1-9]?[0-9](\.[0-9]+)?)%$"
@@ -188,6 +192,11 @@ CommandItem = Annotated[
     | Annotated[AbsentStep, Tag("ensure absent")]
     | Annotated[CronStep, Tag("ensure cron")]
     | Annotated[CheckStep, Tag("ensure check")]
+    | Annotated[ServiceStep, Tag("ensure service")]
+    | Annotated[GitStep, Tag("ensure git")]
+    | Annotated[UserStep, Tag("ensure user")]
+    | Annotated[GroupStep, Tag("ensure group")]
+    | Annotated[PackageStep, Tag("ensure package")]
     | Annotated[UnknownEnsure, Tag("ensure unknown")],
     Discriminator(_item_kind),
 ]

@@ -104,8 +104,9 @@ def _references(
     fields = {"creates", "removes"} if isinstance(step, Step) else None
     dumped = step.model_dump(include=fields, exclude={"unless", "validate_cmd", "check", "apply"})
     for key, value in dumped.items():
-        if isinstance(value, str):
-            yield from ((key, match["name"]) for match in VAR_REFERENCE.finditer(value))
+        for item in value if isinstance(value, list) else [value]:  # a list of names, too
+            if isinstance(item, str):
+                yield from ((key, match["name"]) for match in VAR_REFERENCE.finditer(item))
 
 
 def _undefined(

@@ -17,7 +17,17 @@ from nexus_engine.ops.probe import Probe
 Facts = Mapping[str, str]
 
 #: The past tense of each verb an assessment uses, for the report of a real run.
-DONE = {"create": "created", "update": "updated", "remove": "removed", "apply": "applied"}
+DONE = {
+    "create": "created",
+    "update": "updated",
+    "remove": "removed",
+    "apply": "applied",
+    "restart": "restarted",
+    "reload": "reloaded",
+}
+#: A fact the executor adds (``"1"``) when an earlier step of the unit changed something, for
+#: a kind that acts on that (``service``'s ``daemon_reload``); a probe never prints it.
+AFTER_CHANGE = "_after_change"
 
 
 @dataclass(frozen=True, slots=True)

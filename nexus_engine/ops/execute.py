@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from nexus_engine.ops import probe
-from nexus_engine.ops.base import Assessment, Facts, Op
+from nexus_engine.ops.base import AFTER_CHANGE, Assessment, Facts, Op
 from nexus_engine.ops.content import Content
 from nexus_engine.plan import Unit
 from nexus_engine.status import Change
@@ -40,6 +40,12 @@ _NEEDS = {
     "absent": ("find", "base64"),
     "cron": ("base64", "crontab"),
     "check": (),
+    "service": ("base64", "head"),
+    "git": ("base64", "head"),
+    # their probes name the tools they lack themselves (getent, a package manager)
+    "user": (),
+    "group": (),
+    "package": (),
 }
 
 
@@ -162,6 +168,8 @@ class Perform:
         facts = state.facts.pop(self.index)
         if self.mode.checking and op.path in state.overlay:
             facts = state.overlay[op.path]
+        if self.after_change:
+            facts = {**facts, AFTER_CHANGE: "1"}
         return op.assess(facts)
 
     async def _ensure(self, op: Op) -> StepReport:

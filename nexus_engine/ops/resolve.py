@@ -25,15 +25,23 @@ from nexus_engine.config.ensure import (
     LineStep,
     LinkStep,
 )
+from nexus_engine.config.ensure_accounts import GroupStep, UserStep
+from nexus_engine.config.ensure_git import GitStep
+from nexus_engine.config.ensure_packages import PackageStep
+from nexus_engine.config.ensure_services import ServiceStep
 from nexus_engine.config.interpolate import ShellCommand
 from nexus_engine.config.shellsplice import Span, splice
 from nexus_engine.ops import templates
+from nexus_engine.ops.accounts import Group, User
 from nexus_engine.ops.base import Op
 from nexus_engine.ops.content import Content
 from nexus_engine.ops.cron import Cron
 from nexus_engine.ops.custom import Check
 from nexus_engine.ops.files import Absent, Dir, File, Link
+from nexus_engine.ops.git import Git
 from nexus_engine.ops.lines import Block, Line
+from nexus_engine.ops.packages import Packages
+from nexus_engine.ops.services import Service
 from nexus_engine.ops.write import NEW_FILE
 
 #: Reads a local ``source`` once per run, however many units send it.
@@ -83,6 +91,13 @@ def resolve(
         return _cron(step, lambda value: substitute(value, variables))
     if isinstance(step, CheckStep):
         return _check(step, commands or {}, variables)
+    if isinstance(step, ServiceStep):
+        name = substitute(step.name, variables)
+        return Service(name, step.state, step.enabled, step.daemon_reload)
+    if isinstance(step, GitStep):
+        return _git(step, lambda value: substitute(value, variables))
+    if isinstance(step, UserStep | GroupStep | PackageStep):
+        return _system_kind(step, lambda value: substitute(value, variables))
     return _path_kind(step, variables, base, validate, read)
 
 
@@ -135,6 +150,39 @@ def _cron(step: CronStep, text: Callable[[str], str]) -> Cron:
     fields = (step.minute, step.hour, step.day, step.month, step.weekday)
     schedule = step.special if step.special is not None else " ".join(fields)
     return Cron(text(step.name), f"{schedule} {text(step.job)}", whose)
+
+
+def _git(step: GitStep, text: Callable[[str], str]) -> Git:
+    version = None if step.version is None else text(step.version)
+    return Git(text(step.repo), text(step.dest), version, step.depth, step.force)
+
+
+def _system_kind(step: UserStep | GroupStep | PackageStep, text: Callable[[str], str]) -> Op:
+    """Accounts and packages: their names are checked again in the step, once filled in."""
+
+    def maybe(value: str | None) -> str | None:
+        return None if value is None else text(value)
+
+    match step:
+        case UserStep():
+            groups = None if step.groups is None else tuple(text(g) for g in step.groups)
+            return User(
+                text(step.name),
+                uid=step.uid,
+                group=maybe(step.group),
+                groups=groups,
+                append=step.append,
+                shell=maybe(step.shell),
+                home=maybe(step.home),
+                system=step.system,
+                present=step.state == "present",
+            )
+        case GroupStep():
+            return Group(text(step.name), step.gid, step.system, step.state == "present")
+        case PackageStep():
+            names = tuple(text(name) for name in step.names)
+            return Packages(names, step.state, maybe(step.version), step.cache_valid)
+    raise AssertionError(f"unknown ensure kind {step!r}")  # pragma: no cover
 
 
 def _check(

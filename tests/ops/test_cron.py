@@ -6,6 +6,7 @@ removes an entry; a bad schedule is a config error on its key and line, exit 2."
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -94,10 +95,15 @@ def login(place: Place) -> Iterator[str]:
     """The user the place logs in as, whose crontab starts as :data:`BEFORE`, and is put back
     as it was afterwards (root's own, locally)."""
     user = pwd.getpwuid(place.uid).pw_name
-    kept = read_crontab(user)
-    write_crontab(user, BEFORE)
-    yield user
-    write_crontab(user, kept)
+    # root's crontab is one for the whole machine: tests on other xdist workers wait their turn
+    with open(f"/tmp/nexus-test-crontab-{user}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = read_crontab(user)
+        write_crontab(user, BEFORE)
+        try:
+            yield user
+        finally:
+            write_crontab(user, kept)
 
 
 async def test_cron_converges_then_a_second_run_changes_nothing(

@@ -2,8 +2,9 @@
 project's own strategy, ``tests.injection.HOSTILE``) through every parameter of every kind,
 against real sshd: path components, content (inline, through a variable, from a template),
 a line and a regexp (``re.escape`` of a hostile string), a block's text and marker, a link's
-target, and ``validate`` reading a variable. The file system must end exactly as asked, and
-the canary file, which any value that ran as a command would create, never appears.
+target, ``validate`` reading a variable, and a user's shell and home (through sudo). The file
+system must end exactly as asked, and the canary file, which any value that ran as a command
+would create, never appears.
 
 Each example runs one config over one SSH connection kept for the whole test; the lab is the
 session's. The strings a config refuses (a ``line`` with a newline) have it replaced."""
@@ -14,12 +15,15 @@ import itertools
 import os
 import pwd
 import re
+import subprocess
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 
+from nexus_engine.config.ensure_accounts import breaks
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.injection import CANARY, HOSTILE
@@ -206,3 +210,29 @@ async def test_hostile_lines_regexps_blocks_and_markers_edit_exactly(
     }  # fmt: skip
     assert {name: (root / name).read_bytes().decode() for name in start} == wanted
     assert done.changes == ["changed"] * 5
+
+
+#: a ``home`` or ``shell``: absolute, one field of /etc/passwd (no ':', no line break)
+PASSWD_FIELD = HOSTILE.map(
+    lambda s: "/" + "".join(c for c in s if c != ":" and unicodedata.category(c)[0] != "C")
+).filter(lambda s: not breaks(s))
+
+
+@EXAMPLES
+@example(login="/$(touch x)", home="/'; id #")
+@given(login=PASSWD_FIELD, home=PASSWD_FIELD)
+async def test_hostile_account_fields_are_taken_literally(host: Lab, login: str, home: str) -> None:
+    """A user's shell and home from variables, through sudo: the account holds them exactly."""
+    name = f"nxt{os.getpid()}-hostile"
+    step = {"ensure": "user", "name": name, "shell": "${var:sh}", "home": "${var:home}"}
+    try:
+        done = await host.run(host.fresh_root(), [{**step, "sudo": True}], sh=login, home=home)
+        entry = pwd.getpwnam(name)
+        assert (entry.pw_shell, entry.pw_dir) == (login, home)
+        assert done.changes == ["changed"]
+    finally:
+        remove_user(name)
+
+
+def remove_user(name: str) -> None:
+    subprocess.run(["userdel", name], capture_output=True, check=False)
