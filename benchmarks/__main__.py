@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import ensure, local_runs, memory, planning, ssh, startup, tui
+from benchmarks import durability, ensure, local_runs, memory, planning, ssh, startup, tui
 from benchmarks.common import Profile, Row
 
 Topic = Callable[[Profile, Path], list[Row]]
@@ -25,6 +25,7 @@ TOPICS: dict[str, Topic] = {
     "ssh": ssh.run,
     "startup": startup.run,
     "ensure": ensure.run,
+    "durability": durability.run,
 }
 HEADERS = ("benchmark", "workload", "Nexus", "baseline", "ratio / note")
 

@@ -43,9 +43,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     its expression then, so ``nexus version`` never pays for pydantic and networkx."""
     from nexus_engine.config import ConfigError  # noqa: PLC0415
     from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
+    from nexus_engine.resume.prepare import ResumeRefused  # noqa: PLC0415
     from nexus_engine.selection import SelectionError  # noqa: PLC0415
 
-    return (ConfigError, UnknownTaskError, SelectionError)
+    return (ConfigError, UnknownTaskError, SelectionError, ResumeRefused)
 
 
 def _user_message(error: Exception, config_path: Path) -> str:
@@ -54,7 +55,7 @@ def _user_message(error: Exception, config_path: Path) -> str:
 
     if isinstance(error, UnknownTaskError):  # an unknown task named on the command line
         return f"nexus: no task named {error.args[0]!r} in {config_path}"
-    if isinstance(error, ValueError):  # a host selection that names nothing, or too little
+    if not isinstance(error, ConfigError):  # a selection that names nothing, a resume refused
         return f"nexus: {error}"
     if isinstance(error, ConfigError) and _missing(error, config_path):
         return f"{error}\n{_how_to_start(config_path)}"

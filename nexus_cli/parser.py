@@ -88,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-p", "--parallel", type=_positive, metavar="N", help="at most N units at once"
     )
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const="last",
+        metavar="RUN",
+        help="carry on a recorded run (default: the last): reuse the units that succeeded, run"
+        " the rest from the step that did not finish",
+    )
+    run.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help="with --resume: go on even though the config or the plan changed since that run",
+    )
     loud = run.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     loud.add_argument("-q", "--quiet", action="store_true", help="failures and summary only")

@@ -27,6 +27,7 @@ from nexus_engine.redact import Redactor
 from nexus_engine.render import json as json_render
 from nexus_engine.render.terminal import detach_stdout, wants_colour
 from nexus_engine.render.text import TextRenderer
+from nexus_engine.resume.prepare import NothingToResume, ResumeOrder, ResumeRefused
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
 from nexus_engine.session import RunRefused, RunRequest, check_hosts, open_run
@@ -37,7 +38,15 @@ from nexus_engine.transports.base import Ask
 
 def run_command(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     request = request_of(args)
-    plan = request.plan(loaded)
+    if request.resume is not None and args.tasks:
+        raise ResumeRefused("--resume runs the tasks of the run it resumes: name no task")
+    if args.allow_changed and request.resume is None:
+        raise ResumeRefused("--allow-changed goes with --resume")
+    try:
+        plan = request.plan(loaded)
+    except NothingToResume as nothing:
+        print(f"nexus: {nothing}", file=sys.stderr)
+        return 0
     if args.dry_run:  # runs nothing and connects nowhere, --preflight or not
         return print_plan(plan, args.format, sys.stdout, loaded, request.overrides)
     return asyncio.run(execute(loaded, request, plan, args))
@@ -60,6 +69,16 @@ def request_of(args: argparse.Namespace, ask: Ask | None = None) -> RunRequest:
             checking=bool(getattr(args, "check", False)), diff=bool(getattr(args, "diff", False))
         ),
         retry_unsafe=bool(getattr(args, "yes", False)),
+        resume=_resume_order(args),
+    )
+
+
+def _resume_order(args: argparse.Namespace) -> ResumeOrder | None:
+    ref = getattr(args, "resume", None)
+    if ref is None:
+        return None
+    return ResumeOrder(
+        ref, allow_changed=args.allow_changed, rerun_unsafe=bool(getattr(args, "yes", False))
     )
 
 

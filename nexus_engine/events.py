@@ -40,6 +40,7 @@ class RunStarted(Event):
     journal_dir: str | None = None
     warnings: tuple[str, ...] = ()  # said once, before anything runs, and kept in the journal
     checking: bool = False  # --check: the run probes and changes nothing
+    resumed_from: str | None = None  # ``--resume``: the run this one carries on
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +58,7 @@ class TaskFinished(Event):
 class UnitStarted(Event):
     task: str
     host: str
+    first_step: int = 0  # a resumed unit starts again at the step that did not finish
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +70,24 @@ class StepStarted(Event):
     command: str  # redacted
     #: false: running it again may do its work twice (a retry asks first); None: not said
     idempotent: bool | None = None
+    #: the random token every process of the attempt carries as ``NEXUS_STEP_ID``: recorded
+    #: (and on disk, when a journal acknowledges starts) before the command is sent, so the
+    #: processes of a run that died can be found and killed. Not shown by any face.
+    step_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeftoversCleared(Event):
+    """A resumed run looked on a unit's host for the processes of the steps that were running
+    when the run it resumes died, and stopped them: how many it found, how many needed KILL
+    after TERM, how many are still there, or why it could not look (``error``)."""
+
+    task: str
+    host: str
+    found: int
+    killed: int
+    left: int
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +175,7 @@ class UnitFinished(Event):
     ok_steps: int = 0  # the recap: steps that found nothing to do
     changed_steps: int = 0  # steps that changed something (checking: would)
     skipped_steps: int = 0  # steps not run: check mode, or a ``when`` that did not hold
+    reused: bool = False  # succeeded in the run this one resumes: not run again
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +189,7 @@ class UnitSummary:
     ok_steps: int = 0  # the recap: steps that found nothing to do
     changed_steps: int = 0  # steps that changed something (checking: would)
     skipped_steps: int = 0  # steps not run: check mode, or a ``when`` that did not hold
+    reused: bool = False  # succeeded in the run this one resumes: not run again
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +221,7 @@ class RunFinished(Event):
     error: str | None = None
     #: The signal that stopped the run (``SIGINT``, ``SIGTERM``, ``SIGHUP``), if one did.
     stopped_by: str | None = None
+    resumed_from: str | None = None  # ``--resume``: the run this one carries on
 
     def recap(self) -> Recap:
         """Steps ok, changed and skipped, and units failed, over the whole run."""

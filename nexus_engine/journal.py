@@ -22,6 +22,15 @@ written as they come, so memory stays bounded whatever a command prints ("nothin
 Events are written unbuffered, one ``write`` per line, so a crash loses at most a partial last line,
 which readers skip; RunFinished is fsynced.
 
+A step's start is on disk before its command is sent: the runner awaits :meth:`Journal.durable`
+for its StepStarted, which carries the token its processes are marked with, so even a power cut
+cannot leave a process no record knows of. Starts are committed in groups: a background syncer
+fsyncs events.jsonl (in a thread, so the loop goes on writing) once the record loop has written
+everything that was waiting, and releases every waiter up to what that fsync covered: a hundred
+steps starting together cost one fsync, not a hundred. Step ends, output and unit settlements
+are written as they come, not each synced. A journal that cannot write releases its waiters with
+False: the step is not started.
+
 Logs hold secrets if anything does (openshift/openshift-ansible#7141 made them 0664), so whatever
 the umask, directories are 0700 and files 0600; files are created with O_EXCL|O_NOFOLLOW and
 directories are checked, so a symlink planted to redirect a write is refused, never followed.
@@ -223,6 +232,12 @@ class Journal:
         self.on_failure: Callable[[str], None] | None = None
         self._seen = 0  # the seq of the last event taken, written or not
         self._progress = asyncio.Event()
+        self._durable = 0  # events.jsonl is fsynced up to this seq
+        self._wanted = 0  # the highest seq a waiter of durable() needs on disk
+        self._want_sync = asyncio.Event()  # wakes the syncer
+        self._synced = asyncio.Event()  # wakes the waiters of durable()
+        self._ended = False  # the stream has ended: nothing more will be synced
+        self._dirs_synced = False
         self._events = -1
         self._events_size = 0
         self._steps: dict[tuple[str, str, int, int], _StepFiles] = {}
@@ -231,6 +246,7 @@ class Journal:
     async def record(self, events: AsyncIterator[Event]) -> None:
         """Consume the stream to its end. A write that fails does not stop the draining (that
         would stall the bus and the run); the failures are raised together at the end."""
+        syncer = asyncio.create_task(self._sync_starts())
         try:
             async for event in events:
                 try:
@@ -239,7 +255,12 @@ class Journal:
                     self._failed(exc)
                 self._seen = event.seq
                 self._progress.set()
+                if self._wanted > self._durable:
+                    self._want_sync.set()
         finally:
+            self._ended = True
+            self._want_sync.set()
+            await syncer  # never close the file under an fsync in flight
             self._close()
         if self.errors:
             raise JournalError(f"run {self.run_id}: journal incomplete: {'; '.join(self.errors)}")
@@ -250,6 +271,55 @@ class Journal:
             self._progress.clear()
             await self._progress.wait()
 
+    async def durable(self, seq: int) -> bool:
+        """Until every event up to ``seq`` is written and fsynced: True. False as soon as the
+        journal has failed (a step waiting to start must then not start: its record may be
+        missing), or the stream ended first."""
+        if seq > self._wanted:
+            self._wanted = seq
+            self._want_sync.set()
+        while self._durable < seq:
+            if self.errors or self._ended:
+                return False
+            self._synced.clear()
+            await self._synced.wait()
+        return True
+
+    async def _sync_starts(self) -> None:
+        """The group commit: woken when a waiter needs an event on disk, it syncs once the
+        record loop has written the newest event waited for (a waiter publishes before it
+        waits, so that event is on its way) and everything else that was queued (the loop does
+        not yield while events are queued): one fsync covers every start written so far, and
+        starts written during that fsync are covered by the next."""
+        while True:
+            await self._want_sync.wait()
+            self._want_sync.clear()
+            if self._seen >= self._wanted > self._durable and self._events >= 0 and not self.errors:
+                upto = self._seen
+                try:
+                    await asyncio.to_thread(self._fsync_events)
+                except OSError as exc:
+                    self._failed(exc)
+                else:
+                    self._durable = upto
+                self._synced.set()
+            if self._ended:
+                self._synced.set()
+                return
+
+    def _fsync_events(self) -> None:
+        """fsync events.jsonl; the first time, the directories too, so that the file (and the
+        run's directory) are found after a power cut, not only its data."""
+        try:
+            os.fsync(self._events)
+        except OSError as exc:
+            exc.filename = exc.filename or str(self.run_dir / "events.jsonl")
+            raise
+        if not self._dirs_synced:
+            _fsync_dir(self.run_dir)
+            _fsync_dir(self.run_dir.parent)
+            self._dirs_synced = True
+
     def _failed(self, exc: OSError | JournalError) -> None:
         if isinstance(exc, OSError):
             message = f"{exc.strerror or exc} (writing in {exc.filename or self.run_dir})"
@@ -259,6 +329,7 @@ class Journal:
             self.on_failure(f"the journal could not write: {message}")
         if len(self.errors) < _MAX_ERRORS:
             self.errors.append(message)
+        self._synced.set()  # a start waiting for its record will not get it
 
     def _take(self, event: Event) -> None:
         if isinstance(event, OutputReceived):
@@ -269,10 +340,11 @@ class Journal:
         line = (json.dumps(to_json(event)) + "\n").encode()
         try:
             _write_all(self._events, line)
-        except OSError:
+        except OSError as exc:
             # no torn line left behind: the lines before it still read, and a later one may
             # still fit once there is room again
             os.ftruncate(self._events, self._events_size)
+            exc.filename = exc.filename or str(self.run_dir / "events.jsonl")
             raise
         self._events_size += len(line)
         if isinstance(event, StepFinished):
@@ -551,6 +623,17 @@ def _write_controller(run_dir: Path) -> None:
     fd = _create(run_dir / "controller.json")
     try:
         _write_all(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def write_record(run_dir: Path, name: str, data: bytes) -> None:
+    """A file of the run's record beside its events (``plan.json``), written once and synced:
+    private, never over an existing file, never through a symlink."""
+    fd = _create(run_dir / name)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from nexus_engine import graph
@@ -52,11 +52,30 @@ class TaskPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Resumed:
+    """What a resumed run (``nexus run --resume``) carries over from the run it resumes."""
+
+    run_id: str
+    reused: frozenset[UnitKey] = frozenset()  # succeeded there: reported, not run again
+    first_step: Mapping[UnitKey, int] = field(default_factory=dict)  # again from here (else 0)
+    #: an earlier step of the unit changed something there (what ``when = "changed"`` asks)
+    changed_before: frozenset[UnitKey] = frozenset()
+    #: the markers of steps that were running when that run died: their processes are found
+    #: on the unit's host and killed before anything of this run starts
+    leftovers: Mapping[UnitKey, tuple[str, ...]] = field(default_factory=dict)
+    #: the request the old run was made from (its selection, or the one given now): what a
+    #: resumed run records as its own, so it can be resumed in turn
+    targets: tuple[str, ...] = ()
+    selection: HostSelection | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     tasks: tuple[TaskPlan, ...]  # dependencies first
     units: tuple[Unit, ...]  # in task order, then host order: the order units start in
     phases: tuple[tuple[str, ...], ...]
     parallel_limit: int
+    resumed: Resumed | None = None
 
     def task(self, name: str) -> TaskPlan:
         return next(task for task in self.tasks if task.name == name)

@@ -3,6 +3,12 @@
 Facts reach the scheduler through one inbox, handled one at a time, so the scheduler never sees
 two things at once and the commands of one fact are carried out before the next fact is read.
 Events are stamped and published under one lock, so every subscriber sees them in ``seq`` order.
+
+A step's command is sent only once its StepStarted, which carries the step's random
+``NEXUS_STEP_ID`` token, is on disk: the journal acknowledges it (``start_ack``), committing the
+starts that arrive together with one fsync. So after a crash the journal names every step that
+may have left processes behind, and the token finds them. A start the journal cannot write is
+not run: the step ends interrupted, "not started", and the run fails saying why.
 """
 
 from __future__ import annotations
@@ -21,13 +27,19 @@ from nexus_engine import scheduler as sch
 from nexus_engine.ops.execute import Mode, Perform, StepReport, UnitState
 from nexus_engine.plan import Plan, Unit, UnitKey
 from nexus_engine.redact import Redactor
+from nexus_engine.resume.leftovers import clear_leftovers
 from nexus_engine.status import RunStatus, StepOutcome, UnitStatus
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Transport
+from nexus_engine.transports.marker import new_step_id
+from nexus_engine.transports.sweep import SweepReport
 from nexus_engine.words import Failure, Stream
 
 TransportFor = Callable[[Unit], Transport]
 #: Waits until the record holds every event up to a sequence number (the journal's).
 RecordBarrier = Callable[[int], Awaitable[None]]
+#: Waits until every event up to a sequence number is on disk (the journal's group commit):
+#: True once it is, False when it never will be (the journal could not write).
+StartAck = Callable[[int], Awaitable[bool]]
 #: How often a transfer says how far it got: every this many bytes sent.
 PROGRESS_BYTES = 4 * 1024 * 1024
 #: The signals that stop a run the way the operator's abort does.
@@ -106,6 +118,9 @@ class Runner:
         self._transports: dict[int, Transport] = {}
         self._hurried = False
         self.record_barrier: RecordBarrier | None = None
+        #: a step's command is sent only once this acknowledges its StepStarted (with its
+        #: ``step_id``) on disk; None (no journal): steps start at once
+        self.start_ack: StartAck | None = None
 
     # -- decisions from the faces --
 
@@ -159,10 +174,12 @@ class Runner:
             journal_dir=self._journal_dir,
             warnings=self._warnings,
             checking=self.mode.checking,
+            resumed_from=None if self.plan.resumed is None else self.plan.resumed.run_id,
         )
         watch = asyncio.create_task(self._watch_quiet())
         with self._signals(handle_signals):
-            await self._apply(self._scheduler.handle(sch.RunBegan(self._now())))
+            blocked = await clear_leftovers(self.plan, self._transport_for, self._cleared)
+            await self._apply(self._scheduler.handle(sch.RunBegan(self._now(), blocked)))
             while self._finished is None:
                 fact = await self._inbox.get()
                 if isinstance(fact, sch.RetryRequested | sch.SkipRequested):
@@ -189,10 +206,21 @@ class Runner:
             tasks=self._summary(),
             error=error,
             stopped_by=self._stopped_by if status is RunStatus.INTERRUPTED else None,
+            resumed_from=None if self.plan.resumed is None else self.plan.resumed.run_id,
         )
         await self.bus.close()
         assert isinstance(finished, ev.RunFinished)  # noqa: S101 - narrows _emit's type
         return finished
+
+    async def _cleared(self, key: UnitKey, report: SweepReport) -> None:
+        await self._emit(
+            ev.LeftoversCleared,
+            **_where(key),
+            found=len(report.found),
+            killed=len(report.killed),
+            left=len(report.left),
+            error=self._redactor.text(report.error) if report.error else None,
+        )
 
     async def _apply(self, commands: list[sch.Command]) -> None:
         for command in commands:
@@ -215,7 +243,9 @@ class Runner:
                 case sch.FinishRun():
                     self._finished = command.status
                 case sch.UnitBegan():
-                    await self._emit(ev.UnitStarted, **_where(command.key))
+                    resumed = self.plan.resumed
+                    first = 0 if resumed is None else resumed.first_step.get(command.key, 0)
+                    await self._emit(ev.UnitStarted, **_where(command.key), first_step=first)
                 case sch.UnitSettled():
                     await self._emit(
                         ev.UnitFinished, **_where(command.key), **_settled(command.view)
@@ -242,12 +272,15 @@ class Runner:
         key, unit = command.key, self._units[command.key]
         step = unit.steps[command.step]
         where = {**_where(key), "step": command.step, "attempt": command.attempt}
-        await self._emit(
+        step_id = new_step_id()
+        started = await self._emit(
             ev.StepStarted,
             **where,
             command=self._redactor.text(step.shown),
             idempotent=step.idempotent,
+            step_id=step_id,
         )
+        recorded = self.start_ack is None or await self.start_ack(started.seq)
         redactors = {stream: self._redactor.stream() for stream in Stream}
         self._heard(command)
 
@@ -267,8 +300,14 @@ class Runner:
             timeout=command.timeout,
             private=step.private,
             operator_retry=command.operator_retry,
+            step_id=step_id,
         )
-        if cancel.is_set():
+        if not recorded:  # a crash now would leave a process no record knows of
+            problem = self._record_problem or "the journal could not write"
+            error = f"not started: its start could not be recorded ({problem})"
+            report = StepReport(CommandResult(exit_code=None, cancelled=True, error=error), None)
+            result = report.result
+        elif cancel.is_set():
             result = CommandResult(exit_code=None, cancelled=True, error="aborted before start")
             report = StepReport(result, None)
         else:
@@ -494,6 +533,7 @@ def _settled(view: sch.UnitView) -> dict[str, Any]:
         "ok_steps": view.ok_steps,
         "changed_steps": view.changed_steps,
         "skipped_steps": view.skipped_steps,
+        "reused": view.reused,
     }
 
 

@@ -21,6 +21,8 @@ from nexus_engine.journal import Journal, JournalError, new_run_id
 from nexus_engine.ops.execute import Mode
 from nexus_engine.plan import Plan, build_plan
 from nexus_engine.redact import Redactor
+from nexus_engine.resume.prepare import ResumeOrder, resume_plan
+from nexus_engine.resume.record import config_digest, plan_record, write_plan
 from nexus_engine.runner import Runner, TransportFor
 from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.selection import HostSelection
@@ -55,12 +57,24 @@ class RunRequest:
     mode: Mode = field(default_factory=Mode)
     #: ``--yes``: retry steps marked ``idempotent = false`` as their ``retries`` say
     retry_unsafe: bool = False
+    #: ``--resume``: carry on a recorded run instead of planning ``targets`` afresh
+    resume: ResumeOrder | None = None
 
     def with_targets(self, targets: Sequence[str]) -> RunRequest:
         return replace(self, targets=tuple(targets))
 
-    def plan(self, loaded: LoadedConfig) -> Plan:
-        """The plan this request runs. Raises ``UnknownTaskError`` and ``SelectionError``."""
+    def plan(self, loaded: LoadedConfig, state_dir: Path | None = None) -> Plan:
+        """The plan this request runs. Raises ``UnknownTaskError`` and ``SelectionError``;
+        resuming, also ``ResumeRefused`` and ``NothingToResume``."""
+        if self.resume is not None:
+            return resume_plan(
+                loaded,
+                self.resume,
+                selection=self.selection,
+                parallel_limit=self.parallel_limit,
+                retry_unsafe=self.retry_unsafe,
+                state_dir=state_dir,
+            )
         return build_plan(
             loaded,
             self.targets,
@@ -99,15 +113,19 @@ def open_run(
 ) -> RunSession:
     """The run ``request`` asks for, wired and ready (``plan``: the request's own, when the face
     already made it to show). Raises RunRefused when the run cannot be recorded."""
+    plan = plan if plan is not None else request.plan(loaded, state_dir)
+    resumed = plan.resumed
     return start_session(
         loaded,
-        plan if plan is not None else request.plan(loaded),
+        plan,
         policy=request.failure_policy(loaded),
         state_dir=state_dir,
         overrides=request.overrides,
         ask=request.ask,
         ask_sudo_password=request.ask_sudo_password,
         mode=request.mode,
+        targets=request.targets if resumed is None else resumed.targets,
+        selection=request.selection if resumed is None else resumed.selection,
     )
 
 
@@ -159,6 +177,8 @@ def start_session(
     ask: Ask | None = None,
     ask_sudo_password: bool = False,
     mode: Mode | None = None,
+    targets: tuple[str, ...] | Sequence[str] = (),
+    selection: HostSelection | None = None,
 ) -> RunSession:
     """Raises RunRefused when the run cannot be recorded: a run without its record must not
     start.
@@ -167,9 +187,16 @@ def start_session(
     others over SSH, with ``overrides`` from the command line and ``ask`` to prompt for a
     password."""
     run_id = new_run_id()
+    redactor = Redactor(loaded.secrets)
     try:
         journal = Journal(run_id, state_dir)
     except (JournalError, OSError) as error:
+        raise RunRefused(f"cannot record the run, so not starting it: {error}") from error
+    try:  # what --resume rebuilds the plan from, and checks it against
+        digest = config_digest(loaded.path)
+        record = plan_record(plan, digest, tuple(targets), selection, redactor.text)
+        write_plan(journal.run_dir, record)
+    except OSError as error:
         raise RunRefused(f"cannot record the run, so not starting it: {error}") from error
     connections = None
     if transport_for is None:
@@ -181,8 +208,8 @@ def start_session(
         plan,
         transport_for,
         run_id=run_id,
-        config_path=str(loaded.path),
-        redactor=Redactor(loaded.secrets),
+        config_path=str(loaded.path.resolve()),
+        redactor=redactor,
         policy=policy,
         journal_dir=str(journal.run_dir),
         quiet_after=loaded.config.settings.quiet_after,
@@ -191,4 +218,5 @@ def start_session(
     )
     journal.on_failure = runner.record_lost
     runner.record_barrier = journal.caught_up
+    runner.start_ack = journal.durable
     return RunSession(runner, journal, connections)

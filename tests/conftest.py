@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.tmux",  # the ``tmux`` fixture, for every test that drives a terminal
     "tests.ssh.fixtures",  # the sshd lab (marked ``sshd``), for tests/ssh and the contract suite
     "tests.ssh.inprocess",  # an SSH server in this process: no root, no sshd
+    "tests.marked_tree",  # ``tokens``: processes a sweep test marked are killed after it
 ]

@@ -22,6 +22,7 @@ def summary_document(event: ev.RunFinished, folded: Collector | None = None) -> 
         "started": ev.iso_time(event.started),
         "finished": ev.iso_time(event.time),
         "error": event.error,
+        "resumed_from": event.resumed_from,
         "recap": dataclasses.asdict(event.recap()),
         "tasks": {
             name: {
@@ -37,6 +38,7 @@ def summary_document(event: ev.RunFinished, folded: Collector | None = None) -> 
                         "ok": unit.ok_steps,
                         "changed": unit.changed_steps,
                         "skipped": unit.skipped_steps,
+                        "reused": unit.reused,
                     }
                     for host, unit in task.hosts.items()
                 },

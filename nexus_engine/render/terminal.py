@@ -53,8 +53,10 @@ def paint(text: str, code: str | None, enabled: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m"
 
 
-def status_text(status: UnitStatus, colour: bool) -> str:
-    return paint(f"{GLYPHS[status]} {status.value}", COLOURS[status], colour)
+def status_text(status: UnitStatus, colour: bool, *, reused: bool = False) -> str:
+    """``✓ succeeded``; a unit reused from the run a resumed run carries on is ``✓ reused``."""
+    word = "reused" if reused and status is UnitStatus.SUCCEEDED else status.value
+    return paint(f"{GLYPHS[status]} {word}", COLOURS[status], colour)
 
 
 def table(rows: list[list[str]], widths_of: list[list[str]] | None = None) -> list[str]:

@@ -107,6 +107,8 @@ class TextRenderer:
         if loud:
             tasks = ", ".join(event.tasks)
             self._say(f"nexus: run {event.run_id}: {event.unit_count} units ({tasks})")
+            if event.resumed_from:
+                self._say(f"nexus: resuming run {event.resumed_from}")
         if event.checking:  # said even with --quiet: nothing this run says was done
             self._say("nexus: check mode: hosts are probed, nothing is changed, no cmd step runs")
 
@@ -136,6 +138,8 @@ class TextRenderer:
         text = f"{event.status.value} in {duration_text(event.duration)}"
         if event.reason and event.status is not UnitStatus.SUCCEEDED:
             text += f": {event.reason}"
+        elif event.reused and event.reason:
+            text = event.reason  # "reused: it succeeded in run …"
         glyph = status_text(event.status, False).split()[0]
         self._line(event.task, event.host, glyph, text, COLOURS[event.status])
 
@@ -187,8 +191,12 @@ class TextRenderer:
                     str(unit.changed_steps),
                     duration_text(unit.duration),
                 ]
-                bare.append([*cells[:2], status_text(unit.status, False), *cells[3:]])
-                rows.append([*cells[:2], status_text(unit.status, self._colour), *cells[3:]])
+                status = [
+                    status_text(unit.status, colour, reused=unit.reused)
+                    for colour in (False, self._colour)
+                ]
+                bare.append([*cells[:2], status[0], *cells[3:]])
+                rows.append([*cells[:2], status[1], *cells[3:]])
         self._write("")
         for line in table(rows, bare):
             self._write(line)

@@ -117,8 +117,17 @@ class Scheduler:
         if self._began:
             raise m.SchedulerError("the run has already begun")
         self._began = True
+        for key, reason in fact.blocked.items():
+            self._settle(self._state(key), S.FAILED, fact.now, reason)
+        if (resumed := self._plan.resumed) is not None:
+            reason = f"reused: it succeeded in run {resumed.run_id}"
+            for state in self._units:
+                state.changed_before = state.unit.key in resumed.changed_before
+                if state.unit.key in resumed.reused and state.status is S.PENDING:
+                    state.reused = True
+                    self._settle(state, S.SUCCEEDED, fact.now, reason)
         for state in self._units:
-            if not state.waiting:
+            if not state.waiting and state.status is S.PENDING:
                 heapq.heappush(self._ready, state.index)
 
     def _step_exited(self, fact: m.StepExited) -> None:
@@ -264,7 +273,9 @@ class Scheduler:
         if state.task.timeout is not None:
             state.deadline = now + state.task.timeout
         self._out.append(m.UnitBegan(state.unit.key))
-        if not state.unit.steps:
+        if self._plan.resumed is not None:  # again from the step that did not finish
+            state.step = self._plan.resumed.first_step.get(state.unit.key, 0)
+        if state.step >= len(state.unit.steps):
             self._settle(state, S.SUCCEEDED, now)
         else:
             self._start_step(state, now)
@@ -280,7 +291,7 @@ class Scheduler:
                 state.attempt,
                 timeout,
                 state.operator_retry,
-                after_change=state.changed_steps > 0,
+                after_change=state.changed_steps > 0 or state.changed_before,
             )
         )
         state.operator_retry = False

@@ -6,7 +6,7 @@ them, and a recorded run can be replayed into the machine fact by fact.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from nexus_engine.plan import UnitKey
@@ -29,6 +29,9 @@ class FailurePolicy(StrEnum):
 @dataclass(frozen=True, slots=True)
 class RunBegan:
     now: float
+    #: units that must not run, and why (a resumed run could not clear its host of the
+    #: processes of the run it resumes): they fail at once, as if their first step had
+    blocked: Mapping[UnitKey, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,7 @@ class UnitView:
     ok_steps: int = 0  # steps that found nothing to do
     changed_steps: int = 0  # steps that changed something (a command that ran counts)
     skipped_steps: int = 0  # steps not run: check mode, or ``when`` did not hold
+    reused: bool = False  # succeeded in the run this one resumes: not run again
 
     @property
     def duration(self) -> float | None:

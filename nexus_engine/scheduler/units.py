@@ -18,7 +18,8 @@ S = UnitStatus
 
 #: Every legal move of a unit. Anything else is a bug in the caller and raises SchedulerError.
 TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = {
-    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.NOT_RUN, S.FAILED, S.TIMED_OUT}),
+    # PENDING → SUCCEEDED: reused, having succeeded in the run a resumed run resumes
+    S.PENDING: frozenset({S.RUNNING, S.SKIPPED, S.NOT_RUN, S.FAILED, S.TIMED_OUT, S.SUCCEEDED}),
     S.RUNNING: frozenset(
         {S.RUNNING, S.RETRY_WAIT, S.AWAITING_DECISION, S.SUCCEEDED, S.FAILED, S.TIMED_OUT}
         | {S.INTERRUPTED}
@@ -54,6 +55,8 @@ class UnitRecord:
     ok_steps: int = 0
     changed_steps: int = 0
     skipped_steps: int = 0
+    reused: bool = False  # succeeded in the run this one resumes
+    changed_before: bool = False  # …where an earlier step of it changed something
 
     def view(self) -> UnitView:
         return UnitView(
@@ -71,6 +74,7 @@ class UnitRecord:
             ok_steps=self.ok_steps,
             changed_steps=self.changed_steps,
             skipped_steps=self.skipped_steps,
+            reused=self.reused,
         )
 
     def move(self, status: UnitStatus) -> None:

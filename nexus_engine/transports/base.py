@@ -37,6 +37,11 @@ class CommandSpec:
     operator_retry: bool = False
     #: what the command reads on stdin (a file's content); without it, stdin is /dev/null
     stdin: StdinSource | None = None
+    #: the step's ``NEXUS_STEP_ID`` token (random hex, made by the runner and journaled before
+    #: the command is sent): every process of the command carries it in its environment, sudo
+    #: or not, so those of a run that died can be found (``transports.sweep``). None: the
+    #: transport makes its own where it needs one
+    step_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,11 @@ may still be read until EOF, but only for ``drain`` seconds of waiting for data 
 most 16 MiB more; a pipe held open beyond that by a leftover is abandoned. Then whatever is left
 of the tree, holding the pipes or not, gets TERM, the grace, and KILL: a run leaves no process
 behind, ``setsid`` escapees and daemons included. When nothing is left, as usual, that costs one
-scan of ``/proc``. The marker overrides ``spec.env`` (and an outer Nexus's marker) and is not passed
-through sudo: a sudo step's processes are found by descent, and signalling them may be refused.
+scan of ``/proc``. The marker is the runner's token (``spec.step_id``, journaled before the step
+starts) or, without one, a fresh random one (``transports.marker``). It overrides ``spec.env`` (and
+an outer Nexus's marker) and is set again behind sudo, which resets the environment, by a shell
+that then runs the command: a sweep after a crash finds a sudo step's processes too. During the
+run, a sudo step's processes are found by descent, and signalling them may be refused.
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ import contextlib
 import functools
 import os
 import re
-import secrets
+import shlex
 import signal
 import subprocess
 import time
 
 from nexus_engine.transports import proctree
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
+from nexus_engine.transports.marker import MARKER, new_step_id
 from nexus_engine.words import Stream
 
 _POLL = 0.05  # how often the tree is checked during the grace period
@@ -75,10 +79,10 @@ class LocalTransport:
         started = time.monotonic()
         if cancel.is_set():  # cancelled before it began: start nothing
             return CommandResult(exit_code=None, cancelled=True)
-        argv, problem = _argv(spec)
+        token = spec.step_id or new_step_id()
+        argv, problem = _argv(spec, token)
         if problem is not None:
             return CommandResult(exit_code=None, error=problem)
-        token = secrets.token_hex(16)
         try:
             proc, pipes = await self._spawn(argv, spec, token)
         except (OSError, ValueError) as exc:
@@ -116,7 +120,7 @@ class LocalTransport:
                 stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
                 stdout=out_w,
                 stderr=err_w,
-                env={**os.environ, **spec.env, proctree.MARKER: token},
+                env={**os.environ, **spec.env, MARKER: token},
                 cwd=spec.cwd,
                 start_new_session=True,
             )
@@ -312,12 +316,14 @@ class _Pipe:
         self._transport.close()
 
 
-def _argv(spec: CommandSpec) -> tuple[list[str], str | None]:
+def _argv(spec: CommandSpec, token: str) -> tuple[list[str], str | None]:
     """The argv to execute, or a reason it cannot be built. sudo gets the env *names* to keep
-    (``--preserve-env``); their values stay in the environment."""
-    shell = ["/bin/sh", "-c", spec.command]
+    (``--preserve-env``); their values stay in the environment. Behind sudo, a first shell sets
+    the marker and ``exec``s the command's: a kept variable would need sudo's ``SETENV``
+    permission, which a step without ``env`` must not start to need, and sudo still runs
+    ``/bin/sh`` (what a sudoers rule may allow)."""
     if not (spec.sudo or spec.user):
-        return shell, None
+        return ["/bin/sh", "-c", spec.command], None
     names = sorted(spec.env)
     bad = [n for n in names if not _ENV_NAME.match(n)]
     if bad:
@@ -329,7 +335,8 @@ def _argv(spec: CommandSpec) -> tuple[list[str], str | None]:
         argv += ["-u", spec.user]
     if names:
         argv.append("--preserve-env=" + ",".join(names))
-    return [*argv, "--", *shell], None
+    marked = f"{MARKER}={shlex.quote(token)}; export {MARKER}; "
+    return [*argv, "--", "/bin/sh", "-c", marked + 'exec /bin/sh -c "$0"', spec.command], None
 
 
 def _start_error(exc: OSError | ValueError, spec: CommandSpec) -> str:

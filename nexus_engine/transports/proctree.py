@@ -39,7 +39,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
 
-MARKER = "NEXUS_STEP_ID"
+from nexus_engine.transports.marker import MARKER
+
 _PR_SET_CHILD_SUBREAPER = 36
 _seen: dict[int, tuple[int, str]] = {}  # pid -> (start time, token) of step processes seen alive
 

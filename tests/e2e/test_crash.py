@@ -4,6 +4,7 @@ record cut short by the crash still reads, and the listing says it was cut short
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from nexus_engine.journal import read_events
+from nexus_engine.transports.local import LocalTransport
+from nexus_engine.transports.sweep import sweep
 from tests.e2e.conftest import TIMEOUT, Nexus, Reaper, read_pidfile, wait_for_file
+from tests.marked_tree import carrying
 
 pytestmark = pytest.mark.e2e
 
@@ -80,3 +85,39 @@ def test_a_reused_pid_after_a_reboot_is_not_the_controller(nexus: Nexus) -> None
     assert _runs(nexus)[1].split()[-1] == "crashed"
     controller.write_text(json.dumps({"pid": os.getpid(), "boot_id": None}))
     assert _runs(nexus)[1].split()[-1] == "running"
+
+
+ESCAPING = """\
+[tasks.slow]
+commands = ['''setsid sleep 300 & echo $! > escapee.tmp && mv escapee.tmp escapee; sleep 300''']
+"""
+
+
+def test_a_crashed_runs_steps_are_found_by_the_token_in_their_record(
+    nexus: Nexus, reaper: Reaper, tokens: list[str]
+) -> None:
+    """The step's start, with its token, was on disk before the step ran: after the controller
+    is SIGKILLed, the record names the token every process of the step carries (a ``setsid``
+    escapee too), and a sweep with it leaves none of them running."""
+    (nexus.cwd / "nexus.toml").write_text(ESCAPING)
+    proc = nexus.popen("--headless", "run", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        escapee = int(wait_for_file(nexus.cwd / "escapee", proc))
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    run_dir = nexus.only_run()
+    (started,) = [e for e in read_events(run_dir) if e["event"] == "step_started"]
+    token = started["step_id"]
+    tokens.append(token)
+    marked = carrying(token)
+    assert escapee in marked
+    assert len(marked) >= 3  # the step's shell, its sleep, the escapee
+    report = asyncio.run(sweep(LocalTransport(), [token], grace=1.0))
+    assert report.clean, report
+    assert {p.pid for p in report.found} >= set(marked)
+    assert carrying(token) == []
+    assert _runs(nexus)[1].split()[-1] == "crashed"

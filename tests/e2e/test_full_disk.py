@@ -69,3 +69,35 @@ def test_a_full_journal_stops_new_work_and_fails_the_run_in_every_face(
     for line in lines:  # no line cut short by the full disk
         assert line.endswith(b"\n")
         json.loads(line)
+
+
+@pytest.mark.e2e
+def test_no_step_runs_whose_start_the_full_journal_did_not_keep(
+    nexus: Nexus, full_disk: Path, tmp_path: Path
+) -> None:
+    """The first step fills the journal's file system; each following step only leaves a mark.
+    The journal keeps starts while its last page has room, then cannot: every step that left
+    its mark has its start, token and all, in the record, and the steps after it never ran."""
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    fill = f"dd if=/dev/zero of={full_disk / 'fill'} bs=4096 2>/dev/null; true"
+    steps = [fill, *(f"touch {ran}/{i}" for i in range(1, 60))]
+    (nexus.cwd / "nexus.toml").write_text(f"[tasks.mark]\ncommands = {json.dumps(steps)}\n")
+    done = nexus("--headless", "run", "--format", "json")
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert document["status"] == "failed"
+    assert "its record is incomplete: the journal could not write" in document["error"]
+    (run_dir,) = (full_disk / "state" / "runs").iterdir()
+    lines = (run_dir / "events.jsonl").read_bytes().splitlines(keepends=True)
+    for line in lines:  # no line cut short by the full disk
+        assert line.endswith(b"\n")
+    events = [json.loads(line) for line in lines]
+    recorded = {e["step"] for e in events if e["event"] == "step_started" and e["step_id"]}
+    marks = {int(p.name) for p in ran.iterdir()}
+    assert 0 in recorded
+    assert marks <= recorded  # no step ran without its start on record
+    assert len(marks) < len(steps) - 1  # and the run stopped starting them
+    unit = document["tasks"]["mark"]["hosts"]["local"]
+    assert unit["reason"].startswith("not started: its start could not be recorded")
+    assert "events.jsonl" in unit["reason"]

@@ -105,4 +105,5 @@ def test_the_journal_and_logs_hold_the_masked_output(nexus: Nexus) -> None:
     assert logs.returncode == 0
     assert "in-command:***" in logs.stdout
     assert_no_secret(raw(logs.stdout + logs.stderr), "nexus logs")
-    assert assert_journal_clean(nexus.state) == 8  # controller, events, summary, 5 outputs
+    # controller, plan, events, summary, 5 outputs
+    assert assert_journal_clean(nexus.state) == 9

@@ -122,6 +122,7 @@ def test_run_finished_carries_the_summary_and_iso_start() -> None:
                     "ok_steps": 0,
                     "changed_steps": 0,
                     "skipped_steps": 0,
+                    "reused": False,
                 }
             },
         }

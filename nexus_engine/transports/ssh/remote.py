@@ -26,6 +26,13 @@ of the login shell's group, as the login user; older servers ignore them), and, 
 grants a second channel, :func:`kill_command` there, which sends TERM to every process group of
 the step's session, waits the grace, sends KILL, and says whether anything of it is left.
 
+A step given a token (``CommandSpec.step_id``) carries it as ``NEXUS_STEP_ID`` in the environment
+of its first shell (``exec env NEXUS_STEP_ID=<token> /bin/sh -c …``: a hex word every login shell
+reads alike), and again behind sudo (which resets the environment), set by the shell sudo starts
+before it ``exec``s the command's: every process of the step carries it, whoever it runs as, so a
+later sweep (``transports.sweep``) finds the processes of a run that died. Set in the script, not
+as a variable sudo keeps, which would need sudo's ``SETENV`` permission.
+
 ``sudo`` runs as ``sudo -S`` with a prompt chosen at random for each step, so Nexus answers only
 sudo's own question and never text a command printed; once sudo has let the step in, a second
 random marker on stderr says so, and only then is stdin closed. Without a configured password
@@ -38,6 +45,8 @@ import secrets
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from nexus_engine.transports.marker import MARKER, check_step_id
 
 #: The first thing either way of starting prints: the group id, on a line of its own.
 _HEADER = "echo $$"  # no backslash: the inline form must not need one
@@ -89,16 +98,23 @@ class StepScript:
     user: str | None = None
     password: bool = False  # a sudo password will be fed to sudo's prompt
     stdin: bool = False  # the command reads what Nexus sends after the script, not /dev/null
+    marker: str | None = None  # the step's token: every process of it carries MARKER=token
 
     def launch(self, *, private: bool) -> Launch:
         """Inline when nothing in it must stay off the host's process list (``private``) and
         any login shell reads it as written; otherwise :data:`BOOTSTRAP` and stdin."""
         lines = self.lines()
+        marked = "exec " if self.marker is None else f"exec env {self._export()} "
         if self.sudo is None and not private:
             body = "; ".join([_HEADER, *lines])
             if len(body) <= INLINE_LIMIT and _INLINE_SAFE.issuperset(body):
-                return Launch(f"exec /bin/sh -c {shlex.quote(body)} nexus", b"")
-        return Launch(BOOTSTRAP, _framed(lines))
+                return Launch(f"{marked}/bin/sh -c {shlex.quote(body)} nexus", b"")
+        return Launch(BOOTSTRAP.replace("exec ", marked, 1), _framed(lines))
+
+    def _export(self) -> str:
+        """``NEXUS_STEP_ID=<token>``; the token is checked to be hex: it goes unquoted to the
+        login shell."""
+        return f"{MARKER}={check_step_id(self.marker or '')}"
 
     def lines(self) -> list[str]:
         lines = []
@@ -106,6 +122,9 @@ class StepScript:
             lines.append(f"cd -- {shlex.quote(self.cwd)} || exit 126")
         for name, value in sorted(self.env.items()):
             lines.append(f"export {name}={shlex.quote(value)}")
+        export = "" if self.marker is None else f"export {self._export()}; "
+        if export:  # after the step's env: the step's own NEXUS_STEP_ID does not win
+            lines.append(export.removesuffix("; "))
         if self.sudo is None:
             # The bootstrap is already /bin/sh: eval the command there rather than exec another
             # shell (a process fewer per step), with the bootstrap's variables out of its way.
@@ -113,7 +132,7 @@ class StepScript:
             lines.append(f"unset n s l; eval {shlex.quote(self.command)}{redirect}")
             return lines
         marker = shlex.quote(self.sudo.marker.decode())
-        announce = f'printf "%s\\n" {marker} >&2; exec "$0" "$@"'
+        announce = f'{export}printf "%s\\n" {marker} >&2; exec "$0" "$@"'
         argv = ["sudo", "-S" if self.password else "-n", "-p", self.sudo.prompt.decode()]
         if self.user:
             argv += ["-u", self.user]

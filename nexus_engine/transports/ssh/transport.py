@@ -122,6 +122,7 @@ class SshTransport:
             user=spec.user,
             private=spec.private,
             stdin=spec.stdin is not None,
+            marker=spec.step_id,
         )
         starting = self._start(start, sudo, password, again=spec.operator_retry)
         lease, command = await _until(starting, deadline, cancel)
@@ -147,9 +148,11 @@ class SshTransport:
         user: str | None,
         private: bool,
         stdin: bool = False,
+        marker: str | None = None,
     ) -> tuple[Launch, SudoDialogue | None, str | None]:
         """How to start ``command``, through sudo when ``spec`` needs it, with the dialogue and
-        the password that go with it; ``stdin``: the command reads what Nexus feeds it."""
+        the password that go with it; ``stdin``: the command reads what Nexus feeds it;
+        ``marker``: the step's token, which every process of it carries."""
         sudo = SudoDialogue.new() if spec.sudo or spec.user else None
         password = self.login.sudo_password if sudo is not None else None
         script = StepScript(
@@ -160,6 +163,7 @@ class SshTransport:
             user=user,
             password=password is not None,
             stdin=stdin,
+            marker=marker,
         )
         return script.launch(private=private), sudo, password
 

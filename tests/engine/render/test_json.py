@@ -30,6 +30,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
         "started": "2025-11-24T05:12:17.000+00:00",
         "finished": "2025-11-24T05:13:17.000+00:00",
         "error": None,
+        "resumed_from": None,
         "recap": {"ok": 0, "changed": 0, "skipped": 0, "failed": 1},
         "tasks": {
             "build": {
@@ -45,6 +46,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "ok": 0,
                         "changed": 0,
                         "skipped": 0,
+                        "reused": False,
                     }
                 },
             },
@@ -61,6 +63,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "ok": 0,
                         "changed": 0,
                         "skipped": 0,
+                        "reused": False,
                     }
                 },
             },
@@ -77,6 +80,7 @@ def test_the_summary_document_has_status_times_and_every_unit() -> None:
                         "ok": 0,
                         "changed": 0,
                         "skipped": 0,
+                        "reused": False,
                     }
                 },
             },

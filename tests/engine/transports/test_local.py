@@ -124,24 +124,34 @@ def fake_sudo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], l
     return lambda: argv_file.read_text().splitlines() if argv_file.exists() else None
 
 
+#: a step's token, and the shell behind sudo that sets it again (sudo resets the environment)
+STEP_ID = "ab" * 16
+MARKED = f'NEXUS_STEP_ID={STEP_ID}; export NEXUS_STEP_ID; exec /bin/sh -c "$0"'
+
+
 async def test_sudo_argv_and_sudo_error_is_the_result(
     fake_sudo: Callable[[], list[str] | None],
 ) -> None:
     result, sink = await run(
-        "echo $TOKEN", sudo=True, user="deploy", env={"TOKEN": "s3cr3t", "B": "x"}
+        "echo $TOKEN",
+        sudo=True,
+        user="deploy",
+        env={"TOKEN": "s3cr3t", "B": "x"},
+        step_id=STEP_ID,
     )
     assert (result.exit_code, result.error) == (1, None)
     assert sink.err == b"sudo: a password is required\n"
     argv = fake_sudo()
     assert argv == [
-        "-n", "-u", "deploy", "--preserve-env=B,TOKEN", "--", "/bin/sh", "-c", "echo $TOKEN",
+        "-n", "-u", "deploy", "--preserve-env=B,TOKEN", "--", "/bin/sh", "-c", MARKED,
+        "echo $TOKEN",
     ]  # fmt: skip
     assert "s3cr3t" not in str(argv)
 
 
 async def test_sudo_without_env_or_user(fake_sudo: Callable[[], list[str] | None]) -> None:
-    await run("id", sudo=True)
-    assert fake_sudo() == ["-n", "--", "/bin/sh", "-c", "id"]
+    await run("id", sudo=True, step_id=STEP_ID)
+    assert fake_sudo() == ["-n", "--", "/bin/sh", "-c", MARKED, "id"]
 
 
 async def test_sudo_rejects_option_like_user(fake_sudo: Callable[[], list[str] | None]) -> None:
