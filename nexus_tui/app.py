@@ -7,6 +7,10 @@ the bridge, which posts messages to the dashboard screen; a timer flushes batche
 The app also owns how the run asks the operator for a secret (``ask``: a dialog, one question
 at a time) and, when the run was asked for with ``--preflight``, the check before it starts
 (``check``: the preflight screen comes first, and the run starts only if every host passes).
+
+Opened without a run to start, it looks for the config's last run (``past``, read in a thread:
+a journal can be big); if that run failed or died, the screen shows how it ended until a run
+starts, and offers to resume it (``resume`` starts the run that carries it on).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from textual.timer import Timer
 from nexus_engine import events as ev
 from nexus_engine.graph import UnknownTaskError
 from nexus_engine.plan import Plan, UnitKey
+from nexus_engine.resume.prepare import ResumeOrder
 from nexus_engine.status import EXIT_HANGUP, EXIT_USAGE, HANGUP, RunStatus
 from nexus_tui.asking import DashboardAsk
 from nexus_tui.bindings import unknown_ids
@@ -30,6 +35,8 @@ from nexus_tui.bridge import Bridge
 from nexus_tui.commands import NexusCommands
 from nexus_tui.messages import RunEnded
 from nexus_tui.model import RunModel
+from nexus_tui.past import PastRun
+from nexus_tui.resuming import NothingLeft, ResumeQuestion
 from nexus_tui.screens.confirm import ConfirmScreen
 from nexus_tui.screens.dashboard import DashboardScreen
 from nexus_tui.source import Checker, EventSource, StartError
@@ -39,6 +46,10 @@ if TYPE_CHECKING:
     from nexus_tui.screens.preflight import PreflightScreen
 
 Starter = Callable[[Sequence[str]], EventSource]
+#: Plans and wires the run that resumes a recorded one. Raises StartError.
+Resumer = Callable[[ResumeOrder], EventSource]
+#: The config's last run if it can be resumed (blocking: it reads the journal).
+Finder = Callable[[], PastRun | None]
 FLUSH_EVERY = 0.05
 #: Events handled before the pump lets the rest of the app run, however busy the engine is.
 YIELD_EVERY = 64
@@ -61,13 +72,17 @@ class NexusApp(App[None]):
         tick: float = 1.0,
         ask: DashboardAsk | None = None,
         check: Checker | None = None,
+        past: Finder | None = None,
+        resume: Resumer | None = None,
     ) -> None:
         """``view`` is the plan of every task (the idle DAG); ``start`` plans and wires a run
         of the chosen tasks; ``clock`` gives wall-clock seconds (frozen in snapshot tests).
         ``ask``: the dialog the run's connections ask through (``start`` must wire the same
-        one into the run); ``check``: preflight, to pass before a run starts (None: none)."""
+        one into the run); ``check``: preflight, to pass before a run starts (None: none).
+        ``past`` finds the last run to offer, ``resume`` starts the run that resumes it."""
         super().__init__(driver_class=HangupSafeDriver)
         self.model = RunModel(view)
+        self._view = view
         self.config_name = config_name
         self.keymap = dict(keymap or {})
         self.now = clock
@@ -83,6 +98,11 @@ class NexusApp(App[None]):
         self._check = check
         self._start = start
         self._autostart = autostart
+        #: The last run, shown until a run starts: the run the resume key carries on.
+        self.past: PastRun | None = None
+        self.looked_back = past is None  # the last run has been looked for (if it is to be)
+        self._find_past = past
+        self._resume = resume
         self._flusher: Timer | None = None
         self._showing: list[UnitKey] = []
         self.dashboard = DashboardScreen()
@@ -101,6 +121,8 @@ class NexusApp(App[None]):
             )
         if self._autostart is not None:
             self.call_after_refresh(self.start_run, self._autostart)
+        elif self._find_past is not None:  # once the screen is up: it shows what is found
+            self.call_after_refresh(self.look_back, self._find_past)
 
     def on_unmount(self) -> None:
         self.ask.detach()  # nobody can see a question any more: none waits for an answer
@@ -141,6 +163,12 @@ class NexusApp(App[None]):
             message = str(error) if isinstance(error, StartError) else f"no task {error}"
             self.notify(message, title="Cannot run", severity="error", markup=False)
             return False
+        return self._started(source)
+
+    def _started(self, source: EventSource) -> bool:
+        if self.past is not None:  # the last run's state gives way to this run's
+            self.past = None
+            self.model = RunModel(self._view)
         self.source = source
         self.model.begin(source.plan)
         self.bridge = Bridge(self.model, self.dashboard.post_message)
@@ -175,6 +203,41 @@ class NexusApp(App[None]):
         bridge.flush()
         self.ended = RunEnded(finished, code, self.model.totals.journal, problems)
         self.dashboard.post_message(self.ended)
+
+    # -- the last run: shown until a run starts, and resumed on a key --
+
+    @work(exclusive=True, group="past")
+    async def look_back(self, find: Finder) -> None:
+        past = await asyncio.to_thread(find)
+        self.looked_back = True
+        if past is not None and self.source is None and not self.checking:
+            self.past = past
+            self.model = past.model
+            self.dashboard.show_past(past)
+
+    def resume_run(self, order: ResumeOrder | None = None) -> bool:
+        """Start the run that resumes the last one (``order``: as the operator has allowed
+        so far). Asks first when the engine wants a yes; says why on screen when it cannot."""
+        if self.past is None or self._resume is None or self.source is not None:
+            return False
+        try:
+            source = self._resume(order or ResumeOrder(self.past.run_id))
+        except ResumeQuestion as question:
+            then = question.then  # the name ``question`` is gone once the handler ends
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.resume_run(then)
+
+            self.push_screen(ConfirmScreen(question.question, question.detail), answered)
+            return False
+        except NothingLeft as nothing:
+            self.notify(str(nothing), title="Nothing to resume", markup=False)
+            return False
+        except StartError as error:
+            self.notify(str(error), title="Cannot resume", severity="error", markup=False)
+            return False
+        return self._started(source)
 
     # -- preflight: what the preflight screen found --
 

@@ -16,6 +16,7 @@ SCREEN = [
     Binding("R", "retry_all", "Retry all", id="retry-all", tooltip="Retry every failed unit"),
     Binding("s", "skip", "Skip", id="skip", tooltip="Skip the failed host the bar names"),
     Binding("a", "abort", "Abort", id="abort", tooltip="Abort the run (asks first)"),
+    Binding("ctrl+r", "resume", "Resume", id="resume", tooltip="Resume the last run"),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="All keys"),
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit (asks while a run is active)"),
     Binding("f", "follow", "Follow", id="follow", tooltip="Follow the log tail, or stop"),
@@ -56,6 +57,7 @@ HELP: list[tuple[str, str]] = [
     ("retry-all", "retry every failed unit"),
     ("skip", "skip the selected failed host, else the bar's; its dependents there too"),
     ("abort", "abort the run (asks to confirm)"),
+    ("resume", "resume the last run when it failed or died (before a run)"),
     ("follow", "follow the log tail, or stop following"),
     ("filter", "filter hosts by name (Esc clears)"),
     ("split", "show several hosts' logs side by side"),
@@ -100,4 +102,11 @@ NAMES = {
 
 
 def _display(keys: Iterable[str]) -> str:
-    return " ".join(NAMES.get(key.strip(), key.strip()) for key in keys)
+    return " ".join(_name(key.strip()) for key in keys)
+
+
+def _name(key: str) -> str:
+    """``ctrl+r`` as ``Ctrl+R``; named keys by their symbol."""
+    if key.startswith("ctrl+"):
+        return "Ctrl+" + _name(key.removeprefix("ctrl+")).upper()
+    return NAMES.get(key, key)

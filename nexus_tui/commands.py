@@ -19,6 +19,7 @@ ACTIONS = [
     ("Retry all failed units", "Retry every unit that waits for a decision", "retry_all"),
     ("Skip failed host", "Skip the host the decision bar names, and its dependents there", "skip"),
     ("Abort run", "Stop the run; everything is recorded (asks first)", "abort"),
+    ("Resume last run", "Carry on the last run: what succeeded is reused, not run", "resume"),
     ("Follow log", "Follow the log tail, or stop following", "follow"),
     ("Filter hosts", "Narrow the host table by name", "filter"),
     ("Split view", "Several hosts' logs side by side, or one", "split"),

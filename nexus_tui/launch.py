@@ -5,6 +5,9 @@ names nothing, a journal that cannot be written) are reported on stderr as the h
 does, so the screen never opens only to fail. With ``--preflight`` only the plan is made before
 the screen opens: the run is opened (and recorded) once every host has passed.
 
+Plain ``nexus`` (no run to start) also looks for the config's last run: if it failed or died,
+the screen shows it and resumes it on a key, with the same request a run started there has.
+
 The request from the command line carries no ``ask`` (the terminal is the dashboard's now):
 the dashboard puts its own in, a dialog, so a password is typed into the screen.
 """
@@ -25,6 +28,8 @@ from nexus_engine.session import RunRequest
 from nexus_engine.status import EXIT_USAGE
 from nexus_tui.app import NexusApp, Starter
 from nexus_tui.asking import DashboardAsk
+from nexus_tui.past import last_run
+from nexus_tui.resuming import start_resumed
 from nexus_tui.source import Checker, EventSource, StartError, check_live, start_live
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -39,6 +44,7 @@ def open_dashboard(loaded: LoadedConfig, request: RunRequest | None = None) -> i
     base = replace(request or RunRequest(), ask=ask)
     start: Starter = partial(start_live, loaded, base=base)
     check: Checker | None = partial(check_live, loaded, base=base) if base.preflight else None
+    view = build_plan(loaded)
     if request is not None:
         try:
             if check is None:
@@ -49,13 +55,15 @@ def open_dashboard(loaded: LoadedConfig, request: RunRequest | None = None) -> i
             print(f"nexus: {error}", file=sys.stderr)
             return EXIT_USAGE
     app = NexusApp(
-        build_plan(loaded),
+        view,
         start,
         config_name=str(loaded.path),
         autostart=None if request is None else tuple(request.targets),
         keymap=loaded.config.keymap,
         ask=ask,
         check=check,
+        past=partial(last_run, view, loaded.path) if request is None else None,
+        resume=partial(start_resumed, loaded, base=base),
     )
     return asyncio.run(run_app(app))
 

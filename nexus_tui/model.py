@@ -8,6 +8,7 @@ carry in a message that may be coalesced: the newest message always holds the ne
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nexus_engine import events as ev
@@ -38,6 +39,7 @@ class UnitRow:
     changed_steps: int = 0  # steps that changed something (checking: would)
     sending: tuple[int, int] | None = None  # a file on its way: bytes sent, of how many
     unsafe: bool = False  # its current step is marked idempotent = false: retrying asks first
+    reused: bool = False  # succeeded in the run this one resumes: done, not run again
 
     def elapsed(self, now: float) -> float | None:
         if self.duration is not None:
@@ -62,6 +64,7 @@ class TaskRow:
     status: UnitStatus = S.PENDING
     settled: bool = False
     done: int = 0
+    reused: int = 0  # hosts done because they succeeded in the run this one resumes
     started: float | None = None
     finished: float | None = None
 
@@ -127,11 +130,33 @@ class RunModel:
 
     def begin(self, plan: Plan) -> None:
         """Mark what the run will do; the rest of the DAG stays on screen, greyed."""
-        for task in plan.tasks:
-            self.tasks[task.name] = dataclasses.replace(self.tasks[task.name], in_run=True)
-        for unit in plan.units:
-            self.hosts[unit.key] = dataclasses.replace(self.hosts[unit.key], in_run=True)
-        self.totals = dataclasses.replace(self.totals, total=len(plan.units))
+        self.mark([unit.key for unit in plan.units])
+
+    def mark(self, units: Iterable[UnitKey]) -> None:
+        """Mark these units (and their tasks) as the run's; units the config no longer has (a
+        recorded run of an older config) are left out."""
+        keys = [key for key in units if key in self.hosts]
+        for key in keys:
+            self.hosts[key] = dataclasses.replace(self.hosts[key], in_run=True)
+            self.tasks[key.task] = dataclasses.replace(self.tasks[key.task], in_run=True)
+        self.totals = dataclasses.replace(self.totals, total=len(keys))
+
+    def stop_at(self, when: float, reason: str) -> None:
+        """The record ends at ``when`` with work still going (its controller died): what was
+        going is shown interrupted, stopped there (a unit waiting for a decision: when it
+        began to wait, and why), and no clock runs on."""
+        changed = Changed()
+        for key, row in self.hosts.items():
+            if row.in_run and row.started is not None and not row.status.terminal:
+                stopped, why = row.stopped or when, row.reason or reason
+                self._host(key, changed, status=S.INTERRUPTED, stopped=stopped, reason=why)
+        for name, task in self.tasks.items():
+            if task.started is not None and not task.settled:
+                self._task(name, finished=when, settled=True, status=S.INTERRUPTED)
+        if self.totals.finished is None:
+            self.totals = dataclasses.replace(self.totals, finished=when)
+        if changed.hosts:
+            self._recount(changed)
 
     def hosts_of(self, task: str) -> list[UnitRow]:
         return [self.hosts[UnitKey(task, host)] for host in self.tasks[task].hosts]
@@ -223,6 +248,7 @@ class RunModel:
                     stopped=event.time,
                     reason=event.reason,
                     quiet_since=None,
+                    reused=event.reused,
                 )
             case ev.RunFinished():
                 self.totals = dataclasses.replace(
@@ -248,8 +274,9 @@ class RunModel:
             task = self.tasks[name]
             rows = self.hosts_of(name)
             done = sum(1 for row in rows if row.status.terminal)
+            reused = sum(1 for row in rows if row.reused)
             status = task.status if task.settled else _live_status(rows)
-            self.tasks[name] = dataclasses.replace(task, done=done, status=status)
+            self.tasks[name] = dataclasses.replace(task, done=done, reused=reused, status=status)
         rows = [row for row in self.hosts.values() if row.in_run]
         self.totals = dataclasses.replace(
             self.totals,

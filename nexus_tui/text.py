@@ -37,8 +37,16 @@ def duration(seconds: float | None) -> str:
     return duration_text(seconds)
 
 
-def status_word(status: UnitStatus) -> str:
+def status_word(status: UnitStatus, *, reused: bool = False) -> str:
+    """``reused``: it succeeded in the run this one resumes, and was not run again."""
+    if reused and status is S.SUCCEEDED:
+        return "reused"
     return WORDS.get(status, status.value.replace("_", " "))
+
+
+def status_cell(status: UnitStatus, *, reused: bool = False) -> Text:
+    """``✓ succeeded``, ``✓ reused``, ``✗ failed``: glyph and word, coloured alike."""
+    return Text.assemble(glyph(status), " ", (status_word(status, reused=reused), STYLES[status]))
 
 
 def glyph(status: UnitStatus) -> Text:
@@ -46,14 +54,18 @@ def glyph(status: UnitStatus) -> Text:
 
 
 def task_label(row: TaskRow, now: float, *, under: str | None = None) -> Text:
-    """``✓ build  2/2  3.1s``; a reference to a task shown in full elsewhere in the tree says
-    under which task: ``✓ deploy  ↑lint``."""
+    """``✓ build  2/2  3.1s`` (``✓ build  2/2  reused`` when a resumed run reused it); a
+    reference to a task shown in full elsewhere in the tree says under which task:
+    ``✓ deploy  ↑lint``."""
     if under is not None:
         text = Text.assemble(glyph(row.status), " ", (row.name, "italic"))
         text.append(f"  ↑{under}", style="dim")
         return text
     text = Text.assemble(glyph(row.status), " ", (row.name, "bold"))
     text.append(f"  {row.done}/{len(row.hosts)}", style="dim")
+    if row.reused:  # "reused" when every host was, else how many
+        count = "" if row.reused == len(row.hosts) else f"{row.reused} "
+        text.append(f"  {count}reused", style="dim")
     if (elapsed := row.elapsed(now)) is not None:
         text.append(f"  {duration(elapsed)}", style="dim")
     return text
@@ -61,7 +73,7 @@ def task_label(row: TaskRow, now: float, *, under: str | None = None) -> Text:
 
 def host_cells(row: UnitRow, now: float) -> tuple[Text, ...]:
     """Status, host, tries, exit, time, steps ok/changed, note: the host table's columns."""
-    status = Text.assemble(glyph(row.status), " ", (status_word(row.status), STYLES[row.status]))
+    status = status_cell(row.status, reused=row.reused)
     if not row.in_run:
         status = Text(f"{OUT_OF_RUN} idle", style="dim")
     exit_code = "-" if row.exit_code is None else str(row.exit_code)
@@ -87,13 +99,14 @@ def changes(ok: int, changed: int) -> Text:
 
 
 def note(row: UnitRow, now: float) -> Text:
-    """Why a host needs a look: quiet for a while, or why it failed; or a file on its way."""
+    """Why a host needs a look: quiet for a while, or why it failed; or a file on its way;
+    or which run a reused unit succeeded in."""
     if row.sending is not None and row.status is S.RUNNING:
         sent, total = row.sending
         return Text(f"sent {sent * 100 // max(total, 1)}% of {size_text(total)}", style="cyan")
     if row.quiet_since is not None and row.status is S.RUNNING:
         return Text(f"quiet {duration(max(now - row.quiet_since, 0.0))}", style="bold yellow")
-    if row.reason and row.status is not S.SUCCEEDED:
+    if row.reason and (row.status is not S.SUCCEEDED or row.reused):
         return Text(row.reason, style="dim")
     return Text("")
 

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Footer, Input, Tree
 from nexus_engine.plan import UnitKey
 from nexus_tui import decisions
 from nexus_tui import messages as msg
-from nexus_tui.bindings import SCREEN
+from nexus_tui.bindings import SCREEN, keys_of
 from nexus_tui.screens.confirm import ConfirmScreen
 from nexus_tui.screens.help import HelpScreen
 from nexus_tui.screens.summary import SummaryScreen
@@ -39,13 +39,14 @@ from nexus_tui.widgets.run_header import RunHeader
 
 if TYPE_CHECKING:
     from nexus_tui.app import NexusApp
+    from nexus_tui.past import PastRun
 
 #: After a key press the operator counts as "moving around" this long: no auto-selection.
 MOVING = 2.0
 NAV_KEYS = frozenset({"up", "down", "left", "right", "j", "k", "h", "l", "tab", "shift+tab"})
 DECISIONS = frozenset({"retry", "skip"})
 #: The actions whose footer state depends on the selection and the run.
-GATED = ("retry", "retry_all", "skip", "abort")
+GATED = ("retry", "retry_all", "skip", "abort", "resume")
 
 
 class DashboardScreen(Screen[None]):
@@ -188,6 +189,15 @@ class DashboardScreen(Screen[None]):
         self._gated = ()  # Enter and Space changed meaning too: refresh the footer once
         self.sync_bindings()
 
+    def show_past(self, past: PastRun) -> None:
+        """The last run, as it ended: statuses in the tree and the table, and how to resume it
+        in the header. Enter and Space still choose tasks for a new run."""
+        model = self.nexus.model
+        self.query_one(RunHeader).show_past(past, keys_of("resume", self.nexus.keymap))
+        self.query_one(DagTree).show_past(model.tasks.values(), self.nexus.now())
+        self._show_hosts()
+        self.sync_bindings()
+
     def on_task_changed(self, message: msg.TaskChanged) -> None:
         self.query_one(DagTree).relabel(message.row, self.nexus.now())
 
@@ -255,7 +265,7 @@ class DashboardScreen(Screen[None]):
     def tick(self) -> None:
         """Once a second: elapsed times move on while a run goes on."""
         model, now = self.nexus.model, self.nexus.now()
-        if not model.totals.active:
+        if not model.totals.active or not self.nexus.running:  # a past run's clocks stand
             return
         self.query_one(RunHeader).show_totals(model.totals, now)
         tree, table = self.query_one(DagTree), self.query_one(HostTable)
@@ -287,6 +297,8 @@ class DashboardScreen(Screen[None]):
             return (True if self.nexus.model.awaiting() else None) if active else False
         if action == "abort":
             return active
+        if action == "resume":
+            return self.nexus.past is not None and self.nexus.source is None
         return True
 
     def action_retry(self) -> None:
@@ -327,6 +339,9 @@ class DashboardScreen(Screen[None]):
 
     def action_skip(self) -> None:
         self._decide("skip")
+
+    def action_resume(self) -> None:
+        self.nexus.resume_run()
 
     def action_abort(self) -> None:
         def answered(yes: bool | None) -> None:

@@ -50,11 +50,7 @@ class SummaryScreen(Screen[None]):
                 table.add_row(
                     Text(task),
                     Text(host),
-                    Text.assemble(
-                        text.glyph(unit.status),
-                        " ",
-                        (text.status_word(unit.status), text.STYLES[unit.status]),
-                    ),
+                    text.status_cell(unit.status, reused=unit.reused),
                     Text(str(unit.attempts), justify="right"),
                     Text("-" if unit.exit_code is None else str(unit.exit_code), justify="right"),
                     text.changes(unit.ok_steps, unit.changed_steps),

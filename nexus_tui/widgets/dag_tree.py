@@ -36,6 +36,9 @@ class DagTree(Tree[str]):
         self.show_root = False
         self.guide_depth = 2
         self.idle = True
+        #: Before a run, showing how the last run ended: statuses, yet Enter and Space still
+        #: choose tasks for a new run.
+        self.past = False
         self.marked: list[str] = []
         self._task_nodes: dict[str, TreeNode[str]] = {}
         self._refs: dict[str, list[tuple[TreeNode[str], str]]] = {}
@@ -79,6 +82,9 @@ class DagTree(Tree[str]):
         return node.data if node is not None else None
 
     def _label(self, row: TaskRow, now: float) -> Text:
+        if self.past and row.in_run:  # its status, and whether it is chosen for a new run
+            label = text.task_label(row, now)
+            return Text.assemble(("● ", "bold cyan"), label) if row.name in self.marked else label
         if self.idle:
             mark = "●" if row.name in self.marked else "·"
             return Text.assemble(
@@ -117,10 +123,16 @@ class DagTree(Tree[str]):
         if chosen:
             self.post_message(self.RunRequested(chosen))
 
+    def show_past(self, rows: Iterable[TaskRow], now: float) -> None:
+        """Label the tasks with how the last run left them, until a run begins."""
+        self.past = True
+        for row in rows:
+            self.relabel(row, now)
+
     def leave_idle(self, rows: Iterable[TaskRow], now: float) -> None:
         """The run has begun: labels switch from 'choose' to status (the screen then
         refreshes the footer, where Enter and Space change meaning)."""
-        self.idle = False
+        self.idle = self.past = False
         for row in rows:
             self.relabel(row, now)
 

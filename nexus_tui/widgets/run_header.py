@@ -1,6 +1,7 @@
 """The top line: progress of the run (units done / total), what runs, fails and waits, elapsed.
 
-Before a run it says how to start one instead.
+Before a run it says how to start one instead, or, when the last run failed or died, how that
+run ended and the key that resumes it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from textual.widgets import Static
 
 from nexus_tui import text
 from nexus_tui.model import RunTotals
+from nexus_tui.past import PastRun
 
 IDLE_HINT = "Space chooses tasks · Enter runs them"
 
@@ -19,6 +21,20 @@ class RunHeader(Static):
         count = f"{tasks} task" if tasks == 1 else f"{tasks} tasks"
         self.update(
             Text.assemble(("nexus  ", "bold"), (IDLE_HINT, "italic"), f"  ·  {count} in ", config)
+        )
+
+    def show_past(self, past: PastRun, key: str) -> None:
+        self.update(
+            Text.assemble(
+                ("nexus  ", "bold"),
+                "last run ",
+                (past.run_id, "bold"),
+                " ",
+                (past.state, "bold red" if past.state == "failed" else "bold magenta"),
+                " — press ",
+                (key, "bold cyan"),
+                " to resume",
+            )
         )
 
     def show_totals(self, totals: RunTotals, now: float) -> None:
