@@ -160,8 +160,8 @@ def test_the_example_converges_then_changes_nothing(nexus: Nexus) -> None:
         "# written by nexus for nexus-demo\nlisten = 8080\n"
     )
     assert (root / "current").readlink() == root / "etc"
-    assert (configure["ok"], configure["changed"]) == (1, 7)
+    assert (configure["ok"], configure["changed"]) == (2, 7)  # absent and check: ok already
 
     second = nexus("-c", EXAMPLE, "--headless", "run", "configure", "--format", "json")
     configure = unit(json.loads(second.stdout), "configure")
-    assert (configure["ok"], configure["changed"], configure["skipped"]) == (7, 0, 1)
+    assert (configure["ok"], configure["changed"], configure["skipped"]) == (8, 0, 1)
