@@ -25,6 +25,7 @@ from nexus_engine.session import RunSession, start_session
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink
 from nexus_engine.transports.local import LocalTransport
+from tests.engine.test_session import run_collecting
 
 TOKEN = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -88,16 +89,7 @@ async def run(
         transport_for=transport_for,
     )
     transport.env["EVENTS"] = str(session.run_dir / "events.jsonl")
-    seen: list[ev.Event] = []
-
-    async def collect() -> None:
-        async for event in session.runner.bus.subscribe():
-            seen.append(event)
-
-    collecting = asyncio.create_task(collect())
-    finished = await session.run(handle_signals=False)
-    await collecting
-    return session, finished, seen
+    return await run_collecting(session)
 
 
 async def test_a_command_finds_its_own_start_on_disk_under_its_token(

@@ -36,6 +36,13 @@ async def _run(
     session = start_session(
         loaded, plan, policy=FailurePolicy.FAIL_FAST, state_dir=tmp_path / "state"
     )
+    return await run_collecting(session)
+
+
+async def run_collecting(
+    session: RunSession,
+) -> tuple[RunSession, ev.RunFinished, list[ev.Event]]:
+    """Run ``session`` to its end, keeping every event it published."""
     seen: list[ev.Event] = []
 
     async def collect() -> None:

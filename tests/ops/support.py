@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import pwd
 import re
+import shutil
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from nexus_engine.scheduler import FailurePolicy
 from nexus_engine.session import start_session
 from nexus_engine.steps import StepPlan
 from nexus_engine.transports.base import CommandResult, CommandSpec, OutputSink, Transport
+from tests.e2e.conftest import Nexus
 from tests.ssh.harness import SshLab
 
 #: Every batch of probes starts so (``ops/probe.batch``): the only command a converged
@@ -328,3 +331,33 @@ def mode_of(path: Path) -> int:
 
 def names(root: Path) -> set[str]:
     return {path.name for path in root.iterdir()}
+
+
+# --- a host that lacks a tool ----------------------------------------------------------------
+
+#: What a probe needs besides the tool a test leaves out.
+PROBE_TOOLS = ("base64", "head", "id", "find", "sha256sum")
+
+
+def bin_of(where: Path, tools: Sequence[str]) -> Path:
+    """A directory holding only ``tools`` (links to this machine's), for a PATH without the
+    rest."""
+    where.mkdir()
+    for tool in tools:
+        found = shutil.which(tool)
+        assert found is not None, tool
+        os.symlink(found, where / tool)
+    return where
+
+
+def steps_with_only(
+    nexus: Nexus, tmp_path: Path, commands: str, tools: Sequence[str] = PROBE_TOOLS
+) -> list[tuple[str, str]]:
+    """Each step's (status, reason) when ``commands`` (one TOML array) runs locally with a PATH
+    of ``tools`` alone; the run must fail."""
+    (nexus.cwd / "nexus.toml").write_text(f"[tasks.t]\ncommands = {commands}\n")
+    path = str(bin_of(tmp_path / "bin", tools))
+    done = nexus("--headless", "run", "--format", "jsonl", env={"PATH": path})
+    assert done.returncode == 1, done.stdout + done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    return [(e["status"], e["reason"]) for e in events if e["event"] == "step_finished"]

@@ -36,7 +36,7 @@ from tests.ops.support import (
     run_config,
     write_config,
 )
-from tests.ops.test_config_errors import FIRST_LINE, Case, run_stage
+from tests.ops.test_config_errors import Case, assert_config_errors
 
 PREFIX = f"nxt{os.getpid()}-"
 
@@ -340,17 +340,4 @@ BAD = [
 
 @pytest.mark.e2e
 def test_bad_user_and_group_steps_are_config_errors(tmp_path: Path) -> None:
-    done = run_stage(tmp_path, BAD)
-    result = done.result
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    for index, case in enumerate(BAD):
-        where = f"nexus.toml:{FIRST_LINE + index}:"
-        key = f": tasks.t.commands[{index}]{case.key}: "
-        lines = [line for line in result.stderr.splitlines() if line.startswith(where)]
-        assert any(key in line and case.message in line.partition(key)[2] for line in lines), (
-            case.id,
-            result.stderr,
-        )
-    assert done.runs == []
-    assert done.connections == 0
+    assert_config_errors(tmp_path, BAD)

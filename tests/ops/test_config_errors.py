@@ -242,6 +242,25 @@ def run_stage(where: Path, cases: list[Case]) -> Reported:
         )
 
 
+def assert_config_errors(where: Path, cases: list[Case]) -> None:
+    """Every case of one config reported on its own line and key, exit 2, nothing run or
+    connected to: what each kind's test file asks of its bad steps."""
+    done = run_stage(where, cases)
+    result = done.result
+    assert result.returncode == 2, result.stdout + result.stderr
+    no_traceback(result)
+    for index, case in enumerate(cases):
+        at = f"nexus.toml:{FIRST_LINE + index}:"
+        key = f": tasks.t.commands[{index}]{case.key}: "
+        lines = [line for line in result.stderr.splitlines() if line.startswith(at)]
+        assert any(key in line and case.message in line.partition(key)[2] for line in lines), (
+            case.id,
+            result.stderr,
+        )
+    assert done.runs == []
+    assert done.connections == 0
+
+
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Reported]:
     """Each config run once: the model's, the steps', and each case that stands alone."""

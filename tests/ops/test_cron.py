@@ -7,8 +7,6 @@ removes an entry; a bad schedule is a config error on its key and line, exit 2."
 from __future__ import annotations
 
 import fcntl
-import json
-import os
 import pwd
 import shutil
 import subprocess
@@ -26,9 +24,10 @@ from tests.ops.support import (
     done_words,
     probes,
     run_config,
+    steps_with_only,
     write_config,
 )
-from tests.ops.test_config_errors import FIRST_LINE, Case, run_stage
+from tests.ops.test_config_errors import Case, assert_config_errors
 
 # ``just system-deps`` installs cron: without crontab the tests fail, never skip
 pytestmark = pytest.mark.usefixtures("crontab_installed")
@@ -207,43 +206,14 @@ BAD = [
 
 @pytest.mark.e2e
 def test_bad_cron_and_check_steps_are_config_errors(tmp_path: Path) -> None:
-    done = run_stage(tmp_path, BAD)
-    result = done.result
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    for index, case in enumerate(BAD):
-        where = f"nexus.toml:{FIRST_LINE + index}:"
-        key = f": tasks.t.commands[{index}]{case.key}: "
-        lines = [line for line in result.stderr.splitlines() if line.startswith(where)]
-        assert any(key in line and case.message in line.partition(key)[2] for line in lines), (
-            case.id,
-            result.stderr,
-        )
-    assert done.runs == []
-    assert done.connections == 0
+    assert_config_errors(tmp_path, BAD)
 
 
 @pytest.mark.e2e
 def test_a_host_without_crontab_fails_the_step_naming_it(nexus: Nexus, tmp_path: Path) -> None:
-    where = tmp_path / "bin"
-    where.mkdir()
-    for tool in ("base64", "head", "id", "find", "sha256sum"):
-        found = shutil.which(tool)
-        assert found is not None, tool
-        os.symlink(found, where / tool)
-    (nexus.cwd / "nexus.toml").write_text(
-        '[tasks.t]\ncommands = [{ ensure = "cron", name = "n", job = "true" }]\n'
-    )
-    done = nexus("--headless", "run", "--format", "jsonl", env={"PATH": str(where)})
-    assert done.returncode == 1, done.stdout + done.stderr
-    steps = [
-        event
-        for line in done.stdout.splitlines()
-        if (event := json.loads(line))["event"] == "step_finished"
-    ]
-    assert [(s["status"], s["reason"]) for s in steps] == [
-        ("failed", "the host lacks crontab, which cron steps need")
-    ]
+    commands = '[{ ensure = "cron", name = "n", job = "true" }]'
+    steps = steps_with_only(nexus, tmp_path, commands)
+    assert steps == [("failed", "the host lacks crontab, which cron steps need")]
 
 
 def test_a_variable_that_breaks_the_line_fails_the_step() -> None:

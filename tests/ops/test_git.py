@@ -12,9 +12,7 @@ its key and line, exit 2.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -31,14 +29,16 @@ from tests.e2e.conftest import Nexus
 from tests.injection import CANARY, HOSTILE
 from tests.ops.support import (
     CHECK,
+    PROBE_TOOLS,
     Place,
     changing_commands,
     done_words,
     probes,
     run_config,
+    steps_with_only,
     write_config,
 )
-from tests.ops.test_config_errors import FIRST_LINE, Case, run_stage
+from tests.ops.test_config_errors import Case, assert_config_errors
 from tests.ops.test_hostile import EXAMPLES, Lab, component
 from tests.ssh.harness import SshLab
 from tests.ssh.support import GRACE, login
@@ -293,20 +293,7 @@ BAD = [
 
 @pytest.mark.e2e
 def test_bad_git_steps_are_config_errors(tmp_path: Path) -> None:
-    done = run_stage(tmp_path, BAD)
-    result = done.result
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    for index, case in enumerate(BAD):
-        where = f"nexus.toml:{FIRST_LINE + index}:"
-        key = f": tasks.t.commands[{index}]{case.key}: "
-        lines = [line for line in result.stderr.splitlines() if line.startswith(where)]
-        assert any(key in line and case.message in line.partition(key)[2] for line in lines), (
-            case.id,
-            result.stderr,
-        )
-    assert done.runs == []
-    assert done.connections == 0
+    assert_config_errors(tmp_path, BAD)
 
 
 #: branch names git takes that hold shell syntax (``git check-ref-format --branch`` agrees)
@@ -353,25 +340,9 @@ async def test_hostile_repo_dest_and_version_are_taken_literally(
 
 @pytest.mark.e2e
 def test_a_host_without_git_fails_the_step_naming_it(nexus: Nexus, tmp_path: Path) -> None:
-    where = tmp_path / "bin"
-    where.mkdir()
-    for tool in ("base64", "head", "id", "find", "sha256sum", "ls"):
-        found = shutil.which(tool)
-        assert found is not None, tool
-        os.symlink(found, where / tool)
-    (nexus.cwd / "nexus.toml").write_text(
-        '[tasks.t]\ncommands = [{ ensure = "git", repo = "/srv/r", dest = "/srv/app" }]\n'
-    )
-    done = nexus("--headless", "run", "--format", "jsonl", env={"PATH": str(where)})
-    assert done.returncode == 1, done.stdout + done.stderr
-    steps = [
-        event
-        for line in done.stdout.splitlines()
-        if (event := json.loads(line))["event"] == "step_finished"
-    ]
-    assert [(s["status"], s["reason"]) for s in steps] == [
-        ("failed", "the host lacks git, which git steps need; nothing was changed")
-    ]
+    commands = '[{ ensure = "git", repo = "/srv/r", dest = "/srv/app" }]'
+    steps = steps_with_only(nexus, tmp_path, commands, (*PROBE_TOOLS, "ls"))
+    assert steps == [("failed", "the host lacks git, which git steps need; nothing was changed")]
 
 
 def test_a_variable_that_makes_dest_relative_fails_the_step() -> None:

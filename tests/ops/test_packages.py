@@ -11,8 +11,6 @@ of the facts (which command, which words) is tested from facts alone, as pure fu
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -37,9 +35,10 @@ from tests.ops.support import (
     done_words,
     probes,
     run_config,
+    steps_with_only,
     write_config,
 )
-from tests.ops.test_config_errors import FIRST_LINE, Case, run_stage
+from tests.ops.test_config_errors import Case, assert_config_errors
 
 A, B = f"{PREFIX}a", f"{PREFIX}b"
 
@@ -170,23 +169,9 @@ async def test_a_name_from_a_variable_is_checked_once_filled_in(
 def test_a_host_without_a_package_manager_fails_saying_what_was_looked_for(
     nexus: Nexus, tmp_path: Path
 ) -> None:
-    where = tmp_path / "bin"
-    where.mkdir()
-    for tool in ("base64", "head", "id", "find", "sha256sum"):
-        found = shutil.which(tool)
-        assert found is not None, tool
-        os.symlink(found, where / tool)
-    (nexus.cwd / "nexus.toml").write_text(
-        f'[tasks.t]\ncommands = [{{ ensure = "package", name = "{A}" }}]\n'
-    )
-    done = nexus("--headless", "run", "--format", "jsonl", env={"PATH": str(where)})
-    assert done.returncode == 1, done.stdout + done.stderr
-    steps = [
-        event
-        for line in done.stdout.splitlines()
-        if (event := json.loads(line))["event"] == "step_finished"
-    ]
-    assert [(s["status"], s["reason"]) for s in steps] == [
+    commands = f'[{{ ensure = "package", name = "{A}" }}]'
+    steps = steps_with_only(nexus, tmp_path, commands)
+    assert steps == [
         (
             "failed",
             "found no package manager on the host (looked for apt-get with dpkg-query, dnf or "
@@ -298,17 +283,4 @@ BAD = [
 
 @pytest.mark.e2e
 def test_bad_package_steps_are_config_errors(tmp_path: Path) -> None:
-    done = run_stage(tmp_path, BAD)
-    result = done.result
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    for index, case in enumerate(BAD):
-        where = f"nexus.toml:{FIRST_LINE + index}:"
-        key = f": tasks.t.commands[{index}]{case.key}"
-        lines = [line for line in result.stderr.splitlines() if line.startswith(where)]
-        assert any(key in line and case.message in line.partition(key)[2] for line in lines), (
-            case.id,
-            result.stderr,
-        )
-    assert done.runs == []
-    assert done.connections == 0
+    assert_config_errors(tmp_path, BAD)
