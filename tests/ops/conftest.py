@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from nexus_engine.transports.ssh.pool import SshPool
+from nexus_engine.transports.ssh.transport import SshTransport
 from tests.e2e.conftest import Nexus, make_nexus
 from tests.ops.support import Place, lab_place, local_place
+from tests.ops.test_hostile import Lab
 from tests.ssh.harness import SshLab
+from tests.ssh.support import GRACE, login
 
 
 @pytest.fixture
@@ -61,3 +65,11 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> Place:
     lab: SshLab = request.getfixturevalue("ssh_lab")
     request.getfixturevalue("in_ssh_home")
     return lab_place(lab, request.getfixturevalue("lab_dir"))
+
+
+@pytest.fixture
+def host(ssh_lab: SshLab, pool: SshPool, lab_dir: Path, project: Path) -> Lab:
+    """A lab host reached over one SSH connection for the whole test (the hostile-value
+    tests of every kind): a fresh root per Hypothesis example."""
+    transport = SshTransport(pool, login(ssh_lab, ssh_lab.hosts[5]), kill_grace=GRACE)
+    return Lab(ssh_lab, transport, lab_dir, project)

@@ -19,7 +19,7 @@ import pwd
 import re
 import shutil
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,3 +361,27 @@ def steps_with_only(
     assert done.returncode == 1, done.stdout + done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     return [(e["status"], e["reason"]) for e in events if e["event"] == "step_finished"]
+
+
+async def check_run_twice(
+    config: Path, state: Path, count: int, snapshot: Callable[[], object]
+) -> Outcome:
+    """Check, run, run again, for a config of ``count`` steps: the check changes nothing
+    (``snapshot`` of what the steps touch is the same after it) and says word for word what
+    the run then does; the second run finds everything as asked and sends only its probe.
+    Returns the real run."""
+    before = snapshot()
+    checked = await run_config(config, state=state, mode=CHECK)
+    assert checked.succeeded, checked.describe()
+    assert changing_commands(checked) == []
+    assert snapshot() == before
+    first = await run_config(config, state=state)
+    assert first.succeeded, first.describe()
+    assert [done_words(words or "") for words in checked.summaries] == first.summaries
+    assert checked.changes == first.changes
+    second = await run_config(config, state=state)
+    assert second.succeeded, second.describe()
+    assert second.changes == ["ok"] * count, second.describe()
+    assert changing_commands(second) == []
+    assert len(probes(second)) == 1
+    return first

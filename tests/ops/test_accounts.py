@@ -27,12 +27,10 @@ from hypothesis import strategies as st
 from nexus_engine.ops.accounts import Group, User
 from tests.injection import HOSTILE
 from tests.ops.support import (
-    CHECK,
     Outcome,
     Place,
     changing_commands,
-    done_words,
-    probes,
+    check_run_twice,
     run_config,
     write_config,
 )
@@ -108,21 +106,7 @@ async def converge(
     """Check, run, run again: the check changes nothing (the account databases stay as they
     are) and says what the run then does; the second run sends only its probe."""
     config = write_config(project / "nexus.toml", place.config(steps))
-    before = ours()
-    checked = await run_config(config, state=state, mode=CHECK)
-    assert checked.succeeded, checked.describe()
-    assert changing_commands(checked) == []
-    assert ours() == before
-    first = await run_config(config, state=state)
-    assert first.succeeded, first.describe()
-    assert [done_words(words or "") for words in checked.summaries] == first.summaries
-    assert checked.changes == first.changes
-    second = await run_config(config, state=state)
-    assert second.succeeded, second.describe()
-    assert second.changes == ["ok"] * len(steps), second.describe()
-    assert changing_commands(second) == []
-    assert len(probes(second)) == 1
-    return first
+    return await check_run_twice(config, state, len(steps), ours)
 
 
 async def test_groups_and_a_user_are_created(

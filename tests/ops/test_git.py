@@ -23,8 +23,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from nexus_engine.ops.git import Git
-from nexus_engine.transports.ssh.pool import SshPool
-from nexus_engine.transports.ssh.transport import SshTransport
 from tests.e2e.conftest import Nexus
 from tests.injection import CANARY, HOSTILE
 from tests.ops.support import (
@@ -40,8 +38,6 @@ from tests.ops.support import (
 )
 from tests.ops.test_config_errors import Case, assert_config_errors
 from tests.ops.test_hostile import EXAMPLES, Lab, component
-from tests.ssh.harness import SshLab
-from tests.ssh.support import GRACE, login
 
 R = "${var:root}"
 #: the tests' own git identity, and no user's or system's config; root reads every clone
@@ -308,33 +304,26 @@ HOSTILE_BRANCHES = [
 ]
 
 
-@pytest.fixture
-def lab_host(ssh_lab: SshLab, pool: SshPool, lab_dir: Path, project: Path) -> Lab:
-    """A lab host reached over one SSH connection for the whole test (``test_hostile``'s)."""
-    transport = SshTransport(pool, login(ssh_lab, ssh_lab.hosts[5]), kill_grace=GRACE)
-    return Lab(ssh_lab, transport, lab_dir, project)
-
-
 @pytest.mark.sshd
 @pytest.mark.usefixtures("in_ssh_home")
 @EXAMPLES
 @example(folder="\n", dest="-n", branch=HOSTILE_BRANCHES[0])
 @given(folder=HOSTILE, dest=HOSTILE, branch=st.sampled_from(HOSTILE_BRANCHES))
 async def test_hostile_repo_dest_and_version_are_taken_literally(
-    lab_host: Lab, folder: str, dest: str, branch: str
+    host: Lab, folder: str, dest: str, branch: str
 ) -> None:
-    root = lab_host.fresh_root()
-    up = Upstream(root / component("up", folder), lab_host.give)
+    root = host.fresh_root()
+    up = Upstream(root / component("up", folder), host.give)
     git(up.path, "branch", branch, up.dev)
-    lab_host.give(up.path)
+    host.give(up.path)
     clone = component("d", dest)
     command = {"ensure": "git", "repo": "${var:repo}", "dest": f"{R}/{clone}"}
     command["version"] = "${var:v}"
-    done = await lab_host.run(root, [command], repo=str(up.path), v=branch)
+    done = await host.run(root, [command], repo=str(up.path), v=branch)
     assert done.changes == ["changed"]
     assert git(root / clone, "rev-parse", "HEAD") == up.dev
     assert git(root / clone, "symbolic-ref", "--short", "HEAD") == branch
-    again = await lab_host.run(root, [command], repo=str(up.path), v=branch)
+    again = await host.run(root, [command], repo=str(up.path), v=branch)
     assert again.changes == ["ok"]
 
 

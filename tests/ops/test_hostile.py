@@ -24,12 +24,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 
 from nexus_engine.config.ensure_accounts import breaks
-from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from tests.injection import CANARY, HOSTILE
 from tests.ops.support import Outcome, mode_of, names, run_config, temp_files, write_config
 from tests.ssh.harness import SshLab
-from tests.ssh.support import GRACE, login
 
 pytestmark = pytest.mark.usefixtures("in_ssh_home")
 
@@ -90,12 +88,6 @@ class Lab:
         assert done.succeeded, done.describe()
         assert temp_files(root) == []
         return done
-
-
-@pytest.fixture
-def host(ssh_lab: SshLab, pool: SshPool, lab_dir: Path, project: Path) -> Lab:
-    transport = SshTransport(pool, login(ssh_lab, ssh_lab.hosts[5]), kill_grace=GRACE)
-    return Lab(ssh_lab, transport, lab_dir, project)
 
 
 def component(prefix: str, value: str) -> str:

@@ -28,12 +28,10 @@ from tests.e2e.conftest import Nexus
 from tests.injection import HOSTILE
 from tests.ops.debs import PREFIX, Repository, installed, payload, private_apt
 from tests.ops.support import (
-    CHECK,
     Outcome,
     Place,
     changing_commands,
-    done_words,
-    probes,
+    check_run_twice,
     run_config,
     steps_with_only,
     write_config,
@@ -65,21 +63,9 @@ async def converge(place: Place, project: Path, state: Path, step: dict[str, Any
     """Check, run, run again: the check changes nothing and says what the run then does; the
     second run finds everything as asked and sends only its probe."""
     config = write_config(project / "nexus.toml", place.config([step]))
-    before = {name: installed(name) for name in (A, B)}
-    checked = await run_config(config, state=state, mode=CHECK)
-    assert checked.succeeded, checked.describe()
-    assert changing_commands(checked) == []
-    assert {name: installed(name) for name in (A, B)} == before
-    first = await run_config(config, state=state)
-    assert first.succeeded, first.describe()
-    assert [done_words(words or "") for words in checked.summaries] == first.summaries
-    assert checked.changes == first.changes
-    second = await run_config(config, state=state)
-    assert second.succeeded, second.describe()
-    assert second.changes == ["ok"], second.describe()
-    assert changing_commands(second) == []
-    assert len(probes(second)) == 1
-    return first
+    return await check_run_twice(
+        config, state, 1, lambda: {name: installed(name) for name in (A, B)}
+    )
 
 
 async def test_packages_go_through_their_states_each_converging(

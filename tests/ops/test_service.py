@@ -28,8 +28,6 @@ from hypothesis import example, given
 
 from nexus_engine.config.ensure_services import unit_problem
 from nexus_engine.ops.services import Service
-from nexus_engine.transports.ssh.pool import SshPool
-from nexus_engine.transports.ssh.transport import SshTransport
 from tests.e2e.conftest import Nexus
 from tests.injection import CANARY, HOSTILE
 from tests.ops.support import (
@@ -44,8 +42,6 @@ from tests.ops.support import (
 )
 from tests.ops.test_config_errors import Case, assert_config_errors
 from tests.ops.test_hostile import EXAMPLES, Lab
-from tests.ssh.harness import SshLab
-from tests.ssh.support import GRACE, login
 
 FAKE = Path(__file__).with_name("fake_systemctl.sh")
 #: first in sudo's secure_path (/etc/sudoers), and in this process's PATH
@@ -314,13 +310,6 @@ def test_bad_service_steps_are_config_errors(tmp_path: Path) -> None:
     assert_config_errors(tmp_path, BAD)
 
 
-@pytest.fixture
-def lab_host(ssh_lab: SshLab, pool: SshPool, lab_dir: Path, project: Path) -> Lab:
-    """A lab host reached over one SSH connection for the whole test (``test_hostile``'s)."""
-    transport = SshTransport(pool, login(ssh_lab, ssh_lab.hosts[5]), kill_grace=GRACE)
-    return Lab(ssh_lab, transport, lab_dir, project)
-
-
 @pytest.mark.sshd
 @pytest.mark.usefixtures("in_ssh_home")
 @EXAMPLES
@@ -328,20 +317,20 @@ def lab_host(ssh_lab: SshLab, pool: SshPool, lab_dir: Path, project: Path) -> La
 @example(name="web@$(id).service")
 @given(name=HOSTILE)
 async def test_hostile_unit_names_reach_systemctl_quoted_and_are_refused(
-    lab_host: Lab, systemd: Systemd, name: str
+    host: Lab, systemd: Systemd, name: str
 ) -> None:
     """The probe hands ``systemctl`` the name as one argument, whatever it holds; the step
     then refuses a name that is not a unit name (and finds no such unit of one that is)."""
-    host = lab_host.lab.hosts[5]
-    table = {"hostname": host.address, "port": host.port, "user": lab_host.lab.key_user}
+    target = host.lab.hosts[5]
+    table = {"hostname": target.address, "port": target.port, "user": host.lab.key_user}
     data = {
         "hosts": {"h": {**table, "vars": {"n": name}}},
         "tasks": {"t": {"on": ["h"], "commands": [service(name="${var:n}", state="started")]}},
     }
-    config = write_config(lab_host.project / "nexus.toml", data)
-    transport = lab_host.transport
+    config = write_config(host.project / "nexus.toml", data)
+    transport = host.transport
     done = await run_config(
-        config, state=lab_host.project / "state", transport_for=lambda unit: transport
+        config, state=host.project / "state", transport_for=lambda unit: transport
     )
     assert not CANARY.exists(), "a hostile value ran as a command"
     assert systemd.log() == f"is-active -- {name}\nis-enabled -- {name}\n"

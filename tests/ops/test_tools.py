@@ -5,14 +5,12 @@ with a PATH holding everything the probes and writes use except ``sha256sum``.""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Nexus
-from tests.ops.support import mode_of
+from tests.ops.support import bin_of, mode_of
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +22,7 @@ TOOLS = (
 
 @pytest.fixture
 def bin_without_sha256sum(tmp_path: Path) -> Path:
-    where = tmp_path / "bin"
-    where.mkdir()
-    for tool in TOOLS:
-        found = shutil.which(tool)
-        assert found is not None, tool
-        os.symlink(found, where / tool)
-    return where
+    return bin_of(tmp_path / "bin", TOOLS)
 
 
 def test_a_step_needing_a_missing_tool_fails_naming_it(
