@@ -16,7 +16,7 @@ import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,16 @@ class Repository:
     def add(self, name: str, version: str) -> None:
         """Build package ``name`` at ``version`` (its one file says the version) and index
         the pool again. apt sees it after its next ``apt-get update``."""
+        self.add_all([name], version)
+
+    def add_all(self, names: Iterable[str], version: str) -> None:
+        """:meth:`add` for each of ``names``, the pool indexed once at the end."""
+        for name in names:
+            self._build(name, version)
+        index = _run("dpkg-scanpackages", "--multiversion", ".", cwd=self.pool)
+        (self.pool / "Packages").write_text(index)
+
+    def _build(self, name: str, version: str) -> None:
         build = self.pool.parent / "build" / f"{name}_{version}"
         (build / "DEBIAN").mkdir(parents=True)
         share = build / "usr" / "share" / name
@@ -53,8 +63,6 @@ class Repository:
         deb = self.pool / f"{name}_{version}_all.deb"
         _run("dpkg-deb", "--root-owner-group", "--build", str(build), str(deb))
         shutil.rmtree(build)
-        index = _run("dpkg-scanpackages", "--multiversion", ".", cwd=self.pool)
-        (self.pool / "Packages").write_text(index)
 
     def update(self) -> None:
         """``apt-get update``, as an operator would (it does not touch the stamp)."""

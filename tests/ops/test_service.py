@@ -87,7 +87,8 @@ class Systemd:
     def log(self) -> str:
         """Every command given since the last look, one a line, and none after it."""
         log = STATE / "calls"
-        calls = log.read_text() if log.exists() else ""
+        # bytes as written: a name holding a CR must not read back as a line break
+        calls = log.read_bytes().decode("utf-8", "surrogateescape") if log.exists() else ""
         log.write_text("")
         return calls
 
@@ -315,6 +316,7 @@ def test_bad_service_steps_are_config_errors(tmp_path: Path) -> None:
 @EXAMPLES
 @example(name="-H evil")
 @example(name="web@$(id).service")
+@example(name="web\rcarriage")
 @given(name=HOSTILE)
 async def test_hostile_unit_names_reach_systemctl_quoted_and_are_refused(
     host: Lab, systemd: Systemd, name: str
