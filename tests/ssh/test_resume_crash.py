@@ -107,3 +107,27 @@ commands = [
     started = [e for e in _parses(old) if e["event"] == "step_started"]
     assert all(isinstance(e["step_id"], str) for e in started)
     assert os.path.exists(new / "summary.json")
+
+
+def test_resume_honours_hosts_given_now(nexus: Nexus, ssh_lab: SshLab, shared: Path) -> None:
+    """``--hosts`` on a resume runs again only the failed units of those hosts."""
+    web = ssh_lab.hosts[:2]
+    marks = shared / "marks"
+    marks.touch(mode=0o666)
+    marks.chmod(0o666)
+    write(
+        nexus,
+        host_table(web, ssh_lab.key_user)
+        + f"""
+[tasks.t]
+on = {names(web)}
+commands = ["echo $NEXUS_HOST >> {marks}; [ -e {shared}/fixed ]"]
+""",
+    )
+    assert nexus("--headless", "run", timeout=TIMEOUT).returncode == 1
+    (shared / "fixed").touch()
+    first, second = (host.name for host in web)
+    done = nexus("--headless", "run", "--resume", "--hosts", first, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert list(json.loads(done.stdout)["tasks"]["t"]["hosts"]) == [first]
+    assert sorted(marks.read_text().split()) == sorted([first, first, second])
