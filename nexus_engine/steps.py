@@ -67,6 +67,8 @@ def units_differ(loaded: LoadedConfig, task: str) -> bool:
     commands = loaded.config.tasks[task].commands
     if any(not isinstance(step, str | Step) for step in commands):
         return True
+    if any(isinstance(step, Step) and step.user and "${var:" in step.user for step in commands):
+        return True  # each host's own login to run as
     return any(key[0] == task and command.vars for key, command in loaded.commands.items())
 
 
@@ -159,7 +161,7 @@ class StepsFor:
             cmd="",
             shown=shown,
             sudo=step.sudo,
-            user=step.user,
+            user=None if step.user is None else resolve.substitute(step.user, variables),
             timeout=step.timeout if step.timeout is not None else settings.timeout,
             retries=step.retries if step.retries is not None else settings.retries,
             retry_delay=step.retry_delay if step.retry_delay is not None else settings.retry_delay,
@@ -202,7 +204,7 @@ def _step_plan(
         cmd=step.cmd,
         shown=redact(shown),
         sudo=step.sudo,
-        user=step.user,
+        user=None if step.user is None else substitute(step.user, variables),
         timeout=step.timeout if step.timeout is not None else settings.timeout,
         retries=step.retries if step.retries is not None else settings.retries,
         retry_delay=step.retry_delay if step.retry_delay is not None else settings.retry_delay,

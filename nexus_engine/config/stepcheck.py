@@ -100,8 +100,8 @@ def _references(
             yield from ((key, name) for _, name in command.vars)
     if isinstance(step, str):
         return
-    # a cmd step's own fields are the shell's; only its guard paths are filled in by Nexus
-    fields = {"creates", "removes"} if isinstance(step, Step) else None
+    # a cmd step's own fields are the shell's; only its guard paths and user are filled in
+    fields = {"creates", "removes", "user"} if isinstance(step, Step) else None
     dumped = step.model_dump(include=fields, exclude={"unless", "validate_cmd", "check", "apply"})
     for key, value in dumped.items():
         for item in value if isinstance(value, list) else [value]:  # a list of names, too

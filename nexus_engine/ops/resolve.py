@@ -144,7 +144,7 @@ def _path_kind(
 
 
 def _cron(step: CronStep, text: Callable[[str], str]) -> Cron:
-    whose = step.user or ("root" if step.sudo else "the login")
+    whose = text(step.user) if step.user else ("root" if step.sudo else "the login")
     if step.state == "absent" or step.job is None:
         return Cron(text(step.name), None, whose)
     fields = (step.minute, step.hour, step.day, step.month, step.weekday)

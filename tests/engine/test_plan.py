@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nexus_engine import graph
-from nexus_engine.config import LoadedConfig
+from nexus_engine.config import ConfigError, LoadedConfig, load_config
 from nexus_engine.config.models import NexusConfig
 from nexus_engine.plan import HostReach, Plan, UnitKey, build_plan, describe
 from nexus_engine.redact import Redactor
@@ -459,3 +459,37 @@ def test_describe_indents_the_lines_of_a_multi_line_command() -> None:
     plan = plan_from('[tasks.a]\ncommands = ["set -e\\nmake all"]\n')
     text = "\n".join(describe(plan))
     assert "  1. set -e\n     make all  (timeout 3600s)" in text
+
+
+def test_a_step_runs_as_the_user_its_host_names_in_a_variable(tmp_path: Path) -> None:
+    """``user = "${var:who}"`` is each host's own login to run as, on a ``cmd`` step and an
+    ``ensure`` step alike (a cron entry then lands in that user's crontab); a host without
+    the variable is a config error on the key, before anything connects."""
+    path = tmp_path / "nexus.toml"
+    path.write_text(
+        """
+[hosts.a]
+hostname = "a.example"
+vars = { who = "alice" }
+[hosts.b]
+hostname = "b.example"
+vars = { who = "bob" }
+[tasks.t]
+on = ["a", "b"]
+commands = [
+  { cmd = "id -un", user = "${var:who}" },
+  { ensure = "cron", name = "n", job = "true", user = "${var:who}" },
+]
+"""
+    )
+    plan = build_plan(load_config(path, {}))
+    users = {unit.key.host: [step.user for step in unit.steps] for unit in plan.units}
+    assert users == {"a": ["alice", "alice"], "b": ["bob", "bob"]}
+    crons = {unit.key.host: unit.steps[1].op.describe() for unit in plan.units}
+    assert "crontab of alice" in crons["a"]
+    assert "crontab of bob" in crons["b"]
+    path.write_text(path.read_text().replace('vars = { who = "bob" }', ""))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    assert "commands[0].user" in str(raised.value)
+    assert "${var:who} is not defined for b" in str(raised.value)
