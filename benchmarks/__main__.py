@@ -13,8 +13,19 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import durability, ensure, local_runs, memory, planning, ssh, startup, tui
+from benchmarks import (
+    durability,
+    ensure,
+    local_runs,
+    memory,
+    planning,
+    ssh,
+    startup,
+    system,
+    tui,
+)
 from benchmarks.common import Profile, Row
+from tests.ssh.harness import MAX_HOSTS
 
 Topic = Callable[[Profile, Path], list[Row]]
 TOPICS: dict[str, Topic] = {
@@ -26,6 +37,7 @@ TOPICS: dict[str, Topic] = {
     "startup": startup.run,
     "ensure": ensure.run,
     "durability": durability.run,
+    "system": system.run,
 }
 HEADERS = ("benchmark", "workload", "Nexus", "baseline", "ratio / note")
 
@@ -37,8 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=sorted(TOPICS), action="append", help="run only this topic (repeatable)"
     )
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        metavar="N",
+        help=f"lab hosts of the system topic (1..{MAX_HOSTS}; default {system.N_HOSTS}, "
+        f"--quick {system.QUICK_HOSTS})",
+    )
     args = parser.parse_args(argv)
+    if args.hosts is not None and not 1 <= args.hosts <= MAX_HOSTS:
+        parser.error(f"--hosts {args.hosts}: the sshd lab has room for 1 to {MAX_HOSTS} hosts")
     profile = Profile.smoke() if args.quick else Profile.full()
+    profile = dataclasses.replace(profile, hosts=args.hosts)
 
     load_before = _load()
     started = time.perf_counter()

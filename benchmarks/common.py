@@ -51,6 +51,7 @@ class Profile:
     chain_size: int
     output_bytes: int
     memory_repeats: int
+    hosts: int | None = None  # --hosts: the system topic's lab hosts (None: its default)
 
     @classmethod
     def full(cls) -> Profile:

@@ -243,14 +243,14 @@ def _nexus_report(output: str, converging: bool, hosts: int) -> list[str]:
 _GRAND_TOTAL = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
 
 
-def _pyinfra_report(output: str, converging: bool, hosts: int) -> list[str]:
+def _pyinfra_report(output: str, converging: bool, hosts: int, steps: int = STEPS) -> list[str]:
     """pyinfra's results table: operations on all hosts, "Success" (changed), "Error" and
     "No Change" counts ("-" for none); and each host's "No changes" after a no-change run."""
     found = _GRAND_TOTAL.search(output)
     if found is None:
         return ["pyinfra printed no results table"]
     total, success, error, no_change = (0 if n == "-" else int(n) for n in found.groups())
-    want = STEPS * hosts
+    want = steps * hosts
     if total != want or error:
         return [f"pyinfra: {total} operations, {error} errors (want {want}, 0)"]
     if converging:
