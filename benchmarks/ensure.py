@@ -224,18 +224,25 @@ _NEXUS_STEPS = re.compile(r"^steps: (\d+) ok, (\d+) changed, (\d+) failed", re.M
 _NEXUS_UNIT = re.compile(r"^converge\s+(\S+)\s+\S+ succeeded\s", re.MULTILINE)
 
 
-def _nexus_report(output: str, converging: bool, hosts: int) -> list[str]:
-    """The ``-q`` recap: a succeeded row per host, and the step counts: every step changed
-    (converging) or none (no change)."""
+def _nexus_report(
+    output: str,
+    converging: bool,
+    hosts: int,
+    *,
+    steps: int = STEPS,
+    unit: re.Pattern[str] = _NEXUS_UNIT,
+) -> list[str]:
+    """The ``-q`` recap: a succeeded row per host (``unit`` finds them), and the step counts
+    of ``steps`` per host: every step changed (converging) or none (no change)."""
     found = _NEXUS_STEPS.search(output)
     if found is None:
         return [f"Nexus printed no step counts: {output[-300:]!r}"]
     ok, changed, failed = (int(n) for n in found.groups())
-    want = STEPS * hosts
+    want = steps * hosts
     problems = []
     if (ok, changed, failed) != ((0, want, 0) if converging else (want, 0, 0)):
         problems.append(f"Nexus: {ok} ok, {changed} changed, {failed} failed of {want} steps")
-    if (succeeded := len(_NEXUS_UNIT.findall(output))) != hosts:
+    if (succeeded := len(unit.findall(output))) != hosts:
         problems.append(f"Nexus: {succeeded} of {hosts} hosts succeeded")
     return problems
 

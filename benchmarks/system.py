@@ -55,10 +55,10 @@ from pathlib import Path
 
 from benchmarks.common import Profile, Row, client_env, nexus_argv, toml_string
 from benchmarks.ensure import (
-    _NEXUS_STEPS,
     Bench,
     Tool,
     _median,
+    _nexus_report,
     _pyinfra_report,
     _require,
     _script,
@@ -305,7 +305,7 @@ def _tools(bench: Bench, profile: Profile) -> list[Tool]:
             "Nexus",
             [*nexus, "--plain", "-q"],
             env("nexus"),
-            _nexus_report,
+            functools.partial(_nexus_report, steps=STEPS, unit=_NEXUS_UNIT),
             repeats,
         ),
         Tool(
@@ -323,24 +323,8 @@ def _tools(bench: Bench, profile: Profile) -> list[Tool]:
     return tools
 
 
-_NEXUS_UNIT = re.compile(rf"^{TASK}-(\S+)\s+(\S+)\s+\S+ succeeded\s", re.MULTILINE)
-
-
-def _nexus_report(output: str, converging: bool, hosts: int) -> list[str]:
-    """The ``-q`` recap: each host's task succeeded, on its host; every step changed
-    (converging) or none (no change)."""
-    found = _NEXUS_STEPS.search(output)
-    if found is None:
-        return [f"Nexus printed no step counts: {output[-300:]!r}"]
-    ok, changed, failed = (int(n) for n in found.groups())
-    want = STEPS * hosts
-    problems = []
-    if (ok, changed, failed) != ((0, want, 0) if converging else (want, 0, 0)):
-        problems.append(f"Nexus: {ok} ok, {changed} changed, {failed} failed of {want} steps")
-    succeeded = {a for a, b in _NEXUS_UNIT.findall(output) if a == b}
-    if len(succeeded) != hosts:
-        problems.append(f"Nexus: {len(succeeded)} of {hosts} hosts succeeded")
-    return problems
+#: a succeeded row of a host's own task, on that host
+_NEXUS_UNIT = re.compile(rf"^{TASK}-(\S+)\s+\1\s+\S+ succeeded\s", re.MULTILINE)
 
 
 # --- the runs -----------------------------------------------------------------------------------
@@ -434,7 +418,7 @@ def _wrong(prefix: str, hosts: Sequence[SshHost]) -> list[str]:
 
 def _snapshot(prefix: str, hosts: Sequence[SshHost]) -> dict[str, tuple[int, ...]]:
     paths = [*WATCHED, *(str(CRONTABS / _who(prefix, h)) for h in hosts)]
-    found = {}
+    found: dict[str, tuple[int, ...]] = {}
     for path in paths:
         info = os.stat(path)
         found[path] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
