@@ -290,16 +290,27 @@ def _ansible_report(output: str, converging: bool, hosts: int) -> list[str]:
 # --- converging and no-change runs --------------------------------------------------------------
 
 
-def _converge_rows(bench: Bench, tools: Sequence[Tool], profile: Profile) -> list[Row]:
-    rounds = max(tool.runs for tool in tools)
-    for i in range(rounds):  # in turn: Nexus, pyinfra, (Ansible), Nexus, pyinfra, ...
+def _rounds(
+    bench: Bench,
+    tools: Sequence[Tool],
+    topic: str,
+    one_round: Callable[[Bench, Tool], None],
+) -> None:
+    """Every tool's rounds (``one_round`` runs and checks one), in turn (Nexus, pyinfra,
+    Nexus, …), so a change in the machine's load falls on all of them alike; a tool that
+    fails keeps its error and runs no more."""
+    for i in range(max(tool.runs for tool in tools)):
         for tool in tools:
             if tool.error is None and i < tool.runs:
-                print(f"  ensure: {tool.label}, round {i + 1}", file=sys.stderr, flush=True)
+                print(f"  {topic}: {tool.label}, round {i + 1}", file=sys.stderr, flush=True)
                 try:
-                    _round(bench, tool)
+                    one_round(bench, tool)
                 except RuntimeError as problem:
                     tool.error = str(problem)
+
+
+def _converge_rows(bench: Bench, tools: Sequence[Tool], profile: Profile) -> list[Row]:
+    _rounds(bench, tools, "ensure", _round)
     nexus, peers = tools[0], tools[1:]
     n = len(bench.hosts)
     rows = []

@@ -222,19 +222,27 @@ for name, line, regexp in LINES:
 '''
 
 
+def pyinfra_login(lab: SshLab, host: SshHost) -> dict[str, object]:
+    """How pyinfra reaches a lab host: the lab's key and known_hosts, strict host keys, no
+    agent and no other keys, as Nexus reaches it."""
+    return {
+        "ssh_hostname": host.address,
+        "ssh_port": host.port,
+        "ssh_user": lab.key_user,
+        "ssh_key": str(lab.keys["ed25519"]),
+        "ssh_known_hosts_file": str(lab.known_hosts),
+        "ssh_strict_host_key_checking": "yes",
+        "ssh_allow_agent": False,
+        "ssh_look_for_keys": False,
+    }
+
+
 def write_pyinfra(layout: Layout, lab: SshLab, hosts: Sequence[SshHost]) -> None:
     fleet = [
         (
             h.name,
             {
-                "ssh_hostname": h.address,
-                "ssh_port": h.port,
-                "ssh_user": lab.key_user,
-                "ssh_key": str(lab.keys["ed25519"]),
-                "ssh_known_hosts_file": str(lab.known_hosts),
-                "ssh_strict_host_key_checking": "yes",
-                "ssh_allow_agent": False,
-                "ssh_look_for_keys": False,
+                **pyinfra_login(lab, h),
                 "root": str(layout.root("pyinfra", h)),
             },
         )

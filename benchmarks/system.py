@@ -49,7 +49,6 @@ import pwd
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -61,12 +60,13 @@ from benchmarks.ensure import (
     _nexus_report,
     _pyinfra_report,
     _require,
+    _rounds,
     _script,
     _stat,
     _timed_run,
     _version,
 )
-from benchmarks.ensure_work import Layout
+from benchmarks.ensure_work import Layout, pyinfra_login
 from tests.ops.debs import DROP_IN, PREFIX, Repository, installed, private_apt
 from tests.ssh.harness import MAX_HOSTS, SshHost, SshLab, SshLabUnavailable
 
@@ -265,14 +265,7 @@ def _write_project(bench: Bench) -> None:
         (
             h.name,
             {
-                "ssh_hostname": h.address,
-                "ssh_port": h.port,
-                "ssh_user": lab.key_user,
-                "ssh_key": str(lab.keys["ed25519"]),
-                "ssh_known_hosts_file": str(lab.known_hosts),
-                "ssh_strict_host_key_checking": "yes",
-                "ssh_allow_agent": False,
-                "ssh_look_for_keys": False,
+                **pyinfra_login(lab, h),
                 "who": _who(PREFIXES["pyinfra"], h),
             },
         )
@@ -331,14 +324,7 @@ _NEXUS_UNIT = re.compile(rf"^{TASK}-(\S+)\s+\1\s+\S+ succeeded\s", re.MULTILINE)
 
 
 def _rows(bench: Bench, tools: Sequence[Tool], profile: Profile) -> list[Row]:
-    for i in range(max(tool.runs for tool in tools)):  # in turn: Nexus, pyinfra, Nexus, ...
-        for tool in tools:
-            if tool.error is None and i < tool.runs:
-                print(f"  system: {tool.label}, round {i + 1}", file=sys.stderr, flush=True)
-                try:
-                    _round(bench, tool)
-                except RuntimeError as problem:
-                    tool.error = str(problem)
+    _rounds(bench, tools, "system", _round)
     nexus, peer = tools
     n = len(bench.hosts)
     rows = []
