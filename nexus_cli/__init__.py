@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors a user causes, imported only once one is raised: an ``except`` clause evaluates
-    its expression then, so ``nexus version`` never pays for pydantic and networkx."""
+    its expression then, so ``nexus version`` never pays for pydantic."""
     from nexus_engine.config import ConfigError  # noqa: PLC0415
     from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
     from nexus_engine.resume.prepare import ResumeRefused  # noqa: PLC0415
@@ -107,21 +107,9 @@ def _print_error_document(error: Exception, message: str, fmt: str) -> None:
 
 
 def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_path: Path) -> int:
-    from nexus_cli import inspect, scaffold  # noqa: PLC0415 - keeps start-up lean
-
-    standalone: dict[str | None, Callable[[], int]] = {
-        None: lambda: _help(parser),
-        "version": inspect.version,
-        "completion": lambda: scaffold.completion(parser, args.shell),
-        "init": lambda: scaffold.init(args.path),
-        "runs": inspect.runs,
-        "logs": lambda: inspect.logs(
-            args.run, args.task, args.host, stderr_only=args.stderr, combined=args.combined
-        ),
-    }
     dashboard = args.command is None and not getattr(args, "headless", False) and _interactive()
-    if args.command in standalone and not dashboard:
-        return standalone[args.command]()
+    if not dashboard and (status := _standalone(parser, args)) is not None:
+        return status
     from nexus_engine.config import load_config  # noqa: PLC0415 - only commands that need it
     from nexus_engine.graph import UnknownTaskError  # noqa: PLC0415
 
@@ -131,13 +119,16 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
         loaded = load_config(config_path)
     if dashboard:
         return _dashboard(loaded, None)
-    configured: dict[str, Callable[[], int]] = {
-        "validate": lambda: inspect.validate(loaded),
-        "list": lambda: inspect.list_tasks(loaded),
-        "preflight": lambda: _preflight(loaded, args),
-    }
-    if args.command in configured:
-        return configured[args.command]()
+    if args.command in ("validate", "list"):
+        from nexus_cli import inspect  # noqa: PLC0415 - keeps a run's start-up lean
+
+        return (
+            inspect.validate(loaded) if args.command == "validate" else inspect.list_tasks(loaded)
+        )
+    if args.command == "preflight":
+        from nexus_cli.preflight import preflight_command  # noqa: PLC0415 - SSH only here
+
+        return preflight_command(loaded, args)
     if args.command == "run" and _wants_dashboard(args):
         if unknown := [task for task in args.tasks if task not in loaded.config.tasks]:
             raise UnknownTaskError(unknown[0])
@@ -152,18 +143,38 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, config_p
     return run_command(loaded, args)
 
 
+def _standalone(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int | None:
+    """The commands that need no config, each importing only what it uses (``version``: its
+    own line); None for every other command."""
+    if args.command is None:
+        return _help(parser)
+    if args.command == "version":
+        from nexus_cli.about import version_line  # noqa: PLC0415 - keeps start-up lean
+
+        print(version_line())
+        return 0
+    if args.command in ("completion", "init"):
+        from nexus_cli import scaffold  # noqa: PLC0415
+
+        init = args.command == "init"
+        return scaffold.init(args.path) if init else scaffold.completion(parser, args.shell)
+    if args.command in ("runs", "logs"):
+        from nexus_cli import inspect  # noqa: PLC0415
+
+        if args.command == "runs":
+            return inspect.runs()
+        return inspect.logs(
+            args.run, args.task, args.host, stderr_only=args.stderr, combined=args.combined
+        )
+    return None
+
+
 def _binding_ids() -> frozenset[str]:
     """The dashboard's key binding ids, for checking a ``[keymap]``: the only reason a command
     other than the dashboard imports it (and Textual), and only when the file has a keymap."""
     from nexus_tui.bindings import KNOWN_IDS  # noqa: PLC0415
 
     return KNOWN_IDS
-
-
-def _preflight(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    from nexus_cli.preflight import preflight_command  # noqa: PLC0415 - SSH only here
-
-    return preflight_command(loaded, args)
 
 
 def _wants_dashboard(args: argparse.Namespace) -> bool:

@@ -8,18 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from nexus_cli.about import version_line
 from nexus_engine import journal
 from nexus_engine.render.terminal import table
 from nexus_engine.status import EXIT_USAGE
 
 if TYPE_CHECKING:  # the config's models are loaded only by commands that read a config
     from nexus_engine.config import LoadedConfig
-
-
-def version() -> int:
-    print(version_line())
-    return 0
 
 
 def validate(loaded: LoadedConfig) -> int:
