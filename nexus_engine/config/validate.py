@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import networkx as nx
-
 from nexus_engine.config.errors import KeyPath
 from nexus_engine.config.hosts import check_hostname, parse_host, suggestion
 from nexus_engine.config.models import LOCAL, NAME_PATTERN
-from nexus_engine.graph import build_graph, find_cycle, format_cycle
+from nexus_engine.graph import build_graph, cycles, format_cycle
 
 Finding = tuple[KeyPath, str]
 _NAME_RULE = (
@@ -81,7 +79,7 @@ class _Checker:
         graph = build_graph(
             {g: [m for _, m in members if m in groups] for g, members in self.members.items()}
         )
-        self.group_cycles = _cycles(graph)
+        self.group_cycles = cycles(graph)
         self.empty = self._empty_groups({node for cycle in self.group_cycles for node in cycle})
 
     def names(self) -> list[Finding]:
@@ -152,7 +150,7 @@ class _Checker:
                 for index, dep in deps
                 if dep not in self.tasks
             ]
-        for cycle in _cycles(build_graph(needs)):
+        for cycle in cycles(build_graph(needs)):
             index = _index_of(cycle[1], self.tasks[cycle[0]].get("deps"))
             findings.append(
                 (
@@ -215,15 +213,3 @@ class _Checker:
                     reached.add(parent)
                     full.append(parent)
         return set(self.members) - reached - {LOCAL}  # a group called "local" is reported as such
-
-
-def _cycles(graph: nx.DiGraph) -> list[list[str]]:
-    """One cycle per strongly connected knot, so every independent cycle is reported at once."""
-    cycles: list[list[str]] = []
-    for component in sorted(nx.strongly_connected_components(graph), key=sorted):
-        first = sorted(component)[0]
-        if len(component) > 1 or graph.has_edge(first, first):
-            cycle = find_cycle(graph.subgraph(component))
-            if cycle is not None:
-                cycles.append(cycle)
-    return cycles

@@ -1,4 +1,4 @@
-"""Properties of the task DAG helpers on random graphs."""
+"""Properties of the task DAG helpers on random graphs, with networkx as the oracle."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from nexus_engine.graph import (
     UnknownTaskError,
     build_graph,
-    dependencies,
-    dependents,
+    cycles,
     find_cycle,
     format_cycle,
     phases,
     requested,
     topological_order,
 )
+from tests.engine.oracle import as_networkx
 
 _fast = settings(max_examples=150, deadline=None)
 
@@ -75,7 +75,7 @@ def test_find_cycle_agrees_with_networkx_and_names_a_real_cycle(
 ) -> None:
     graph = build_graph(deps)
     cycle = find_cycle(graph)
-    assert (cycle is None) == nx.is_directed_acyclic_graph(graph)
+    assert (cycle is None) == nx.is_directed_acyclic_graph(as_networkx(graph))
     if cycle is not None:
         assert len(cycle) >= 2
         assert cycle[0] == cycle[-1]
@@ -115,8 +115,40 @@ def test_cycle_reads_as_needs_and_formats_with_arrows() -> None:
     assert format_cycle(["a", "a"]) == "a → a"
 
 
-def test_dependencies_and_dependents_are_sorted_neighbours() -> None:
-    graph = build_graph({"c": ["b", "a"], "b": ["a"], "a": []})
-    assert dependencies(graph, "c") == ["a", "b"]
-    assert dependents(graph, "a") == ["b", "c"]
-    assert topological_order(graph) == ["a", "b", "c"]
+def test_order_breaks_ties_by_name() -> None:
+    graph = build_graph({"c": ["b", "a"], "b": ["a"], "a": [], "d": []})
+    assert topological_order(graph) == ["a", "b", "c", "d"]
+    assert phases(graph) == [["a", "d"], ["b"], ["c"]]
+
+
+@_fast
+@given(dags())
+def test_order_and_phases_agree_with_networkx(deps: dict[str, list[str]]) -> None:
+    graph = build_graph(deps)
+    oracle = as_networkx(graph)
+    assert topological_order(graph) == list(nx.lexicographical_topological_sort(oracle))
+    assert phases(graph) == [sorted(layer) for layer in nx.topological_generations(oracle)]
+
+
+@_fast
+@given(any_graphs())
+def test_one_cycle_for_each_knot_networkx_finds(deps: dict[str, list[str]]) -> None:
+    graph = build_graph(deps)
+    oracle = as_networkx(graph)
+    knots = sorted(
+        (
+            knot
+            for knot in nx.strongly_connected_components(oracle)
+            if len(knot) > 1 or oracle.has_edge(*[next(iter(knot))] * 2)
+        ),
+        key=min,
+    )
+    found = cycles(graph)
+    # one cycle inside each knot, in the order of the knots' smallest names
+    assert [[set(cycle) <= knot for knot in knots].index(True) for cycle in found] == list(
+        range(len(knots))
+    )
+    for cycle in found:
+        assert cycle[0] == cycle[-1]
+        for task, need in itertools.pairwise(cycle):
+            assert need in deps[task], f"{task} does not need {need}"

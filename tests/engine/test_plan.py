@@ -19,6 +19,7 @@ from nexus_engine.config.models import NexusConfig
 from nexus_engine.plan import HostReach, Plan, UnitKey, build_plan, describe
 from nexus_engine.redact import Redactor
 from tests.engine.driving import key, plan_from
+from tests.engine.oracle import as_networkx
 
 
 def hosts(count: int) -> str:
@@ -434,7 +435,7 @@ def test_every_wait_is_on_a_dependency_or_the_previous_batch(
     targets = pick.draw(st.lists(st.sampled_from(names), max_size=2, unique=True))
     loaded = LoadedConfig(path=Path("nexus.toml"), config=config, secrets=frozenset())
     plan = build_plan(loaded, targets)
-    dag = graph.build_graph({name: task.deps for name, task in config.tasks.items()})
+    dag = as_networkx(graph.build_graph({name: task.deps for name, task in config.tasks.items()}))
     by_key: dict[UnitKey, int] = {u.key: u.batch for u in plan.units}
     planned = {u.key for u in plan.units}
     for unit in plan.units:

@@ -18,6 +18,7 @@ from nexus_engine.config import LoadedConfig
 from nexus_engine.config.models import LOCAL, NexusConfig
 from nexus_engine.plan import Plan, UnitKey, build_plan, describe
 from nexus_engine.selection import HostSelection, SelectionError
+from tests.engine.oracle import as_networkx
 
 INVENTORY = """
 [hosts]
@@ -367,7 +368,7 @@ def test_a_limited_plan_keeps_only_admitted_units_and_waits_inside_itself(
 
 
 def assert_order_kept(config: NexusConfig, plan: Plan) -> None:
-    dag = graph.build_graph({name: task.deps for name, task in config.tasks.items()})
+    dag = as_networkx(graph.build_graph({name: task.deps for name, task in config.tasks.items()}))
     by_key = {unit.key: unit for unit in plan.units}
     before: dict[UnitKey, set[str]] = {}
     for unit in plan.units:  # dependencies first: every wait is already settled
