@@ -18,7 +18,7 @@ from nexus_engine.config.ensure import AnyEnsure, UnknownEnsure
 from nexus_engine.config.errors import ConfigError, ConfigProblem, format_path
 from nexus_engine.config.interpolate import ShellCommand
 from nexus_engine.config.models import Settings, Step
-from nexus_engine.config.variables import Variables
+from nexus_engine.config.variables import Variables, substitute, var_env
 
 if TYPE_CHECKING:
     from nexus_engine.ops.resolve import SourceReader
@@ -161,7 +161,7 @@ class StepsFor:
             cmd="",
             shown=shown,
             sudo=step.sudo,
-            user=None if step.user is None else resolve.substitute(step.user, variables),
+            user=None if step.user is None else substitute(step.user, variables),
             timeout=step.timeout if step.timeout is not None else settings.timeout,
             retries=step.retries if step.retries is not None else settings.retries,
             retry_delay=step.retry_delay if step.retry_delay is not None else settings.retry_delay,
@@ -185,8 +185,6 @@ def _step_plan(
 ) -> StepPlan:
     """``command``: the step's command when it held ``${…}`` references; their values ride in
     the environment beside the user's ``env``, and the operator is shown them substituted."""
-    from nexus_engine.ops.resolve import substitute, var_env  # noqa: PLC0415
-
     if isinstance(step, str):
         step = Step.model_construct(cmd=step)  # validated with the file; defaults only here
     shown = step.cmd if command is None else substitute(command.shown, variables)

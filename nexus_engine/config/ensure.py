@@ -222,7 +222,9 @@ class CheckStep(StepBase):
 class UnknownEnsure(BaseModel):
     """A table whose ``ensure`` names no kind: reported on that key, with the kinds there are."""
 
-    model_config = ConfigDict(extra="allow", strict=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="allow", strict=True, hide_input_in_errors=True, defer_build=True
+    )
 
     ensure: Any
 

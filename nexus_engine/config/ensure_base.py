@@ -43,7 +43,9 @@ Mode = Annotated[str, AfterValidator(_mode)]
 class StepBase(BaseModel):
     """What every kind shares: as whom, and how often and how long to try."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, hide_input_in_errors=True, frozen=True, defer_build=True
+    )
 
     sudo: bool = False
     user: Name | None = None

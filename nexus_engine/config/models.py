@@ -78,7 +78,9 @@ Regex = Annotated[str, AfterValidator(_regex)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, hide_input_in_errors=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, hide_input_in_errors=True, frozen=True, defer_build=True
+    )
 
 
 def _var_names(value: dict[str, Any]) -> dict[str, Any]:

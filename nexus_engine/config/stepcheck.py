@@ -15,7 +15,7 @@ from nexus_engine.config.errors import KeyPath
 from nexus_engine.config.hosts import expand_targets
 from nexus_engine.config.interpolate import COMMAND_KEYS, ShellCommand
 from nexus_engine.config.models import NexusConfig, Step
-from nexus_engine.config.variables import Variables
+from nexus_engine.config.variables import Variables, substitute
 
 Finding = tuple[KeyPath, str]
 #: The most hosts named in one message about an undefined variable.
@@ -51,8 +51,6 @@ def _relative(
 ) -> list[Finding]:
     """A path whose variables make it relative on some host: it would land wherever the
     login's shell starts, so it is refused like a relative path written out."""
-    from nexus_engine.ops.resolve import substitute  # noqa: PLC0415
-
     for host in hosts:
         defined = variables.for_unit(task, host)
         if all(name in defined for name in _names(path)):

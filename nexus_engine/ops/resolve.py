@@ -8,13 +8,11 @@ variable, as in ``cmd``, and ``%s`` becomes a quoted expansion of the new file's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from nexus_engine.config.ensure import (
-    VAR_REFERENCE,
     AbsentStep,
     AnyEnsure,
     BlockStep,
@@ -31,6 +29,7 @@ from nexus_engine.config.ensure_packages import PackageStep
 from nexus_engine.config.ensure_services import ServiceStep
 from nexus_engine.config.interpolate import ShellCommand
 from nexus_engine.config.shellsplice import Span, splice
+from nexus_engine.config.variables import substitute, var_env
 from nexus_engine.ops import templates
 from nexus_engine.ops.accounts import Group, User
 from nexus_engine.ops.base import Op
@@ -46,32 +45,6 @@ from nexus_engine.ops.write import NEW_FILE
 
 #: Reads a local ``source`` once per run, however many units send it.
 SourceReader = Callable[[Path], Content]
-
-
-def as_text(value: Any) -> str:
-    """A variable as a parameter or an environment variable holds it: strings as they are,
-    TOML's ``true``/``false`` as written, arrays and tables as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, default=str)
-
-
-def substitute(text: str, variables: Mapping[str, Any]) -> str:
-    """``text`` with each ``${var:NAME}`` replaced (every name was checked at load)."""
-    return VAR_REFERENCE.sub(lambda match: as_text(variables[match["name"]]), text)
-
-
-def var_env(command: ShellCommand | None, variables: Mapping[str, Any]) -> dict[str, str]:
-    """The environment that carries a command's ``${var:…}`` values, and its ``${env:…}``."""
-    if command is None:
-        return {}
-    env = dict(command.env)
-    env.update({name: as_text(variables[var]) for name, var in command.vars})
-    return env
 
 
 def resolve(
