@@ -131,6 +131,9 @@ class StepFinished(Event):
     summary: str | None = None  # the change in words: "created /etc/app.conf (312 bytes)"
     diff: str | None = None  # checking with --diff: a unified diff of the content, redacted
     sent: int = 0  # bytes of file content sent to the host
+    #: of ``duration``, seconds spent waiting for a handshake slot (``connect_limit``) before
+    #: connecting to the host: a crowd of slow hosts, not this host's own handshake
+    slot_wait: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

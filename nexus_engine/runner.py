@@ -337,6 +337,7 @@ class Runner:
             summary=self._redactor.text(report.summary) if report.summary else None,
             diff=self._redactor.text(report.diff) if report.diff else None,
             sent=report.sent,
+            slot_wait=result.slot_wait,
         )
         self._inbox.put_nowait(
             sch.StepExited(

@@ -56,6 +56,8 @@ class CommandResult:
     duration: float = 0.0
     error: str | None = None
     failure: Failure | None = None
+    #: of ``duration``, the seconds spent waiting for a free handshake slot before connecting
+    slot_wait: float = 0.0
 
     @property
     def succeeded(self) -> bool:

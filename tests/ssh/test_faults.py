@@ -272,6 +272,36 @@ async def test_hung_host_is_unreachable_after_the_connect_timeout(ssh_lab: SshLa
     assert 0.9 <= result.duration < 3
 
 
+async def test_the_wait_for_a_handshake_slot_is_counted_apart_from_the_handshake(
+    ssh_lab: SshLab,
+) -> None:
+    """With one handshake slot, a hung host holds it for its whole connect timeout; the hosts
+    queued behind it report that wait apart from their own handshake, which the timeout alone
+    limits: a second hung host still gets its full timeout, and says it waited first."""
+    with ssh_lab.silent_listener() as (address, port):
+        async with pool_for_test(
+            settings=ConnectSettings(connect_timeout=0.5), connect_limit=1
+        ) as pool:
+            hung = [
+                SshTransport(pool, Login(f"hung{i}", address, port, ssh_lab.key_user))
+                for i in range(2)
+            ]
+            fine = SshTransport(pool, login(ssh_lab, ssh_lab.hosts[3]))
+            # started in this order, each runs up to its handshake, so the first takes the slot
+            (alone, _), (second, _), (healthy, _) = await asyncio.gather(
+                run(hung[0], "true"), run(hung[1], "true"), run(fine, "true")
+            )
+    assert alone.failure is Failure.UNREACHABLE, alone
+    assert alone.slot_wait < 0.1
+    assert "waited" not in (alone.error or "")
+    assert second.failure is Failure.UNREACHABLE, second
+    assert second.slot_wait >= 0.45  # the first one's whole timeout
+    assert "handshake slots: connect_limit" in (second.error or "")
+    assert second.duration >= second.slot_wait + 0.45  # and then its own timeout in full
+    assert healthy.succeeded, healthy
+    assert healthy.slot_wait >= 0.45
+
+
 async def test_the_operators_retry_gives_a_host_marked_down_a_fresh_chance(
     ssh_lab: SshLab, in_ssh_home: Path
 ) -> None:

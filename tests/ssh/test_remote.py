@@ -17,6 +17,7 @@ from nexus_engine.transports.ssh.remote import (
     Launch,
     StepScript,
     SudoDialogue,
+    bourne_login,
 )
 
 
@@ -24,10 +25,15 @@ def start(command: str, *, private: bool = False, **options: object) -> Launch:
     return StepScript(command, **options).launch(private=private)  # type: ignore[arg-type]
 
 
-def run_in_sh(start: Launch) -> subprocess.CompletedProcess[bytes]:
-    """What a POSIX login shell does with the exec request, fed the launch's stdin."""
+def run_in_sh(start: Launch, login_shell: str = "/bin/sh") -> subprocess.CompletedProcess[bytes]:
+    """What a POSIX login shell does with the exec request, fed the launch's stdin; sshd sets
+    ``SHELL`` to the login shell."""
     return subprocess.run(
-        ["/bin/sh", "-c", start.request], input=start.stdin, capture_output=True, check=False
+        ["/bin/sh", "-c", start.request],
+        input=start.stdin,
+        capture_output=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "SHELL": login_shell},
     )
 
 
@@ -74,5 +80,45 @@ def test_either_form_runs_the_same_command_with_the_same_output(value: str, priv
     done = run_in_sh(started)
     header, _, rest = done.stdout.partition(b"\n")
     assert done.returncode == 0, done.stderr
-    assert header.isdigit()
+    assert header.split(b" ")[0].isdigit()
     assert rest == value.encode() * 2
+
+
+MARKER = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("bourne", [False, True], ids=["shell-unknown", "bourne-login"])
+@pytest.mark.parametrize("private", [False, True], ids=["inline", "bootstrap"])
+def test_the_first_shell_carries_the_marker_in_its_own_environment(
+    bourne: bool, private: bool
+) -> None:
+    """What a sweep reads (/proc/PID/environ) holds the marker even for a step of builtins
+    only, however the step started; and the header names the login shell."""
+    command = "tr '\\0' '\\n' < /proc/$$/environ"
+    started = StepScript(command, marker=MARKER).launch(private=private, bourne=bourne)
+    assert started.request.startswith(f"NEXUS_STEP_ID={MARKER} exec " if bourne else "exec env ")
+    done = run_in_sh(started, login_shell="/usr/bin/bash")
+    header, _, rest = done.stdout.partition(b"\n")
+    assert done.returncode == 0, done.stderr
+    pid, shell = header.split(b" ")
+    assert pid.isdigit()
+    assert shell == b"/usr/bin/bash"
+    assert f"NEXUS_STEP_ID={MARKER}".encode() in rest.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("shell", "bourne"),
+    [
+        ("/bin/sh", True),
+        ("/bin/bash", True),
+        ("/usr/bin/zsh", True),
+        ("/bin/dash", True),
+        ("/usr/bin/fish", False),
+        ("/bin/tcsh", False),
+        ("/bin/csh", False),
+        ("/usr/sbin/nologin", False),
+        ("", False),
+    ],
+)
+def test_only_bourne_login_shells_get_the_shorter_start(shell: str, bourne: bool) -> None:
+    assert bourne_login(shell) is bourne

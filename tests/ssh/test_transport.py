@@ -280,6 +280,21 @@ async def test_a_login_shell_that_never_runs_the_step_is_start_failed(
                 assert "could not start the step (exit status 7)" in result.error
 
 
+async def test_a_bourne_login_shell_is_learned_and_the_marker_still_reaches_the_step(
+    transport: SshTransport,
+) -> None:
+    """The lab's users log in with bash: the first step's header says so, and later steps
+    start with one exec fewer, their first shell still carrying the marker a sweep reads."""
+    step_id = token().ljust(32, "0")[:32]
+    environ = "tr '\\0' '\\n' < /proc/$$/environ"
+    assert not transport.bourne
+    for _ in range(2):
+        result, sink = await run(transport, environ, step_id=step_id)
+        assert result.succeeded, result
+        assert f"NEXUS_STEP_ID={step_id}".encode() in sink.out.splitlines()
+        assert transport.bourne  # learned from the first step's header
+
+
 # --- the pool -----------------------------------------------------------------------------------
 
 

@@ -5,9 +5,9 @@ Output arrives through asyncssh's session callbacks as raw bytes (``encoding=Non
 chunk to ``on_output`` and, while that is slow, the channel is paused, so the SSH window
 throttles the command instead of memory filling up.
 
-The first line of stdout is the group id the bootstrap prints (see ``remote``), and under sudo
-stderr carries sudo's random prompt and then the random marker; both are taken out of the
-stream before anyone sees it, and nothing else is.
+The first line of stdout is the group id and login shell the bootstrap prints (see ``remote``),
+and under sudo stderr carries sudo's random prompt and then the random marker; both are taken out
+of the stream before anyone sees it, and nothing else is.
 
 A command being stopped is sent SSH ``signal`` requests on its own channel (:meth:`signal`): on
 OpenSSH ≥ 7.9 sshd answers one with ``killpg`` of the group its session's shell leads, as the
@@ -30,7 +30,7 @@ from nexus_engine.transports.ssh.remote import Launch, SudoDialogue
 from nexus_engine.words import Failure, Stream
 
 _HIGH_WATER = 16  # queued chunks before the channel is paused
-_HEADER_LIMIT = 64  # bytes: a group id line is far shorter
+_HEADER_LIMIT = 1024  # bytes: a group id and a login shell's path are far shorter
 _SUDO_LIMIT = 64 * 1024  # stderr held back while waiting for sudo's verdict
 _PASSWORD_REQUIRED = b"a password is required"
 
@@ -130,6 +130,7 @@ class RemoteCommand:
         self._password = sudo_password
         self._header = bytearray()
         self.pgid: int | None = None
+        self.login_shell: str | None = None  # the login shell, as the header named it
         self.has_pgid = asyncio.Event()
         self._held = bytearray()  # stderr before sudo's marker
         self._inside = sudo is None  # sudo has let the command in (or there is no sudo)
@@ -197,7 +198,10 @@ class RemoteCommand:
                 self._header.clear()
                 return data
             return b""
-        self.pgid = int(line) if line.isdigit() else 0
+        pgid, _, shell = bytes(line).partition(b" ")
+        self.pgid = int(pgid) if pgid.isdigit() else 0
+        if self.pgid and shell:
+            self.login_shell = shell.decode(errors="replace")
         self._header.clear()
         self.has_pgid.set()
         return bytes(rest)

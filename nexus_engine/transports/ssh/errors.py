@@ -19,9 +19,12 @@ from nexus_engine.words import Failure
 class SshFailure(Exception):
     """A host could not be reached or used; ``kind`` classifies it, ``str()`` explains it."""
 
-    def __init__(self, kind: Failure, message: str) -> None:
+    def __init__(self, kind: Failure, message: str, slot_wait: float = 0.0) -> None:
         super().__init__(message)
         self.kind = kind
+        #: seconds the attempt waited for a handshake slot (``connect_limit``) before its own
+        #: handshake began: not part of what ``connect_timeout`` limits
+        self.slot_wait = slot_wait
 
     @property
     def message(self) -> str:

@@ -33,6 +33,8 @@ from nexus_engine.transports.ssh.errors import SshFailure
 from nexus_engine.transports.ssh.known_hosts import KnownHostsBook
 from nexus_engine.words import Failure
 
+#: A wait for a handshake slot shorter than this is not worth a word in a failure's message.
+_WORTH_SAYING = 0.1
 #: Failures after which one more connection attempt cannot succeed this run.
 _FINAL = frozenset(
     {
@@ -50,6 +52,7 @@ class Lease:
 
     connection: asyncssh.SSHClientConnection
     pool_entry: _Pooled
+    slot_wait: float = 0.0  # this acquire waited so long for a handshake slot
 
     def broken(self) -> None:
         """The connection failed under us: never lend it again."""
@@ -98,6 +101,7 @@ class SshPool:
         self.idle_timeout = idle_timeout
         self.breaker_after = breaker_after
         self._ask = ask
+        self.connect_limit = connect_limit
         self._handshakes = asyncio.Semaphore(connect_limit)
         self._hosts: dict[str, _Host] = {}
         self.opened = 0  # connections opened this run, for tests and benchmarks
@@ -110,8 +114,9 @@ class SshPool:
         host = self._host(login)
         if again:
             host.down, host.failures = None, 0
-        pooled = await self._acquire(host, control=control)
-        return Lease(pooled.connection, pooled)
+        waits: list[float] = []
+        pooled = await self._acquire(host, control=control, waits=waits)
+        return Lease(pooled.connection, pooled, slot_wait=sum(waits))
 
     def release(self, lease: Lease) -> None:
         self._release(lease.pool_entry)
@@ -131,7 +136,7 @@ class SshPool:
             host = self._hosts[login.name] = _Host(login)
         return host
 
-    async def _acquire(self, host: _Host, *, control: bool) -> _Pooled:
+    async def _acquire(self, host: _Host, *, control: bool, waits: list[float]) -> _Pooled:
         while True:
             if host.down is not None:
                 raise host.down
@@ -145,7 +150,7 @@ class SshPool:
                 if host.down is None:
                     # not ``host.pooled.append(await …)``: that binds the list before the
                     # await, and ``_free`` replaces the list meanwhile, losing the connection
-                    opened = await self._open(host)
+                    opened = await self._open(host, waits)
                     host.pooled.append(opened)
 
     def _free(self, host: _Host, control: bool) -> _Pooled | None:
@@ -182,18 +187,34 @@ class SshPool:
         this connection no more than it holds now."""
         lease.pool_entry.capacity = max(lease.pool_entry.in_use - 1, 1)
 
-    async def _open(self, host: _Host) -> _Pooled:
+    async def _open(self, host: _Host, waits: list[float]) -> _Pooled:
+        """A new connection to ``host``, once a handshake slot is free; the time spent waiting
+        for the slot goes to ``waits`` (and into the failure's message, if it fails), kept
+        apart from the handshake itself, which alone ``connect_timeout`` limits."""
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
         async with self._handshakes:
+            waits.append(loop.time() - queued)
             try:
                 connection = await connect(host.login, self.settings, self.known_hosts, self._ask)
             except SshFailure as failure:
                 host.failures += 1
                 if failure.kind in _FINAL or host.failures >= self.breaker_after:
-                    host.down = _marked_down(failure, host.failures)
-                raise
+                    host.down = _marked_down(failure, host.failures)  # later units never wait
+                raise self._after_waiting(failure, sum(waits)) from None
         host.failures = 0
         self.opened += 1
         return _Pooled(connection, capacity=max(self.max_sessions - 1, 1))
+
+    def _after_waiting(self, failure: SshFailure, waited: float) -> SshFailure:
+        """``failure``, saying how long the attempt first waited for a handshake slot."""
+        message = failure.message
+        if waited >= _WORTH_SAYING:
+            message += (
+                f" (before that it waited {waited:.1f}s for one of {self.connect_limit}"
+                " handshake slots: connect_limit)"
+            )
+        return SshFailure(failure.kind, message, slot_wait=waited)
 
     def connections(self, name: str) -> int:
         """Live pooled connections to a host."""

@@ -27,11 +27,18 @@ grants a second channel, :func:`kill_command` there, which sends TERM to every p
 the step's session, waits the grace, sends KILL, and says whether anything of it is left.
 
 A step given a token (``CommandSpec.step_id``) carries it as ``NEXUS_STEP_ID`` in the environment
-of its first shell (``exec env NEXUS_STEP_ID=<token> /bin/sh -c …``: a hex word every login shell
-reads alike), and again behind sudo (which resets the environment), set by the shell sudo starts
-before it ``exec``s the command's: every process of the step carries it, whoever it runs as, so a
-later sweep (``transports.sweep``) finds the processes of a run that died. Set in the script, not
-as a variable sudo keeps, which would need sudo's ``SETENV`` permission.
+of its first shell, and again behind sudo (which resets the environment), set by the shell sudo
+starts before it ``exec``s the command's: every process of the step carries it, whoever it runs
+as, so a later sweep (``transports.sweep``) finds the processes of a run that died. Set in the
+script, not as a variable sudo keeps, which would need sudo's ``SETENV`` permission. The first
+shell has it in its own environment (what ``/proc/PID/environ`` shows), set by the exec that
+starts it, so a step made only of builtins is found too.
+
+How that exec is written depends on the login shell, which the header also prints (``$SHELL``,
+set by sshd): until a host's is known, ``exec env NEXUS_STEP_ID=<token> /bin/sh -c …`` (a hex word
+and ``env`` read alike in every login shell, csh and fish included); once it is known to be a
+Bourne shell, ``NEXUS_STEP_ID=<token> exec /bin/sh -c …``, one exec fewer: with ``env`` a step
+cost the host about twice what ``sh -c`` alone does, nothing else Nexus adds cost as much.
 
 ``sudo`` runs as ``sudo -S`` with a prompt chosen at random for each step, so Nexus answers only
 sudo's own question and never text a command printed; once sudo has let the step in, a second
@@ -48,8 +55,11 @@ from dataclasses import dataclass, field
 
 from nexus_engine.transports.marker import MARKER, check_step_id
 
-#: The first thing either way of starting prints: the group id, on a line of its own.
-_HEADER = "echo $$"  # no backslash: the inline form must not need one
+#: The first thing either way of starting prints, on a line of its own: the group id, and the
+#: login shell (which says how the next step may start).
+_HEADER = 'echo "$$ ${SHELL-}"'  # no backslash: the inline form must not need one
+#: Login shells that read ``NAME=value exec …`` as the POSIX shell does.
+BOURNE_SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "ksh93", "mksh", "pdksh", "zsh"})
 #: The exec request of a step sent on stdin: read the script, print the group id, run it.
 BOOTSTRAP = (
     "exec /bin/sh -c '"
@@ -100,11 +110,15 @@ class StepScript:
     stdin: bool = False  # the command reads what Nexus sends after the script, not /dev/null
     marker: str | None = None  # the step's token: every process of it carries MARKER=token
 
-    def launch(self, *, private: bool) -> Launch:
+    def launch(self, *, private: bool, bourne: bool = False) -> Launch:
         """Inline when nothing in it must stay off the host's process list (``private``) and
-        any login shell reads it as written; otherwise :data:`BOOTSTRAP` and stdin."""
+        any login shell reads it as written; otherwise :data:`BOOTSTRAP` and stdin.
+        ``bourne``: the login shell is known to be a Bourne shell (:func:`bourne_login`)."""
         lines = self.lines()
-        marked = "exec " if self.marker is None else f"exec env {self._export()} "
+        if self.marker is None:
+            marked = "exec "
+        else:
+            marked = f"{self._export()} exec " if bourne else f"exec env {self._export()} "
         if self.sudo is None and not private:
             body = "; ".join([_HEADER, *lines])
             if len(body) <= INLINE_LIMIT and _INLINE_SAFE.issuperset(body):
@@ -142,6 +156,11 @@ class StepScript:
         closed = not (self.password or self.stdin)
         lines.append("exec " + shlex.join(argv) + (" </dev/null" if closed else ""))
         return lines
+
+
+def bourne_login(shell: str) -> bool:
+    """Whether the login shell a header named (``$SHELL``) is a Bourne shell."""
+    return shell.rsplit("/", 1)[-1] in BOURNE_SHELLS
 
 
 def kill_command(pgid: int, grace: float) -> str:

@@ -38,7 +38,13 @@ from nexus_engine.transports.ssh.channel import ChannelRefused, Ending, RemoteCo
 from nexus_engine.transports.ssh.connect import Login
 from nexus_engine.transports.ssh.errors import SshFailure, lost
 from nexus_engine.transports.ssh.pool import Lease, SshPool
-from nexus_engine.transports.ssh.remote import Launch, StepScript, SudoDialogue, kill_command
+from nexus_engine.transports.ssh.remote import (
+    Launch,
+    StepScript,
+    SudoDialogue,
+    bourne_login,
+    kill_command,
+)
 from nexus_engine.words import Failure, Stream
 
 T = TypeVar("T")
@@ -77,6 +83,9 @@ class SshTransport:
         #: set by :meth:`hurry`: a command being stopped gets KILL and a kill script without
         #: the grace
         self.urgent = asyncio.Event()
+        #: the host's login shell is a Bourne shell (its first step's header said so), so a
+        #: step starts with one exec fewer (see ``remote``)
+        self.bourne = False
 
     def hurry(self) -> None:
         """From now on, and for the commands being stopped right now, skip the grace (the
@@ -100,7 +109,12 @@ class SshTransport:
         try:
             result = await self._run(spec, on_output, cancel, deadline)
         except SshFailure as failure:
-            result = CommandResult(exit_code=None, error=failure.message, failure=failure.kind)
+            result = CommandResult(
+                exit_code=None,
+                error=failure.message,
+                failure=failure.kind,
+                slot_wait=failure.slot_wait,
+            )
         except _Stopped as stopped:  # before the command started: nothing to kill
             result = CommandResult(
                 exit_code=None, timed_out=stopped.timed_out, cancelled=not stopped.timed_out
@@ -127,7 +141,7 @@ class SshTransport:
         starting = self._start(start, sudo, password, again=spec.operator_retry)
         lease, command = await _until(starting, deadline, cancel)
         try:
-            return await self._supervise(
+            result = await self._supervise(
                 command,
                 lease=lease,
                 spec=spec,
@@ -137,6 +151,7 @@ class SshTransport:
             )
         finally:
             self.pool.release(lease)
+        return replace(result, slot_wait=lease.slot_wait)
 
     def _launch(
         self,
@@ -165,7 +180,7 @@ class SshTransport:
             stdin=stdin,
             marker=marker,
         )
-        return script.launch(private=private), sudo, password
+        return script.launch(private=private, bourne=self.bourne), sudo, password
 
     async def _start(
         self, start: Launch, sudo: SudoDialogue | None, password: str | None, *, again: bool
@@ -223,6 +238,8 @@ class SshTransport:
             if stopped is not None and not (stopped.sudo_silent and pump.done()):
                 killed = await self._stop(command, pump, lease, spec)
             ending = await pump
+            if command.login_shell is not None:
+                self.bourne = bourne_login(command.login_shell)
         except BaseException:
             command.close()
             pump.cancel()
