@@ -153,23 +153,19 @@ async def connect(
         login = await _with_passphrase(login, ask)
     client = _Client(login, ask)
     tried = client.methods()
-    options: asyncssh.SSHClientConnectionOptions | None = None
     try:
-        options, ours = await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(_options, login, settings, book, client)
-        )
-        connecting = asyncssh.connect(login.hostname, login.port or (), options=options, **ours)
+        options = _options(login, settings, book, client)
+        connecting = asyncssh.connect(login.hostname, login.port or (), **options)
         return await _within(connecting, settings.connect_timeout, client.person)
     except _CONNECT_ERRORS as error:
         if client.refusal is not None:
             raise client.refusal from None
-        jump = options.tunnel if options is not None else None
-        if isinstance(jump, str) and options is not None and not client.reached:
+        way = route(login)
+        if way.jump is not None and not client.reached:
             # asyncssh raises what went wrong on the way (the jump host's own connection, or
             # its forwarding to the target): named as such, so nobody fixes the wrong host
-            target = Route(options.username, options.host, options.port, jump).where
             raise through_jump(
-                error, login.name, target, jump, timeout=settings.connect_timeout
+                error, login.name, way.where, way.jump, timeout=settings.connect_timeout
             ) from None
         lost = isinstance(error, asyncssh.DisconnectError | ConnectionError)
         if client.person.asked and lost and not isinstance(error, asyncssh.PermissionDenied):
@@ -263,37 +259,41 @@ async def _with_passphrase(login: Login, ask: Ask) -> Login:
 
 def _options(
     login: Login, settings: ConnectSettings, book: KnownHostsBook, client: _Client
-) -> tuple[asyncssh.SSHClientConnectionOptions, dict[str, Any]]:
-    """Two passes: these options learn from ssh_config which known_hosts files apply to this
-    host; ``asyncssh.connect`` builds the second from them and the settings returned beside
-    them (building it here too would cost every connection another ssh_config parse)."""
-    common: dict[str, object] = {
-        "host": login.hostname,
+) -> dict[str, Any]:
+    """Everything ``asyncssh.connect`` is given, so that it builds the connection's options
+    once (keys read, ssh_config applied). Which known_hosts files apply to this host and
+    whether ssh_config names ``Ciphers`` are read off ssh_config here, as asyncssh reads them:
+    building a whole options object just to ask it cost every connection a second build."""
+    parsed = _read_ssh_config(login, SSH_CONFIG, _local_user())
+    known = ("UserKnownHostsFile", "GlobalKnownHostsFile")
+    files = [] if parsed is None else [n for key in known for n in _listed(parsed.get(key))]
+    client.known = book.for_files([Path(name) for name in files] or [DEFAULT_KNOWN_HOSTS])
+    options: dict[str, Any] = {
+        "known_hosts": client.known.matcher(),
         "connect_timeout": None,  # timed by ``_within``, which can pause for a person
         "keepalive_interval": settings.keepalive_interval,
         "keepalive_count_max": settings.keepalive_count_max,
         "agent_forwarding": False,
-        "config": (),  # read ~/.ssh/config here too: it names the known_hosts files
-    }
-    if login.port:
-        common["port"] = login.port
-    if login.user:
-        common["username"] = login.user
-    if login.identity:
-        common["client_keys"] = [os.path.expanduser(login.identity)]
-        common["agent_path"] = None  # offered after the named key, by the client
-    if login.password is not None:
-        common["password"] = login.password
-    if login.passphrase is not None:
-        common["passphrase"] = login.passphrase
-    first = asyncssh.SSHClientConnectionOptions(**common)
-    listed = first.known_hosts if isinstance(first.known_hosts, list) else []
-    client.known = book.for_files([Path(str(path)) for path in listed] or [DEFAULT_KNOWN_HOSTS])
-    return first, {
-        "known_hosts": client.known.matcher(),
         "client_factory": lambda: client,
-        "encryption_algs": [name.decode("ascii") for name in _ciphers(first.encryption_algs)],
     }
+    if login.user:
+        options["username"] = login.user
+    if login.identity:
+        options["client_keys"] = [os.path.expanduser(login.identity)]
+        options["agent_path"] = None  # offered after the named key, by the client
+    if login.password is not None:
+        options["password"] = login.password
+    if login.passphrase is not None:
+        options["passphrase"] = login.passphrase
+    if (parsed is None or parsed.get("Ciphers") is None) and _cpu_has_aes():
+        options["encryption_algs"] = _aes_gcm_first(
+            asyncssh.encryption.get_default_encryption_algs()
+        )
+    return options
+
+
+def _listed(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list | tuple) else []
 
 
 class _HashingConfig(asyncssh.config.SSHClientConfig):
@@ -329,13 +329,11 @@ def hashes_known_hosts(login: Login, config: Path = Path("~/.ssh/config")) -> bo
     return parsed.get("HashKnownHosts") is True
 
 
-def _ciphers(chosen: Sequence[bytes]) -> list[bytes]:
-    """``chosen`` (asyncssh's defaults or ssh_config's ``Ciphers``), with AES-GCM first when
-    nobody chose and the CPU has AES instructions."""
-    if list(chosen) != asyncssh.encryption.get_default_encryption_algs() or not _cpu_has_aes():
-        return list(chosen)
+def _aes_gcm_first(chosen: Sequence[bytes]) -> list[str]:
+    """asyncssh's default ciphers with AES-GCM first (for a CPU with AES instructions)."""
     gcm = [name for name in chosen if name.endswith(b"-gcm@openssh.com")]
-    return sorted(gcm) + [name for name in chosen if name not in gcm]  # aes128 before aes256
+    ordered = sorted(gcm) + [name for name in chosen if name not in gcm]  # aes128 before aes256
+    return [name.decode("ascii") for name in ordered]
 
 
 @functools.cache
