@@ -30,14 +30,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.sshd)
 
 
+def start_lab(root: Path, n_hosts: int) -> SshLab:
+    """A lab of its own for a test that needs another size than the session's; like that one,
+    a failure (never a skip) where the machine cannot run it. Mark such a test ``sshd``."""
+    try:
+        return SshLab.start(root, n_hosts=n_hosts)
+    except SshLabUnavailable as exc:
+        pytest.fail(f"cannot start the SSH test lab: {exc}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
     """One lab of 20 hosts per session (per xdist worker): starting sshd per test is waste."""
-    try:
-        lab = SshLab.start(tmp_path_factory.mktemp("sshlab"), n_hosts=20)
-    except SshLabUnavailable as exc:
-        pytest.fail(f"cannot start the SSH test lab: {exc}", pytrace=False)
-    with lab:
+    with start_lab(tmp_path_factory.mktemp("sshlab"), n_hosts=20) as lab:
         yield lab
 
 

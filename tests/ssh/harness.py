@@ -18,6 +18,24 @@ is going, a second lab in one process) the next one is used (``main-1``, ``main-
 concurrent labs never share users, passwords or addresses. Because the lock proves that no live
 lab owns the slot, start-up kills whatever a crashed earlier run left behind in it.
 
+Addresses. Of the slot's own /24, hosts take ``.1``–``.190`` and spares, listeners and
+:meth:`SshLab.refused` ``.200``–``.254``. A lab that needs more addresses (more than 190 hosts,
+or :meth:`SshLab.fault_hosts` beyond them) claims further /24 blocks, each whole (``.1``–``.254``)
+and held with an ``flock`` of its own (``/tmp/nexus-sshlab-block-127.S.T.lock``) for the lab's
+lifetime, the first free ones of ``127.142.0.0``–``127.254.255.0``: a second octet no slot uses
+(slots use 42–141), so blocks keep labs apart however workers and slots are numbered. A lab's
+address sequence is its slot's ``.1``–``.190``, then its blocks in the order claimed; hosts take
+its start, fault hosts the lowest addresses free after them.
+
+Capacity. A lab's size is bounded by the machine, not only by addresses: each host of a run
+costs the run's controller a socket and the machine a handful of processes (sshd's monitor and
+session processes, the command's shell) and their memory. :func:`capacity` reads the limits
+(``RLIMIT_NOFILE`` and ``RLIMIT_NPROC``, whose soft values a lab raises to the hard ones for
+itself and what it starts; ``kernel.pid_max``, ``kernel.threads-max`` and the cgroup's
+``pids.max`` against the tasks already running; available memory) and :meth:`SshLab.start`
+and :meth:`SshLab.fault_hosts` refuse a count beyond it, naming the limit, before they start
+anything. :data:`MAX_HOSTS` is that capacity when this module was imported.
+
 Requires root (it creates users and writes /etc/sudoers.d); CI gets the packages from
 ``just system-deps``.
 """
@@ -34,6 +52,7 @@ import os
 import pwd
 import random
 import re
+import resource
 import secrets
 import shlex
 import shutil
@@ -61,8 +80,24 @@ REQUIRED_BINARIES = (
     "chpasswd",
 )
 MAX_LISTEN_PER_SSHD = 16  # sshd's MAX_LISTEN_SOCKS: more ListenAddress lines are refused
-MAX_HOSTS = 190  # host addresses are .1-.190 of the slot's /24; .200-.254 serve spares etc.
+SLOT_HOSTS = 190  # host addresses .1-.190 of the slot's /24; .200-.254 serve spares etc.
 _EXTRA_FIRST, _EXTRA_LAST = 200, 253  # spares, listeners; .254 is refused()'s
+BLOCK_HOSTS = 254  # host addresses .1-.254 of each further /24 a lab claims
+BLOCK_SECOND_OCTETS = range(142, 255)  # further /24s: 127.142-254.*.0, beyond every slot's
+MAX_BLOCKS = 16  # /24s of one lab, its slot's included
+ADDRESS_ROOM = SLOT_HOSTS + (MAX_BLOCKS - 1) * BLOCK_HOSTS  # 4,000 host addresses a lab
+#: unauthenticated connections one sshd holds at once (sshd drops beyond): every handshake of a
+#: 1,000-host run may be aimed at the few addresses of one sshd, and none may be dropped
+MAX_STARTUPS = 2048
+# What one host of a run costs the machine, its session running one command (measured with
+# OpenSSH 9.2: the connection's sshd monitor and session processes, the command's shell and
+# what it runs, with room to spare), and what a run's controller holds beside a socket a host.
+TASKS_PER_HOST = 6  # processes (and threads), all users
+USER_TASKS_PER_HOST = 4  # of those, the login user's (what RLIMIT_NPROC counts)
+MEMORY_PER_HOST = 4 << 20  # bytes
+FD_RESERVE = 100  # a run's controller: its own files beside a socket per host
+TASK_RESERVE = 200  # processes for the controller's threads, the test run, whatever else starts
+MEMORY_RESERVE = 512 << 20  # bytes for the controller, the test run and the rest of the machine
 START_TIMEOUT = 15.0  # seconds for sshd to report every listening socket
 USERS_LOCK = Path("/tmp/nexus-sshlab-users.lock")  # serializes edits of /etc/passwd, /etc/shadow
 SLOT_LOCK_DIR = Path("/tmp")
@@ -72,10 +107,15 @@ PRIVSEP_DIR = Path("/run/sshd")
 FIX_HINT = "run `just system-deps` as root"
 
 _CONNECTION_RE = re.compile(rb"Connection from \S+ port \d+ on (\S+) port (\d+)")
+_LISTENING_RE = re.compile(rb"Server listening on (\S+) port (\d+)\.")
 
 
 class SshLabUnavailable(RuntimeError):
     """This machine cannot run a lab (not root, or OpenSSH/sudo missing): a setup error."""
+
+
+class SshLabTooLarge(SshLabUnavailable):
+    """This machine cannot run a lab of the size asked for: a limit of it is named."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +125,19 @@ class SshHost:
     name: str
     address: str
     port: int
+
+
+@dataclass(frozen=True)
+class FaultHosts:
+    """Hosts of :meth:`SshLab.fault_hosts`, by how they fail."""
+
+    silent: list[SshHost]  # TCP accepted, no SSH banner ever
+    refused: list[SshHost]  # nothing listens: connecting is refused
+    rejecting: list[SshHost]  # an sshd that takes no client key
+
+    @property
+    def all(self) -> list[SshHost]:
+        return [*self.silent, *self.refused, *self.rejecting]
 
 
 def preflight() -> list[str]:
@@ -102,6 +155,163 @@ def worker_id() -> str:
     """The pytest-xdist worker ("gw0", …) or "main": what keeps concurrent labs apart."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return worker if re.fullmatch(r"gw\d+", worker) else "main"
+
+
+# --- capacity -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The most hosts a lab may have on this machine now, and the limit that bounds them."""
+
+    hosts: int
+    limit: str
+
+
+def _read_int(path: Path) -> int | None:
+    """A number a kernel file holds ("max", a missing file: None, no limit)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cgroup_dirs(controller: str) -> list[Path]:
+    """This process's cgroup directory of ``controller`` and its ancestors' (cgroup v1 or v2):
+    a limit anywhere up the tree applies."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers:
+            if controller not in controllers.split(","):
+                continue
+            mounts = [Path("/sys/fs/cgroup") / controllers]
+        else:
+            mounts = [Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")]
+        parts = Path(path).relative_to("/").parts
+        for mount in mounts:
+            found += [mount.joinpath(*parts[:depth]) for depth in range(len(parts), -1, -1)]
+    return found
+
+
+def _cgroup_room(controller: str, limit_names: Sequence[str], usage_names: Sequence[str]) -> int:
+    """What is left under the tightest limit of ``controller`` up this process's cgroups."""
+    rooms = []
+    for directory in _cgroup_dirs(controller):
+        for limit_name, usage_name in zip(limit_names, usage_names, strict=True):
+            limit = _read_int(directory / limit_name)
+            usage = _read_int(directory / usage_name)
+            if limit is not None and usage is not None:
+                rooms.append(limit - usage)
+    return min(rooms, default=2**62)
+
+
+def _tasks_running() -> int:
+    """Processes and threads on the machine: what pid_max and threads-max count."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                count += len(os.listdir(f"{entry.path}/task"))
+    return count
+
+
+def _memory_available() -> int:
+    """Bytes the lab may still use: the kernel's MemAvailable, or the cgroup's room if less."""
+    available = 2**62
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    room = _cgroup_room(
+        "memory",
+        ("memory.max", "memory.limit_in_bytes"),
+        ("memory.current", "memory.usage_in_bytes"),
+    )
+    return min(available, room)
+
+
+def capacity() -> Capacity:
+    """The most hosts a lab may have here, each running one session at a time, and the limit
+    that bounds them; read anew each time, since the tasks and memory in use change.
+
+    Soft rlimits are not limits here: a lab raises them to the hard ones
+    (:func:`_raise_soft_limits`), and its sshds and the runs it serves inherit them.
+    """
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    running = _tasks_running()
+    tasks = {
+        "kernel.pid_max": _read_int(Path("/proc/sys/kernel/pid_max")),
+        "kernel.threads-max": _read_int(Path("/proc/sys/kernel/threads-max")),
+    }
+    bounds = [Capacity(ADDRESS_ROOM, f"the lab's address scheme ({MAX_BLOCKS} /24 blocks)")]
+    if nofile != resource.RLIM_INFINITY:
+        bounds.append(
+            Capacity(
+                nofile - FD_RESERVE,
+                f"RLIMIT_NOFILE (hard) {nofile}: a run holds a socket per host "
+                f"and {FD_RESERVE} other files",
+            )
+        )
+    if nproc != resource.RLIM_INFINITY:
+        bounds.append(
+            Capacity(
+                (nproc - TASK_RESERVE) // USER_TASKS_PER_HOST,
+                f"RLIMIT_NPROC (hard) {nproc}: {USER_TASKS_PER_HOST} processes of the login "
+                "user per host",
+            )
+        )
+    for name, limit in tasks.items():
+        if limit is not None:
+            bounds.append(
+                Capacity(
+                    (limit - running - TASK_RESERVE) // TASKS_PER_HOST,
+                    f"{name} {limit} with {running} tasks running: {TASKS_PER_HOST} per host",
+                )
+            )
+    pids_room = _cgroup_room("pids", ("pids.max",), ("pids.current",))
+    bounds.append(
+        Capacity(
+            (pids_room - TASK_RESERVE) // TASKS_PER_HOST,
+            f"the cgroup's pids.max, room for {pids_room} tasks: {TASKS_PER_HOST} per host",
+        )
+    )
+    memory = _memory_available()
+    bounds.append(
+        Capacity(
+            (memory - MEMORY_RESERVE) // MEMORY_PER_HOST,
+            f"available memory, {memory >> 20} MiB: {MEMORY_PER_HOST >> 20} MiB per host",
+        )
+    )
+    tightest = min(bounds, key=lambda bound: bound.hosts)
+    return Capacity(max(tightest.hosts, 0), tightest.limit)
+
+
+def _require_room(n_hosts: int) -> None:
+    """Raise :class:`SshLabTooLarge` unless ``n_hosts`` fit on this machine."""
+    room = capacity()
+    if n_hosts > room.hosts:
+        raise SshLabTooLarge(
+            f"{n_hosts} lab hosts do not fit on this machine: {room.limit} leaves room for "
+            f"{room.hosts}"
+        )
+
+
+def _raise_soft_limits() -> None:
+    """Soft RLIMIT_NOFILE and RLIMIT_NPROC up to the hard ones, for the sshds and the runs this
+    process starts: a 1,000-host run needs more than the usual 1,024 files."""
+    for which in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC):
+        soft, hard = resource.getrlimit(which)
+        if soft != hard:
+            resource.setrlimit(which, (hard, hard))
+
+
+MAX_HOSTS = capacity().hosts  # this machine's room when the module was imported
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -257,8 +467,20 @@ def _free_port(addresses: Sequence[str], avoid: Collection[int] = ()) -> int:
     raise RuntimeError(f"no free port on {addresses[0]}…{addresses[-1]}")
 
 
+@contextlib.contextmanager
+def _silent_socket(address: str) -> Iterator[int]:
+    """A port on ``address`` that completes TCP handshakes and never sends a byte: the kernel
+    accepts connections into the listen backlog; nobody ever reads or writes."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, 0))
+        sock.listen(1024)
+        yield int(sock.getsockname()[1])
+
+
 def _keygen(path: Path, key_type: str, passphrase: str = "") -> subprocess.Popen[bytes]:
-    argv = ["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-C", path.name, "-f", path]
+    argv: list[str | Path] = ["ssh-keygen", "-q", "-t", key_type, "-N", passphrase]
+    argv += ["-C", path.name, "-f", path]
     if key_type == "rsa":
         argv[4:4] = ["-b", "2048"]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -311,19 +533,45 @@ class _Slot:
             self.lock = -1
 
 
+def _try_lock(path: Path) -> int | None:
+    """An fd holding an exclusive ``flock`` of ``path``, or None if another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _claim_slot() -> _Slot:
     worker = worker_id()
     third = 0 if worker == "main" else (int(worker[2:]) % 254) + 1
     for k in range(100):
         name = worker if k == 0 else f"{worker}-{k}"
-        fd = os.open(SLOT_LOCK_DIR / f"nexus-sshlab-{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return _Slot(name, f"127.{42 + k}.{third}", fd)
+        fd = _try_lock(SLOT_LOCK_DIR / f"nexus-sshlab-{name}.lock")
+        if fd is not None:
+            return _Slot(name, f"127.{42 + k}.{third}", fd)
     raise RuntimeError("no free SSH lab slot (100 labs of this worker running?)")
+
+
+@dataclass
+class _Block:
+    """A further /24 of one lab's hosts (see the module's docstring), held while it lives."""
+
+    network: str  # "127.S.T"
+    lock: int  # fd holding the flock
+
+
+def _claim_block() -> _Block:
+    """The first free block: held by no live lab, whatever its slot."""
+    for second in BLOCK_SECOND_OCTETS:
+        for third in range(256):
+            network = f"127.{second}.{third}"
+            fd = _try_lock(SLOT_LOCK_DIR / f"nexus-sshlab-block-{network}.lock")
+            if fd is not None:
+                return _Block(network, fd)
+    raise RuntimeError("no free /24 block for the SSH lab: every one is held")
 
 
 def _user_uid(name: str) -> int | None:
@@ -430,6 +678,8 @@ class SshLab:
     _extra_addresses: list[str] = field(default_factory=list, repr=False)
     _host_keys: dict[SshHost, Path] = field(default_factory=dict, repr=False)
     _serial: int = field(default=0, repr=False)
+    _blocks: list[_Block] = field(default_factory=list, repr=False)
+    _in_use: set[int] = field(default_factory=set, repr=False)  # indexes of lab addresses
     _stopped: bool = field(default=False, repr=False)
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -440,12 +690,16 @@ class SshLab:
 
         ``extra_config``: sshd_config lines added for every sshd of the lab (a test that needs,
         say, ``AcceptEnv FOO`` or ``MaxSessions 2``).
-        Raises :class:`SshLabUnavailable` when the machine cannot host a lab at all.
+        Raises :class:`SshLabUnavailable` when the machine cannot host a lab at all, and
+        :class:`SshLabTooLarge` when it cannot host ``n_hosts`` (see :func:`capacity`): both
+        before anything is started or written.
         """
         if problems := preflight():
             raise SshLabUnavailable("; ".join(problems) + f" ({FIX_HINT})")
-        if not 1 <= n_hosts <= MAX_HOSTS:
-            raise ValueError(f"n_hosts must be 1..{MAX_HOSTS}, not {n_hosts}")
+        if n_hosts < 1:
+            raise ValueError(f"n_hosts must be at least 1, not {n_hosts}")
+        _require_room(n_hosts)
+        _raise_soft_limits()
         root = Path(root).resolve()
         root.mkdir(parents=True, exist_ok=True)
         slot = _claim_slot()
@@ -518,27 +772,8 @@ class SshLab:
         return lab
 
     def _start_hosts(self, n_hosts: int) -> None:
-        assert self._slot is not None
-        addresses = [f"{self._slot.network}.{i}" for i in range(1, n_hosts + 1)]
-        groups = [
-            addresses[i : i + MAX_LISTEN_PER_SSHD] for i in range(0, n_hosts, MAX_LISTEN_PER_SSHD)
-        ]
-        tried: set[int] = set()
-        for _attempt in range(5):
-            port = _free_port(addresses, tried)
-            tried.add(port)
-            mark = self.log_mark()
-            procs = [
-                self._spawn_sshd(f"sshd{i}", group, port, self.host_key)
-                for i, group in enumerate(groups)
-            ]
-            if self._await_listening(procs, addresses, port, mark):
-                self._sshds.extend(procs)
-                break
-            for proc in procs:  # lost a race for the port: try another
-                _stop_popen(proc)
-        else:
-            raise RuntimeError(f"sshd could not bind a port; log: {self.sshd_log}")
+        addresses = self._take_addresses(n_hosts)
+        port, _ = self._start_sshds("sshd", addresses, self.host_key)
         self.hosts = [SshHost(f"h{i}", a, port) for i, a in enumerate(addresses, 1)]
         self._host_keys = dict.fromkeys(self.hosts, self.host_key)
         _write(
@@ -547,15 +782,48 @@ class SshLab:
             0o644,
         )
 
-    def _sshd_config(
-        self, addresses: Sequence[str], port: int, host_key: Path, extra: Sequence[str] = ()
-    ) -> str:
+    def _address(self, index: int) -> str:
+        """The lab's ``index``-th host address (see the module's docstring), claiming blocks
+        up to the one it lies in."""
         assert self._slot is not None
+        if index < SLOT_HOSTS:
+            return f"{self._slot.network}.{index + 1}"
+        block, number = divmod(index - SLOT_HOSTS, BLOCK_HOSTS)
+        while len(self._blocks) <= block:
+            self._blocks.append(_claim_block())
+        return f"{self._blocks[block].network}.{number + 1}"
+
+    def _take_addresses(self, count: int) -> list[str]:
+        """The ``count`` lowest host addresses nothing of the lab uses; :meth:`_give_back`
+        frees them."""
+        taken: list[int] = []
+        index = 0
+        while len(taken) < count:
+            if index not in self._in_use:
+                taken.append(index)
+            index += 1
+        addresses = [self._address(index) for index in taken]  # may claim blocks, may fail
+        self._in_use.update(taken)
+        return addresses
+
+    def _give_back(self, addresses: Collection[str]) -> None:
+        self._in_use -= {i for i in self._in_use if self._address(i) in addresses}
+
+    def _sshd_config(
+        self,
+        addresses: Sequence[str],
+        port: int,
+        host_key: Path,
+        extra: Sequence[str] = (),
+        authorized_keys: str | None = None,
+    ) -> str:
+        """``authorized_keys``: sshd's AuthorizedKeysFile, the lab's for its users by default
+        (sshd keeps an option's first value, so ``extra`` cannot change it)."""
         lines = [f"ListenAddress {a}:{port}" for a in addresses]
         lines += [
             f"HostKey {host_key}",
             "PidFile none",
-            f"AuthorizedKeysFile {self.authorized_keys_dir}/%u",
+            f"AuthorizedKeysFile {authorized_keys or f'{self.authorized_keys_dir}/%u'}",
             "StrictModes no",  # the lab lives under /tmp, owned by whoever
             "PubkeyAuthentication yes",
             "PasswordAuthentication yes",
@@ -565,7 +833,7 @@ class SshLab:
             f"AllowUsers {self.key_user} {self.password_user}",
             # every address stands for a separate server: the shared sshd must not drop
             # concurrent handshakes the way one busy real server would
-            "MaxStartups 100:30:200",
+            f"MaxStartups {MAX_STARTUPS}",
             "MaxSessions 10",  # OpenSSH's default, made explicit: tests rely on it
             "LogLevel VERBOSE",  # logs every accepted connection: connections_since() counts
             "Subsystem sftp internal-sftp",
@@ -579,31 +847,62 @@ class SshLab:
         lines += [*self.extra_config, *extra]
         return "\n".join(lines) + "\n"
 
-    def _spawn_sshd(
+    def _start_sshds(
         self,
         name: str,
         addresses: Sequence[str],
-        port: int,
         host_key: Path,
         extra: Sequence[str] = (),
-    ) -> subprocess.Popen[bytes]:
+        authorized_keys: str | None = None,
+    ) -> tuple[int, list[subprocess.Popen[bytes]]]:
+        """sshds listening on ``addresses``, 16 to one, all on one port free at each of them;
+        returns the port and the sshds once every socket listens (all are spawned first, then
+        awaited together: a 1,000-host lab starts 63). Configs ``<marker><name><i>.conf``."""
         assert self._slot is not None
-        config = _write(
-            self.root / f"{self._slot.marker}{name}.conf",
-            self._sshd_config(addresses, port, host_key, extra),
-            0o644,
-        )
-        check = subprocess.run(
-            [SSHD, "-t", "-f", config], capture_output=True, text=True, check=False, timeout=30
-        )
-        if check.returncode != 0:
-            raise RuntimeError(f"`sshd -t -f {config}` rejected the config: {check.stderr.strip()}")
-        return subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config), "-E", str(self.sshd_log)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        groups = [
+            addresses[i : i + MAX_LISTEN_PER_SSHD]
+            for i in range(0, len(addresses), MAX_LISTEN_PER_SSHD)
+        ]
+        tried: set[int] = set()
+        for _attempt in range(5):
+            port = _free_port(addresses, tried)
+            tried.add(port)
+            configs = [
+                _write(
+                    self.root / f"{self._slot.marker}{name}{i}.conf",
+                    self._sshd_config(group, port, host_key, extra, authorized_keys),
+                    0o644,
+                )
+                for i, group in enumerate(groups)
+            ]
+            # the configs differ in their ListenAddress lines alone: checking one checks all
+            check = subprocess.run(
+                [SSHD, "-t", "-f", configs[0]],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+            )
+            if check.returncode != 0:
+                raise RuntimeError(
+                    f"`sshd -t -f {configs[0]}` rejected the config: {check.stderr.strip()}"
+                )
+            mark = self.log_mark()
+            procs = [
+                subprocess.Popen(
+                    [SSHD, "-D", "-e", "-f", str(config), "-E", str(self.sshd_log)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for config in configs
+            ]
+            if self._await_listening(procs, addresses, port, mark):
+                self._sshds.extend(procs)
+                return port, procs
+            for proc in procs:  # lost a race for the port: try another
+                _stop_popen(proc)
+        raise RuntimeError(f"sshd could not bind a port; log: {self.sshd_log}")
 
     def _await_listening(
         self,
@@ -613,19 +912,30 @@ class SshLab:
         offset: int,
     ) -> bool:
         """True once sshd logged every socket as listening; False if it lost the port to
-        someone else; raises if sshd died for any other reason or took too long."""
-        expected = {f"Server listening on {a} port {port}." for a in addresses}
+        someone else; raises if sshd died for any other reason or took too long.
+
+        Reads only what the log gained since the last look: the log of a 1,000-host lab is
+        long, and rescanning it every few milliseconds would be what start-up waits for."""
+        waiting = set(addresses)
+        lost = f"Bind to port {port} on".encode()
+        read = offset
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             exited = any(p.poll() is not None for p in procs)
-            text = self._log_since(offset).decode(errors="replace")
-            if all(line in text for line in expected):
+            new = self._log_since(read)
+            new = new[: new.rfind(b"\n") + 1]  # whole lines only: sshd may be mid-write
+            read += len(new)
+            for found in _LISTENING_RE.finditer(new):
+                if int(found[2]) == port:
+                    waiting.discard(found[1].decode())
+            if not waiting:
                 return True
-            if f"Bind to port {port} on" in text:
+            if lost in new:
                 return False
             if exited or time.monotonic() > deadline:
                 for proc in procs:
                     _stop_popen(proc)
+                text = self._log_since(offset).decode(errors="replace")
                 raise RuntimeError(f"sshd did not start on port {port}; its log:\n{text[-3000:]}")
             time.sleep(0.005)
 
@@ -652,11 +962,20 @@ class SshLab:
             proc.wait()
         self._sshds.clear()
         shutil.rmtree(self.authorized_keys_dir.parent, ignore_errors=True)
+        for block in self._blocks:
+            os.close(block.lock)
+        self._blocks.clear()
         if self._slot is not None:
             try:
                 _retire_users(self._slot)
             finally:
                 self._slot.release()
+
+    def process_ids(self) -> set[int]:
+        """The lab's live sshds and everything they started: listeners, connections, sessions
+        and the commands of these (what a run against the lab leaves running)."""
+        sshds = {proc.pid for proc in self._sshds if proc.poll() is None}
+        return sshds | _descendants(sshds, _processes())
 
     @property
     def slot(self) -> str:
@@ -808,45 +1127,59 @@ class SshLab:
             key = self.root / "keys" / f"{name}_host_ed25519"
             _wait_keygens([_keygen(key, "ed25519")])
         address = self._extra_address()
-        proc = None
         try:
-            for _attempt in range(5):
-                port = _free_port([address])
-                mark = self.log_mark()
-                proc = self._spawn_sshd(name, [address], port, key, extra_config)
-                if self._await_listening([proc], [address], port, mark):
-                    break
-                _stop_popen(proc)
-            else:
-                raise RuntimeError(f"spare sshd could not bind; log: {self.sshd_log}")
-            host = SshHost(name, address, port)
-            self._host_keys[host] = key
-            self._sshds.append(proc)
-            try:
-                yield host
-            finally:
-                self._host_keys.pop(host, None)
-                if proc.poll() is None:  # not already gone with stop(): its pid may be reused
-                    _kill_pids({proc.pid} | _descendants({proc.pid}, _processes()))
-                    proc.wait()
-                with contextlib.suppress(ValueError):
-                    self._sshds.remove(proc)
+            with self._sshds_serving(name, [address], key, extra_config) as port:
+                host = SshHost(name, address, port)
+                self._host_keys[host] = key
+                try:
+                    yield host
+                finally:
+                    self._host_keys.pop(host, None)
         finally:
             self._release_address(address)
 
     @contextlib.contextmanager
-    def silent_listener(self) -> Iterator[tuple[str, int]]:
-        """(address, port) that completes TCP handshakes and never sends a byte: a hung host.
+    def _sshds_serving(
+        self,
+        name: str,
+        addresses: Sequence[str],
+        host_key: Path,
+        extra: Sequence[str] = (),
+        authorized_keys: str | None = None,
+    ) -> Iterator[int]:
+        """:meth:`_start_sshds` for a block: the port; the sshds and their sessions are killed
+        after it (unless stop() killed them first: their pids may be reused)."""
+        port, procs = self._start_sshds(name, addresses, host_key, extra, authorized_keys)
+        try:
+            yield port
+        finally:
+            live = {proc.pid for proc in procs if proc.poll() is None}
+            _kill_pids(live | _descendants(live, _processes()))
+            for proc in procs:
+                proc.wait()
+                with contextlib.suppress(ValueError):
+                    self._sshds.remove(proc)
 
-        The kernel accepts connections into the listen backlog; nobody ever reads or writes.
-        """
+    @contextlib.contextmanager
+    def _known(self, hosts: Sequence[SshHost]) -> Iterator[None]:
+        """``hosts``, presenting the lab's host key, in ``known_hosts`` for the block."""
+        known = self.known_hosts.read_text()
+        self._host_keys.update(dict.fromkeys(hosts, self.host_key))
+        self.known_hosts.write_text(known + "".join(self.known_hosts_line(h) + "\n" for h in hosts))
+        try:
+            yield
+        finally:
+            self.known_hosts.write_text(known)
+            for host in hosts:
+                self._host_keys.pop(host, None)
+
+    @contextlib.contextmanager
+    def silent_listener(self) -> Iterator[tuple[str, int]]:
+        """(address, port) that completes TCP handshakes and never sends a byte: a hung host."""
         address = self._extra_address()
         try:
-            with socket.socket() as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((address, 0))
-                sock.listen(1024)
-                yield address, sock.getsockname()[1]
+            with _silent_socket(address) as port:
+                yield address, port
         finally:
             self._release_address(address)
 
@@ -855,6 +1188,61 @@ class SshLab:
         assert self._slot is not None
         address = f"{self._slot.network}.254"
         return address, _free_port([address])
+
+    @contextlib.contextmanager
+    def fault_hosts(
+        self, *, silent: int = 0, refused: int = 0, rejecting: int = 0
+    ) -> Iterator[FaultHosts]:
+        """Hosts that fail in bulk, for a run over a fleet, each on an address of its own (the
+        lowest the lab's hosts leave free, see the module's docstring) so that a run sees them
+        as distinct servers: ``silent`` accept TCP and never send the SSH banner (a hung host),
+        ``refused`` have nothing listening, ``rejecting`` are sshds with the lab's host key
+        that take no client key at all (as a server that was never given ours): they are in
+        ``known_hosts`` for the block, so a client gets as far as authenticating (make a home
+        with :meth:`make_home` inside the block). Named ``silent1``…, ``refused1``…,
+        ``rejecting1``…; all gone after the block.
+
+        Raises :class:`SshLabTooLarge`, having started nothing, when the lab's hosts and these
+        do not fit on the machine (see :func:`capacity`).
+        """
+        _require_room(len(self.hosts) + silent + refused + rejecting)
+        addresses = self._take_addresses(silent + refused + rejecting)
+        quiet, closed, rejecters = (
+            addresses[:silent],
+            addresses[silent : silent + refused],
+            addresses[silent + refused :],
+        )
+        self._serial += 1
+        try:
+            with contextlib.ExitStack() as stack:
+                ports = [stack.enter_context(_silent_socket(a)) for a in quiet]
+                rejecting_port = 0
+                if rejecters:
+                    rejecting_port = stack.enter_context(
+                        self._sshds_serving(
+                            f"rejecting{self._serial}-",
+                            rejecters,
+                            self.host_key,
+                            authorized_keys="none",
+                        )
+                    )
+                hosts = FaultHosts(
+                    silent=[
+                        SshHost(f"silent{i}", a, port)
+                        for i, (a, port) in enumerate(zip(quiet, ports, strict=True), 1)
+                    ],
+                    refused=[
+                        SshHost(f"refused{i}", a, _free_port([a])) for i, a in enumerate(closed, 1)
+                    ],
+                    rejecting=[
+                        SshHost(f"rejecting{i}", a, rejecting_port)
+                        for i, a in enumerate(rejecters, 1)
+                    ],
+                )
+                stack.enter_context(self._known(hosts.rejecting))
+                yield hosts
+        finally:
+            self._give_back(addresses)
 
     @contextlib.contextmanager
     def agent(self, *keys: Path) -> Iterator[Path]:

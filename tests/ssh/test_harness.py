@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import selectors
 import shlex
 import socket
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.ssh import harness
-from tests.ssh.harness import SshLab, SshLabUnavailable, processes_matching
+from tests.ssh.fixtures import start_lab
+from tests.ssh.harness import SshLab, SshLabTooLarge, SshLabUnavailable, processes_matching
 
 
 def _ssh(
@@ -248,3 +251,127 @@ def test_start_refuses_clearly_without_root(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(SshLabUnavailable, match=r"must run as root .*just system-deps"):
         SshLab.start(tmp_path)
+
+
+@pytest.mark.sshd
+def test_a_lab_beyond_one_block_answers_on_every_host(tmp_path: Path) -> None:
+    with start_lab(tmp_path / "lab", 200) as lab:
+        addresses = [h.address for h in lab.hosts]
+        assert len(set(addresses)) == 200
+        networks = [a.rsplit(".", 1)[0] for a in addresses]
+        own = networks[0]
+        assert networks[: harness.SLOT_HOSTS] == [own] * harness.SLOT_HOSTS
+        (block,) = set(networks[harness.SLOT_HOSTS :])
+        assert int(block.split(".")[1]) in harness.BLOCK_SECOND_OCTETS  # no slot's network
+        sshds = [cmd for _, cmd in processes_matching(f"{harness.SSHD} -D") if str(lab.root) in cmd]
+        assert len(sshds) == 13  # ceil(200 / 16)
+        assert _banners(lab.hosts) == dict.fromkeys(addresses, True)
+        # each block's sshds present the lab's host key, as known_hosts says
+        ends = [lab.hosts[0], lab.hosts[harness.SLOT_HOSTS - 1], lab.hosts[-1]]
+        scanned = subprocess.run(
+            ["ssh-keyscan", "-t", "ed25519", "-p", str(lab.hosts[0].port), "-f", "-"],
+            input="".join(f"{h.address}\n" for h in ends),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.splitlines()
+        assert sorted(scanned) == sorted(lab.known_hosts_line(h) for h in ends)
+        done = lab.remote(lab.hosts[-1], 'echo "$SSH_CONNECTION"')
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[2] == lab.hosts[-1].address
+
+
+def _banners(hosts: list[harness.SshHost]) -> dict[str, bool]:
+    """Per address, whether an SSH server greeted a connection to it. All hosts are asked at
+    once: sshd forks for every connection, and waiting on each in turn takes seconds."""
+    greeted: dict[str, bool] = {}
+    with selectors.DefaultSelector() as selector:
+        for host in hosts:
+            sock = socket.create_connection((host.address, host.port), timeout=10)
+            selector.register(sock, selectors.EVENT_READ, host.address)
+        while len(greeted) < len(hosts):
+            ready = selector.select(timeout=30)
+            assert ready, f"no greeting from {sorted({h.address for h in hosts} - set(greeted))}"
+            for key, _ in ready:
+                answered = key.fileobj
+                assert isinstance(answered, socket.socket)
+                greeted[key.data] = answered.recv(8).startswith(b"SSH-2.0-")
+                selector.unregister(answered)
+                answered.close()
+    return greeted
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_fault_hosts_fail_as_named_and_leave_nothing(ssh_lab: SshLab) -> None:
+    fds, processes = _fds(), ssh_lab.process_ids()
+    known = ssh_lab.known_hosts.read_text()
+    with ssh_lab.fault_hosts(silent=2, refused=2, rejecting=2) as faults:
+        named = ["silent1", "silent2", "refused1", "refused2", "rejecting1", "rejecting2"]
+        assert [h.name for h in faults.all] == named
+        addresses = {h.address for h in faults.all}
+        assert len(addresses) == 6
+        assert not addresses & {h.address for h in ssh_lab.hosts}
+        for host in faults.silent:
+            with socket.create_connection((host.address, host.port), timeout=2) as sock:
+                sock.settimeout(0.5)
+                with pytest.raises(TimeoutError):
+                    sock.recv(1)
+        for host in faults.refused:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((host.address, host.port), timeout=2)
+        for host in faults.rejecting:
+            assert ssh_lab.known_hosts_line(host) in ssh_lab.known_hosts.read_text()
+            done = ssh_lab.remote(host, "true")
+            assert done.returncode == 255
+            assert "Permission denied (publickey" in done.stderr
+        assert ssh_lab.remote(ssh_lab.hosts[0], "true").returncode == 0
+    for host in faults.all:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((host.address, host.port), timeout=2)
+    assert ssh_lab.known_hosts.read_text() == known
+    assert (_fds(), ssh_lab.process_ids()) == (fds, processes)
+    with ssh_lab.fault_hosts(refused=1) as again:  # the addresses were given back
+        assert again.refused[0].address == faults.silent[0].address
+
+
+def test_fault_hosts_beyond_the_machine_are_refused_before_any_starts(ssh_lab: SshLab) -> None:
+    room = harness.capacity().hosts
+    with (
+        pytest.raises(SshLabTooLarge, match=r"do not fit on this machine"),
+        ssh_lab.fault_hosts(refused=room, rejecting=1),
+    ):
+        pytest.fail("started")
+    with ssh_lab.fault_hosts(refused=1) as faults:  # nothing was taken
+        assert faults.refused[0].address.rsplit(".", 1)[1] == str(len(ssh_lab.hosts) + 1)
+
+
+@pytest.mark.sshd
+def test_a_lab_beyond_the_machine_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """With too few files allowed (a hard RLIMIT_NOFILE of 150, set by util-linux's prlimit)
+    a 200-host lab is refused, the limit named, before a user, a file or an sshd is made."""
+    root = tmp_path / "lab"
+    watched = [Path("/etc/passwd"), Path("/etc/shadow"), harness.SUDOERS_DIR]
+    before = [path.stat().st_mtime_ns for path in watched]
+    program = (
+        "import sys\nfrom tests.ssh.harness import SshLab\nSshLab.start(sys.argv[1], n_hosts=200)\n"
+    )
+    done = subprocess.run(
+        ["prlimit", "--nofile=150:150", "--", sys.executable, "-c", program, str(root)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert (
+        "SshLabTooLarge: 200 lab hosts do not fit on this machine: RLIMIT_NOFILE (hard) 150"
+        in done.stderr
+    )
+    assert not root.exists()
+    assert [path.stat().st_mtime_ns for path in watched] == before
+    assert not processes_matching(str(root))
