@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -11,7 +13,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.ssh.harness import SshHost, SshLab
 
 STATE_ENV = "NEXUS_STATE_DIR"
 
@@ -113,6 +120,64 @@ def nexus_argv() -> list[str]:
     """The real ``nexus`` entry point of the interpreter running the benchmarks."""
     script = Path(sys.executable).with_name("nexus")
     return [str(script)] if script.exists() else [sys.executable, "-m", "nexus_engine"]
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child this process has waited for: the delta
+    around a run is the CPU time of the run's process tree on this machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def script(name: str) -> str:
+    """A console script installed beside the interpreter running the benchmarks (a peer's
+    command line from the ``bench`` extra: ``pyinfra``, ``ansible-playbook``)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def version(distribution: str) -> str:
+    """An installed distribution's version, for the table to name the peer it measured."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def pyinfra_login(lab: SshLab, host: SshHost) -> dict[str, object]:
+    """How pyinfra reaches a lab host (its inventory data): the lab's key and known_hosts,
+    strict host keys, no agent and no other keys, as Nexus reaches it."""
+    return {
+        "ssh_hostname": host.address,
+        "ssh_port": host.port,
+        "ssh_user": lab.key_user,
+        "ssh_key": str(lab.keys["ed25519"]),
+        "ssh_known_hosts_file": str(lab.known_hosts),
+        "ssh_strict_host_key_checking": "yes",
+        "ssh_allow_agent": False,
+        "ssh_look_for_keys": False,
+    }
+
+
+_GRAND_TOTAL = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
+
+
+def pyinfra_report(output: str, converging: bool, hosts: int, *, steps: int) -> list[str]:
+    """What is wrong in pyinfra's results table (it prints it on stderr): the operations on
+    all hosts, ``steps`` a host, and their "Success" (changed), "Error" and "No Change" counts
+    ("-" for none); after a no-change run, each host's "No changes" too. Empty: all is well."""
+    found = _GRAND_TOTAL.search(output)
+    if found is None:
+        return ["pyinfra printed no results table"]
+    total, success, error, no_change = (0 if n == "-" else int(n) for n in found.groups())
+    want = steps * hosts
+    if total != want or error:
+        return [f"pyinfra: {total} operations, {error} errors (want {want}, 0)"]
+    if converging:
+        return [] if success == want else [f"pyinfra: {success} of {want} operations changed"]
+    quiet = len(set(re.findall(r"\[(\S+)\]\s+No changes", output)))
+    if no_change != want or quiet != hosts:
+        return [f"pyinfra: {no_change} of {want} unchanged, {quiet} of {hosts} hosts quiet"]
+    return []
 
 
 def bench_env(state_dir: Path) -> dict[str, str]:

@@ -51,10 +51,10 @@ share its two cores with the controller, so per-host work weighs more here than 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
-import resource
 import shutil
 import signal
 import statistics
@@ -64,10 +64,18 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-from benchmarks.common import Profile, Row, client_env, nexus_argv
+from benchmarks.common import (
+    Profile,
+    Row,
+    children_cpu,
+    client_env,
+    nexus_argv,
+    pyinfra_report,
+    script,
+    version,
+)
 from benchmarks.ensure_work import (
     DIR_MODE,
     FILE_MODE,
@@ -188,16 +196,16 @@ def _tools(bench: Bench, profile: Profile) -> list[Tool]:
         ),
         Tool(
             "pyinfra",
-            f"pyinfra {_version('pyinfra')}",
-            [_script("pyinfra"), "inventory.py", "deploy.py", "-y", "--parallel", str(n)],
+            f"pyinfra {version('pyinfra')}",
+            [script("pyinfra"), "inventory.py", "deploy.py", "-y", "--parallel", str(n)],
             env("pyinfra"),
-            _pyinfra_report,
+            functools.partial(pyinfra_report, steps=STEPS),
             repeats,
         ),
         Tool(
             "ansible",
-            f"Ansible (ansible-core {_version('ansible-core')})",
-            [_script("ansible-playbook"), "playbook.yml"],
+            f"Ansible (ansible-core {version('ansible-core')})",
+            [script("ansible-playbook"), "playbook.yml"],
             env("ansible", ANSIBLE_CONFIG=str(project / "ansible.cfg")),
             _ansible_report,
             min(repeats, ANSIBLE_RUNS),
@@ -207,17 +215,6 @@ def _tools(bench: Bench, profile: Profile) -> list[Tool]:
         if not Path(tool.argv[0]).exists():
             tool.error = f"{Path(tool.argv[0]).name} not installed: pip install -e '.[bench]'"
     return tools
-
-
-def _script(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 _NEXUS_STEPS = re.compile(r"^steps: (\d+) ok, (\d+) changed, (\d+) failed", re.MULTILINE)
@@ -245,27 +242,6 @@ def _nexus_report(
     if (succeeded := len(unit.findall(output))) != hosts:
         problems.append(f"Nexus: {succeeded} of {hosts} hosts succeeded")
     return problems
-
-
-_GRAND_TOTAL = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
-
-
-def _pyinfra_report(output: str, converging: bool, hosts: int, steps: int = STEPS) -> list[str]:
-    """pyinfra's results table: operations on all hosts, "Success" (changed), "Error" and
-    "No Change" counts ("-" for none); and each host's "No changes" after a no-change run."""
-    found = _GRAND_TOTAL.search(output)
-    if found is None:
-        return ["pyinfra printed no results table"]
-    total, success, error, no_change = (0 if n == "-" else int(n) for n in found.groups())
-    want = steps * hosts
-    if total != want or error:
-        return [f"pyinfra: {total} operations, {error} errors (want {want}, 0)"]
-    if converging:
-        return [] if success == want else [f"pyinfra: {success} of {want} operations changed"]
-    quiet = len(set(re.findall(r"\[(\S+)\]\s+No changes", output)))
-    if no_change != want or quiet != hosts:
-        return [f"pyinfra: {no_change} of {want} unchanged, {quiet} of {hosts} hosts quiet"]
-    return []
 
 
 _RECAP = re.compile(
@@ -357,7 +333,7 @@ def _timed_run(bench: Bench, tool: Tool) -> tuple[Timing, str]:
     """The whole process's wall time and CPU time (its own and its children's: Ansible's
     workers and ssh clients), and its output; a failed run raises. Afterwards, off the clock:
     Ansible's ControlMasters closed, Nexus's journal dropped."""
-    cpu = _children_cpu()
+    cpu = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         tool.argv,
@@ -368,18 +344,13 @@ def _timed_run(bench: Bench, tool: Tool) -> tuple[Timing, str]:
         text=True,
         check=False,
     )
-    timing = Timing(time.perf_counter() - started, _children_cpu() - cpu)
+    timing = Timing(time.perf_counter() - started, children_cpu() - cpu)
     _stop_masters(bench.control_dir)
     shutil.rmtree(bench.state, ignore_errors=True)
     if done.returncode != 0:
         output = (done.stderr.strip() or done.stdout.strip())[-600:]
         raise RuntimeError(f"{tool.label} exited {done.returncode}: {output}")
     return timing, done.stdout + done.stderr  # pyinfra reports on stderr
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _require(problems: Sequence[str], what: str) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import toml_string
+from benchmarks.common import pyinfra_login, toml_string
 from benchmarks.ssh import OPENSSH_KEX
 from tests.ssh.harness import SshHost, SshLab
 
@@ -220,21 +220,6 @@ for name in SOURCES:
 for name, line, regexp in LINES:
     files.line(name=name + ": " + line, path=root + "/" + name, line=regexp, replace=line)
 '''
-
-
-def pyinfra_login(lab: SshLab, host: SshHost) -> dict[str, object]:
-    """How pyinfra reaches a lab host: the lab's key and known_hosts, strict host keys, no
-    agent and no other keys, as Nexus reaches it."""
-    return {
-        "ssh_hostname": host.address,
-        "ssh_port": host.port,
-        "ssh_user": lab.key_user,
-        "ssh_key": str(lab.keys["ed25519"]),
-        "ssh_known_hosts_file": str(lab.known_hosts),
-        "ssh_strict_host_key_checking": "yes",
-        "ssh_allow_agent": False,
-        "ssh_look_for_keys": False,
-    }
 
 
 def write_pyinfra(layout: Layout, lab: SshLab, hosts: Sequence[SshHost]) -> None:

@@ -1,7 +1,7 @@
-"""SSH: Nexus against a real sshd lab, beside OpenSSH + xargs and a bare asyncssh script.
+"""SSH: Nexus against a real sshd lab, beside a bare asyncssh script, Fabric, pyinfra and OpenSSH.
 
-One lab of 50 hosts (``tests.ssh.harness.SshLab``: four local ``sshd`` processes, each host
-its own loopback address) serves the whole topic. Measured, in one run:
+One lab of 50 hosts (``tests.ssh.harness.SshLab``: local ``sshd`` processes, each host its own
+loopback address) serves the whole topic. Measured, in one run:
 
 * connection set-up to one host: a fresh :class:`SshPool` opening its first connection, beside
   ``asyncssh.connect`` and ``ssh -o ControlMaster=no HOST true`` (which also starts a process
@@ -11,41 +11,56 @@ its own loopback address) serves the whole topic. Measured, in one run:
   (and a step carrying a secret, whose script goes on stdin rather than inline, shows what
   that path costs);
 * ``true`` once on each of 10 and 50 hosts, 10 ``true`` in sequence on each of 10 and 50
-  hosts, 1 MB of output from each of 50 hosts, each by
-  - Nexus's engine, in-process (config load, plan, ``start_session`` and ``session.run`` with
-    the journal and a face that only counts output bytes: no interpreter start-up, no
-    imports), and Nexus through its real CLI (``nexus --headless run -c nexus.toml TASK
-    --plain -q``: interpreter start-up and imports included);
-  - (a) OpenSSH: ``xargs -P N ssh -F CFG HOST CMD`` (N = hosts); for 10 commands one
+  hosts, 1 MB of output from each of 50 hosts, each run start to end as a process of its own,
+  in turn (Nexus, the script, Fabric, pyinfra, OpenSSH, Nexus, ...), by
+  - Nexus, through its real CLI: ``nexus --headless run -c nexus.toml TASK --plain -q``;
+  - the floor of any asyncssh-based tool: a minimal script (``FLOOR_SCRIPT``, as
+    ``python -c``) that connects to every host at once and runs the commands;
+  - Fabric (``FABRIC_SCRIPT``, as ``python -c``): a ``ThreadingGroup`` over the hosts,
+    ``group.run(CMD, hide=True)`` once per command, so a sequence moves in step across hosts;
+  - pyinfra, through its CLI: ``pyinfra INVENTORY exec --parallel N -- CMD``, and for the
+    sequence a deploy file of one ``server.shell`` with the 10 commands (pyinfra runs each as
+    its own command) run by ``pyinfra INVENTORY deploy.py -y --parallel N``;
+  - OpenSSH: ``xargs -P N ssh -F CFG HOST CMD`` (N = hosts); for 10 commands one
     ControlMaster per host (``ControlMaster auto``, ``ControlPersist``), started inside the
-    measured time and closed with ``ssh -O exit`` outside it;
-  - (b) the floor of any asyncssh-based tool: a minimal script that connects to every host at
-    once and runs the commands; the same source both as ``python -c`` (beside the CLI row:
-    start-up included) and in this process (beside the in-process row).
+    measured time and closed with ``ssh -O exit`` outside it.
+  Each run is checked: every process exits 0, and with 1 MB each host's output is counted
+  (the script and Fabric count it themselves, pyinfra's is read from its log, OpenSSH's goes
+  through ``wc -c``; Nexus's CLI is checked by the in-process row below). Beside the wall
+  time, the CPU time of each run's process tree on the client (``getrusage(RUSAGE_CHILDREN)``
+  before and after; the sshds' side is not in it, nor OpenSSH's detached ControlMasters),
+  divided by the hosts;
+* for reference, Nexus's engine in-process (config load, plan, ``start_session`` and
+  ``session.run`` with the journal and a face that only counts output bytes: no interpreter
+  start-up, no imports) beside the same asyncssh script run in this process.
 
-Every contender authenticates with the lab's ed25519 key and checks host keys strictly against
-the lab's known_hosts. Nexus and the OpenSSH client get a fake HOME (``lab.make_home``) and no
-agent; OpenSSH reads only the generated ``-F`` config, which pins the key exchange to the one
-asyncssh negotiates (curve25519-sha256): OpenSSH's own default, sntrup761x25519, costs its
-client ~70 ms of CPU a connection, and the connection rows show that default beside it.
+Every contender authenticates with the lab's ed25519 key, uses no agent and checks host keys
+strictly against the lab's known_hosts (Fabric: paramiko's ``load_host_keys`` and
+``RejectPolicy``; pyinfra: ``ssh_known_hosts_file`` with ``ssh_strict_host_key_checking``).
+They share a fake HOME (``lab.make_home``); OpenSSH reads only the generated ``-F`` config,
+which pins the key exchange to the one asyncssh negotiates (curve25519-sha256): OpenSSH's own
+default, sntrup761x25519, costs its client ~70 ms of CPU a connection, and the connection rows
+show that default beside it.
 
-The targets (ahead of OpenSSH; within 1.2× of the asyncssh script at 50 hosts) are judged on
-the engine rows. The CLI rows add a Python interpreter's start-up, which the asyncssh script
-pays too when run as ``python -c``, and which alone puts that script behind OpenSSH's C client
-on the one-command workloads: no asyncssh-based CLI can be ahead of OpenSSH there, so the CLI
-rows are shown for reference, with each contender's start-up spelled out.
+The targets, judged on the whole-process rows at 50 hosts: Nexus's wall time at or below the
+asyncssh script's on each workload, and its CPU time per host within 1.2× of the script's. Each
+row of a workload puts Nexus beside one contender (the ratio is Nexus / contender); the note of
+every other contender gives its own ratio to the asyncssh script. OpenSSH's C client starts no
+interpreter, which on the one-command workloads alone can put it ahead of any Python tool.
 
 The "remote" hosts are this machine: the sshds and every remote shell share its cores with the
 client, so work a tool does on each host (Nexus's bootstrap shell, say) weighs more here than on
-a real fleet, where 50 hosts do it in parallel. Wall time is all that is measured.
+a real fleet, where 50 hosts do it in parallel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -55,7 +70,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,11 +80,16 @@ import asyncssh
 from benchmarks.common import (
     Profile,
     Row,
+    children_cpu,
     client_env,
     nexus_argv,
+    pyinfra_login,
+    pyinfra_report,
     run_quiet,
+    script,
     timed,
     toml_string,
+    version,
 )
 from nexus_engine import events as ev
 from nexus_engine.config import load_config
@@ -89,7 +109,7 @@ MB = 1_048_576
 MB_COMMAND = f"head -c {MB} /dev/zero | tr '\\0' a"
 SEQUENCE = 10  # commands in sequence per host
 PER_COMMAND = 100  # commands timed on a warm connection, each way
-FLOOR_TARGET = 1.2  # Nexus within this factor of the asyncssh floor on the 50-host workloads
+CPU_TARGET = 1.2  # Nexus's CPU per host within this factor of the asyncssh floor's, at 50 hosts
 OVERHEAD_TARGET_MS = 2.0
 #: The key exchange asyncssh (without liboqs) and OpenSSH 9.x agree on. Left to itself the
 #: OpenSSH client picks sntrup761x25519-sha512, which asyncssh cannot offer and which costs
@@ -134,6 +154,52 @@ FLOOR_SCRIPT = textwrap.dedent(
 )
 
 
+#: Fabric as its documentation shows it: a ``ThreadingGroup`` of the hosts, the key and no
+#: agent or other keys in ``connect_kwargs``, strict host keys on each connection's paramiko
+#: client, ``group.run`` once per command. ``in_stream=False``: nothing to forward from stdin
+#: (else Invoke starts a thread per connection to read it). Run as ``python -c``.
+FABRIC_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    from fabric import ThreadingGroup
+    from paramiko import RejectPolicy
+
+
+    def main(hosts, user, key, known_hosts, command, times=1, size=None):
+        group = ThreadingGroup(
+            *(f"{address}:{port}" for address, port in hosts),
+            user=user,
+            connect_kwargs={"key_filename": key, "look_for_keys": False, "allow_agent": False},
+        )
+        for connection in group:
+            connection.client.load_host_keys(known_hosts)
+            connection.client.set_missing_host_key_policy(RejectPolicy())
+        with group:
+            for _ in range(times):
+                results = group.run(command, hide=True, in_stream=False)
+                for connection, result in results.items():
+                    if size is not None and len(result.stdout) != size:
+                        got = len(result.stdout)
+                        raise RuntimeError(f"{connection.host}: {got} bytes, not {size}")
+
+
+    if __name__ == "__main__":
+        main(**json.loads(sys.argv[1]))
+    """
+)
+
+#: pyinfra's deploy for a sequence: one operation of ``times`` commands, each run on its own
+PYINFRA_DEPLOY = '''\
+"""The ssh benchmark's sequence (generated; see benchmarks/ssh.py)."""
+
+from pyinfra.operations import server
+
+server.shell(name="sequence", commands={commands!r})
+'''
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
@@ -155,7 +221,8 @@ WORKLOADS = (
     Workload(f"{SEQUENCE} × true in sequence × 50 hosts", "seq10", 50, "true", SEQUENCE),
     Workload("1 MB of output × 50 hosts", "mb", 50, MB_COMMAND, 1, MB),
 )
-#: --quick: every code path once (pooled sequences, ControlMasters, bulk output), cheaply.
+#: --quick: every contender and code path once (pooled sequences, ControlMasters, pyinfra's
+#: deploy, bulk output), cheaply.
 QUICK_WORKLOADS = (WORKLOADS[0], WORKLOADS[2], WORKLOADS[4])
 
 
@@ -171,6 +238,7 @@ class Bench:
     mux_config: Path  # OpenSSH, one ControlMaster per host
     control_dir: Path
     nexus_configs: Mapping[int, Path]  # host count → nexus.toml
+    pyinfra_inventories: Mapping[int, Path]  # host count → inventory.py
 
     @property
     def state(self) -> Path:
@@ -206,13 +274,14 @@ def run(profile: Profile, workdir: Path) -> list[Row]:
 
 
 def _measure_all(bench: Bench, profile: Profile) -> list[Row]:
-    repeats = min(profile.repeats, 3)  # 5 workloads × 5 contenders: keep the topic near a minute
+    repeats = min(profile.repeats, 3)  # 5 workloads × 7 contenders: keep the topic to minutes
     connects = 3 if profile.quick else 10
     rows = _connect_rows(bench, connects)
     rows += _per_command_rows(bench, 20 if profile.quick else PER_COMMAND)
     floor = _load_floor()
     workloads = QUICK_WORKLOADS if profile.quick else WORKLOADS
     for i, workload in enumerate(workloads):
+        print(f"  ssh: {workload.name}", file=sys.stderr, flush=True)
         rows += _workload_rows(bench, workload, floor, repeats, warm_up=i == 0)
     return rows
 
@@ -223,10 +292,12 @@ def _measure_all(bench: Bench, profile: Profile) -> list[Row]:
 def _prepare(lab: SshLab, workdir: Path, control_dir: Path) -> Bench:
     home = lab.make_home(workdir / "home")
     env = client_env(home, workdir / "state")
-    configs = {count: _write_nexus_config(lab, workdir, count) for count in (10, N_HOSTS)}
+    counts = sorted({w.hosts for w in WORKLOADS})
+    configs = {count: _write_nexus_config(lab, workdir, count) for count in counts}
+    inventories = {count: _write_pyinfra_inventory(lab, workdir, count) for count in counts}
     ssh_config = _write_ssh_config(lab, workdir / "ssh_config", None)
     mux_config = _write_ssh_config(lab, workdir / "ssh_config_mux", control_dir)
-    return Bench(lab, workdir, home, env, ssh_config, mux_config, control_dir, configs)
+    return Bench(lab, workdir, home, env, ssh_config, mux_config, control_dir, configs, inventories)
 
 
 def _write_nexus_config(lab: SshLab, workdir: Path, count: int) -> Path:
@@ -255,6 +326,16 @@ def _write_nexus_config(lab: SshLab, workdir: Path, count: int) -> Path:
         lines += [f"[tasks.{task}]", 'on = "all"', f"commands = [{listed}]", ""]
     path = workdir / f"nexus-{count}.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _write_pyinfra_inventory(lab: SshLab, workdir: Path, count: int) -> Path:
+    """The first ``count`` hosts, each logged in as the ensure topic's pyinfra logs in."""
+    fleet = [(h.name, pyinfra_login(lab, h)) for h in lab.hosts[:count]]
+    path = workdir / f"pyinfra-{count}.py"
+    path.write_text(
+        f'"""Generated by benchmarks/ssh.py."""\n\nfleet = {fleet!r}\n', encoding="utf-8"
+    )
     return path
 
 
@@ -483,6 +564,43 @@ async def _discard(stream: Stream, data: bytes) -> None:
 # --- the workloads ------------------------------------------------------------------------------
 
 
+@dataclass
+class Contender:
+    """One way of running a workload, timed in turn with the others. One that fails keeps its
+    error (the table says why) and runs no more; the others go on."""
+
+    name: str  # for the notes: "Fabric"
+    label: str  # the table's baseline column: "Fabric 3.2.3, python -c"
+    action: Callable[[], object]
+    after: Callable[[], object] | None = None  # off the clock, after every run
+    process: bool = True  # a process of its own: the children's CPU time is its CPU time
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    def run_once(self, *, record: bool) -> None:
+        cpu = children_cpu()
+        try:
+            wall = timed(self.action)
+        finally:
+            if self.after is not None:
+                self.after()
+        if record:
+            self.walls.append(wall)
+            self.cpus.append(children_cpu() - cpu)
+
+    @property
+    def wall(self) -> float | None:
+        """Seconds, the median of the runs; None if it failed."""
+        return statistics.median(self.walls) if self.walls and self.error is None else None
+
+    def cpu_per_host(self, hosts: int) -> float | None:
+        """CPU seconds per host of its process tree, the median of the runs."""
+        if not self.process or not self.cpus or self.error is not None:
+            return None
+        return statistics.median(self.cpus) / hosts
+
+
 def _workload_rows(
     bench: Bench, workload: Workload, floor: Callable[..., Any], repeats: int, *, warm_up: bool
 ) -> list[Row]:
@@ -491,86 +609,209 @@ def _workload_rows(
     cli_argv += ["--plain", "-q"]
     floor_args = bench.floor_args(workload)
     forget = partial(shutil.rmtree, bench.state, ignore_errors=True)  # 50 MB a run with mb
-    contenders: list[tuple[Callable[[], object], Callable[[], object] | None]] = [
-        (partial(run_quiet, cli_argv, bench.env), forget),
-        (partial(_in_process, bench, config, workload), forget),
+    nexus = Contender("Nexus", "Nexus CLI", partial(run_quiet, cli_argv, bench.env), forget)
+    script_cli = Contender(
+        "the asyncssh script",
+        "asyncssh script, python -c",
+        partial(_python_c, bench, FLOOR_SCRIPT, floor_args),
+    )
+    peers = [
+        _fabric(bench, floor_args),
+        _pyinfra(bench, workload),
         _openssh(bench, workload),
-        (partial(_floor_subprocess, bench, floor_args), None),
-        (partial(_floor_in_process, bench, floor, floor_args), None),
     ]
-    for action, after in contenders if warm_up else ():  # off the record: caches, imports
-        action()
-        if after is not None:
-            after()
-    samples: list[list[float]] = [[] for _ in contenders]
-    for _ in range(max(repeats, 1)):  # in turn: A, B, C, ..., A, B, C, ...
-        for (action, after), times in zip(contenders, samples, strict=True):
-            times.append(timed(action))
-            if after is not None:
-                after()
-    cli, engine, openssh, floor_cli, floor_here = (statistics.median(t) for t in samples)
+    engine = Contender(
+        "Nexus's engine",
+        "Nexus engine",
+        partial(_in_process, bench, config, workload),
+        forget,
+        process=False,
+    )
+    script_here = Contender(
+        "the asyncssh script in-process",
+        "asyncssh script, in-process",
+        partial(_floor_in_process, bench, floor, floor_args),
+        process=False,
+    )
+    contenders = [nexus, script_cli, *peers, engine, script_here]
+    _rounds(contenders, max(repeats, 1), warm_up=warm_up)
 
     stat = f"median of {max(repeats, 1)}"
-    name = "ssh + xargs -P" if workload.times == 1 else "ssh ControlMaster + xargs -P"
-    if workload.floor_target:
-        met = "met" if engine <= FLOOR_TARGET * floor_here else "NOT met"
-        floor_note = f"target ≤ {FLOOR_TARGET}× asyncssh: {met}"
-    else:
-        floor_note = f"for reference (the {FLOOR_TARGET}× target is for {N_HOSTS} hosts)"
-    startup = (
-        f"for reference: start-up included, Nexus +{(cli - engine) * MS:.0f} ms over its "
-        f"engine, the asyncssh script +{(floor_cli - floor_here) * MS:.0f} ms over itself"
-    )
-    return [
+    name = f"{workload.name}, whole process"
+    ours = _ms(nexus.wall)
+    rows = [
         Row(
             "ssh",
-            f"{workload.name} (engine)",
-            engine * MS,
-            "ms",
-            openssh * MS,
             name,
-            stat,
-            note=f"target: ahead of OpenSSH: {'met' if engine < openssh else 'NOT met'}",
-        ),
-        Row(
-            "ssh",
-            f"{workload.name} (engine)",
-            engine * MS,
+            ours,
             "ms",
-            floor_here * MS,
-            "asyncssh script, in-process",
+            _ms(script_cli.wall),
+            script_cli.label,
             stat,
-            note=floor_note,
-        ),
-        Row("ssh", f"{workload.name} (CLI)", cli * MS, "ms", openssh * MS, name, stat, startup),
-        Row(
-            "ssh",
-            f"{workload.name} (CLI)",
-            cli * MS,
-            "ms",
-            floor_cli * MS,
-            "asyncssh script, python -c",
-            stat,
-            note="for reference: both start an interpreter",
-        ),
+            note=_floor_note(workload, nexus, script_cli),
+        )
     ]
+    rows += [
+        Row(
+            "ssh",
+            name,
+            ours,
+            "ms",
+            _ms(peer.wall),
+            peer.label,
+            stat,
+            note=_peer_note(workload, peer, script_cli),
+        )
+        for peer in peers
+    ]
+    rows.append(
+        Row(
+            "ssh",
+            f"{workload.name}, engine in-process",
+            _ms(engine.wall),
+            "ms",
+            _ms(script_here.wall),
+            script_here.label,
+            stat,
+            note="; ".join(_errors(engine, script_here))
+            or "for reference: no interpreter start-up, no imports, either side",
+        )
+    )
+    return rows
 
 
-def _openssh(
-    bench: Bench, workload: Workload
-) -> tuple[Callable[[], object], Callable[[], object] | None]:
-    """(a): xargs starting one ``ssh`` per host; for a sequence, one ControlMaster per host,
-    which the first ``ssh`` of each host starts (inside the measured time)."""
+def _rounds(contenders: Sequence[Contender], repeats: int, *, warm_up: bool) -> None:
+    """``repeats`` rounds, each contender once a round, in turn (A, B, C, ..., A, B, C, ...), so
+    that a neighbour's load on a shared machine falls on all of them alike; a warm-up round
+    first, off the record (caches, imports, .pyc files), if asked."""
+    for i in range(repeats + warm_up):
+        for contender in contenders:
+            if contender.error is not None:
+                continue
+            try:
+                contender.run_once(record=i >= warm_up)
+            except Exception as problem:  # noqa: BLE001 - a failed contender is a row's note
+                contender.error = " ".join(str(problem).split())[-300:]
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * MS
+
+
+def _errors(*contenders: Contender) -> list[str]:
+    return [f"{c.name} not measured: {c.error}" for c in contenders if c.error is not None]
+
+
+def _floor_note(workload: Workload, nexus: Contender, floor: Contender) -> str:
+    """The targets: Nexus's wall time at or below the script's, its CPU per host within
+    ``CPU_TARGET``× of the script's; judged at 50 hosts, shown for reference below."""
+    parts = _errors(nexus, floor)
+    ours_cpu, floor_cpu = nexus.cpu_per_host(workload.hosts), floor.cpu_per_host(workload.hosts)
+    judged = workload.floor_target
+    if nexus.wall is not None and floor.wall is not None and judged:
+        met = "met" if nexus.wall <= floor.wall else "NOT met"
+        parts.append(f"target ≤ the asyncssh script: {met}")
+    if ours_cpu is not None and floor_cpu:
+        ratio = ours_cpu / floor_cpu
+        cpu = (
+            f"CPU/host: Nexus {ours_cpu * MS:.1f} ms, script {floor_cpu * MS:.1f} ms (×{ratio:.2f}"
+        )
+        if judged:
+            cpu += f"; target ≤ {CPU_TARGET}×: {'met' if ratio <= CPU_TARGET else 'NOT met'}"
+        parts.append(cpu + ")")
+    if not judged:
+        parts.append(f"for reference (the targets are for {N_HOSTS} hosts)")
+    return "; ".join(parts)
+
+
+def _peer_note(workload: Workload, peer: Contender, floor: Contender) -> str:
+    """The peer beside the asyncssh script: its wall time's ratio, its CPU per host."""
+    parts = _errors(peer)
+    if peer.wall is not None and floor.wall is not None:
+        parts.append(f"{peer.name}: ×{peer.wall / floor.wall:.2f} the asyncssh script")
+    if (cpu := peer.cpu_per_host(workload.hosts)) is not None:
+        parts.append(f"CPU/host {cpu * MS:.1f} ms")
+    return "; ".join(parts)
+
+
+def _python_c(bench: Bench, source: str, args: Mapping[str, Any]) -> None:
+    """A script as ``python -c``, its arguments as one JSON document."""
+    run_quiet([sys.executable, "-c", source, json.dumps(args)], bench.env)
+
+
+def _fabric(bench: Bench, floor_args: Mapping[str, Any]) -> Contender:
+    """Fabric's script, with the asyncssh script's arguments (it checks the size alike)."""
+    contender = Contender(
+        "Fabric",
+        f"Fabric {version('fabric')}, python -c",
+        partial(_python_c, bench, FABRIC_SCRIPT, floor_args),
+    )
+    if importlib.util.find_spec("fabric") is None:
+        contender.error = "fabric not installed: pip install -e '.[bench]'"
+    return contender
+
+
+def _pyinfra(bench: Bench, workload: Workload) -> Contender:
+    """pyinfra's CLI: ``exec`` for one command; for a sequence, a deploy of one ``server.shell``
+    (one operation a host, its commands run one by one)."""
+    inventory = str(bench.pyinfra_inventories[workload.hosts])
+    parallel = ["--parallel", str(workload.hosts)]
+    if workload.times == 1:
+        argv = [script("pyinfra"), inventory, "exec", *parallel, "--", workload.command]
+        label = f"pyinfra {version('pyinfra')} exec"
+    else:
+        deploy = bench.workdir / f"pyinfra-{workload.task}.py"
+        commands = [workload.command] * workload.times
+        deploy.write_text(PYINFRA_DEPLOY.format(commands=commands), encoding="utf-8")
+        argv = [script("pyinfra"), inventory, str(deploy), "-y", *parallel]
+        label = f"pyinfra {version('pyinfra')} deploy"
+    contender = Contender("pyinfra", label, partial(_pyinfra_run, argv, bench, workload))
+    if not Path(argv[0]).exists():
+        contender.error = "pyinfra not installed: pip install -e '.[bench]'"
+    return contender
+
+
+def _pyinfra_run(argv: Sequence[str], bench: Bench, workload: Workload) -> None:
+    """One pyinfra run, checked: it exits 0, its results table has the operation succeeded on
+    every host, and with 1 MB every host's output line (``[h1]  aaa…`` in its log, on stderr)
+    holds the whole megabyte."""
+    done = subprocess.run(
+        argv,
+        cwd=bench.workdir,
+        env=dict(bench.env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    log = done.stderr.decode(errors="replace")
+    if done.returncode != 0:
+        raise RuntimeError(f"pyinfra exited {done.returncode}: {log[-300:]}")
+    problems = pyinfra_report(log, True, workload.hosts, steps=1)
+    if workload.size is not None:
+        lines = re.findall(r"^\[(\S+)\] +(a+)$", log, re.MULTILINE)
+        whole = {host for host, text in lines if len(text) == workload.size}
+        if len(whole) != workload.hosts:
+            problems.append(f"{len(whole)} of {workload.hosts} hosts printed {workload.size} bytes")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+
+
+def _openssh(bench: Bench, workload: Workload) -> Contender:
+    """xargs starting one ``ssh`` per host; for a sequence, one ControlMaster per host, which
+    the first ``ssh`` of each host starts (inside the measured time)."""
     names = "\n".join(h.name for h in bench.lab.hosts[: workload.hosts]).encode() + b"\n"
     xargs = ["xargs", "-P", str(workload.hosts), "-I{}"]
     if workload.times == 1:
         argv = [*xargs, "ssh", "-F", str(bench.ssh_config), "{}", workload.command]
-        return partial(_openssh_run, argv, bench.env, names, workload.size), None
+        action = partial(_openssh_run, argv, bench.env, names, workload.size)
+        return Contender("OpenSSH", "ssh + xargs -P", action)
     loop = (
         f'for i in $(seq {workload.times}); do ssh -F "$0" "$1" {workload.command} || exit 1; done'
     )
     argv = [*xargs, "sh", "-c", loop, str(bench.mux_config), "{}"]
-    return partial(_openssh_run, argv, bench.env, names, None), partial(_close_masters, bench)
+    action = partial(_openssh_run, argv, bench.env, names, None)
+    masters = partial(_close_masters, bench)
+    return Contender("OpenSSH", "ssh ControlMaster + xargs -P", action, masters)
 
 
 def _openssh_run(
@@ -590,10 +831,6 @@ def _openssh_run(
     total = int(result.stdout)
     if total != size * stdin.count(b"\n"):
         raise RuntimeError(f"OpenSSH: {total} bytes of output, not {size} per host")
-
-
-def _floor_subprocess(bench: Bench, args: Mapping[str, Any]) -> None:
-    run_quiet([sys.executable, "-c", FLOOR_SCRIPT, json.dumps(args)], bench.env)
 
 
 def _floor_in_process(bench: Bench, floor: Callable[..., Any], args: Mapping[str, Any]) -> None:

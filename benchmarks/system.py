@@ -52,21 +52,28 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from benchmarks.common import Profile, Row, client_env, nexus_argv, toml_string
+from benchmarks.common import (
+    Profile,
+    Row,
+    client_env,
+    nexus_argv,
+    pyinfra_login,
+    pyinfra_report,
+    script,
+    toml_string,
+    version,
+)
 from benchmarks.ensure import (
     Bench,
     Tool,
     _median,
     _nexus_report,
-    _pyinfra_report,
     _require,
     _rounds,
-    _script,
     _stat,
     _timed_run,
-    _version,
 )
-from benchmarks.ensure_work import Layout, pyinfra_login
+from benchmarks.ensure_work import Layout
 from tests.ops.debs import DROP_IN, PREFIX, Repository, installed, private_apt
 from tests.ssh.harness import MAX_HOSTS, SshHost, SshLab, SshLabUnavailable
 
@@ -291,7 +298,7 @@ def _tools(bench: Bench, profile: Profile) -> list[Tool]:
     repeats = 1 if profile.quick else min(max(profile.repeats, 1), MAX_REPEATS)
     tasks = [f"{TASK}-{h.name}" for h in bench.hosts]
     nexus = [*nexus_argv(), "-c", str(project / "nexus.toml"), "--headless", "run", *tasks]
-    pyinfra = [_script("pyinfra"), "inventory.py", "deploy.py", "-y", "--parallel", str(n)]
+    pyinfra = [script("pyinfra"), "inventory.py", "deploy.py", "-y", "--parallel", str(n)]
     tools = [
         Tool(
             "nexus",
@@ -303,10 +310,10 @@ def _tools(bench: Bench, profile: Profile) -> list[Tool]:
         ),
         Tool(
             "pyinfra",
-            f"pyinfra {_version('pyinfra')}",
+            f"pyinfra {version('pyinfra')}",
             [*pyinfra, "--sudo"],
             env("pyinfra"),
-            functools.partial(_pyinfra_report, steps=STEPS),
+            functools.partial(pyinfra_report, steps=STEPS),
             repeats,
         ),
     ]
