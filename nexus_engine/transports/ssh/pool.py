@@ -10,12 +10,15 @@ channel the server will not close is marked broken: it is closed once no command
 
 Handshakes in flight are bounded run-wide (``connect_limit``): a 500-host run opening every
 connection at once would trip sshd's ``MaxStartups`` and starve the controller's CPU of the key
-exchanges that are already under way. A host whose connections keep failing is marked down
-(a circuit breaker): its later units fail at once as unreachable instead of each waiting out
-another connect timeout. Authentication and host key failures mark it down at the first
-failure, since trying again cannot change the answer. Only the operator's own retry (the
-dashboard's ``r``) lifts the mark: they may have fixed the host meanwhile; the automatic
-``retries`` of a step do not.
+exchanges that are already under way. A handshake that stalls (a host that never answers) gives
+its slot back after a quarter of ``connect_timeout``, and the time a unit waited for a slot is
+reported apart from its handshake (``slot_wait``).
+
+A host whose connections keep failing is marked down (a circuit breaker): its later units fail
+at once as unreachable instead of each waiting out another connect timeout. Authentication and
+host key failures mark it down at the first failure, since trying again cannot change the
+answer. Only the operator's own retry (the dashboard's ``r``) lifts the mark: they may have
+fixed the host meanwhile; the automatic ``retries`` of a step do not.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from nexus_engine.transports.ssh.errors import SshFailure
 from nexus_engine.transports.ssh.known_hosts import KnownHostsBook
 from nexus_engine.words import Failure
 
+#: Of ``connect_timeout``, how long a handshake holds its slot before it counts as stalled.
+_STALLED = 0.25
 #: A wait for a handshake slot shorter than this is not worth a word in a failure's message.
 _WORTH_SAYING = 0.1
 #: Failures after which one more connection attempt cannot succeed this run.
@@ -70,6 +75,19 @@ class _Pooled:
     @property
     def usable(self) -> bool:
         return not self.broken and not self.connection.is_closed()
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One handshake slot, given back once: when the handshake ends or when it stalls."""
+
+    semaphore: asyncio.Semaphore
+    held: bool = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.semaphore.release()
 
 
 @dataclass(eq=False)
@@ -190,18 +208,28 @@ class SshPool:
     async def _open(self, host: _Host, waits: list[float]) -> _Pooled:
         """A new connection to ``host``, once a handshake slot is free; the time spent waiting
         for the slot goes to ``waits`` (and into the failure's message, if it fails), kept
-        apart from the handshake itself, which alone ``connect_timeout`` limits."""
+        apart from the handshake itself, which alone ``connect_timeout`` limits.
+
+        A handshake gives its slot back once it has taken a quarter of ``connect_timeout``
+        (:data:`_STALLED`): a key exchange costs milliseconds of CPU, so one still going on is
+        a host that does not answer (or a person typing a password), and keeping the slot would
+        let 50 hung hosts over 32 slots cost the whole run two connect timeouts."""
         loop = asyncio.get_running_loop()
         queued = loop.time()
-        async with self._handshakes:
-            waits.append(loop.time() - queued)
-            try:
-                connection = await connect(host.login, self.settings, self.known_hosts, self._ask)
-            except SshFailure as failure:
-                host.failures += 1
-                if failure.kind in _FINAL or host.failures >= self.breaker_after:
-                    host.down = _marked_down(failure, host.failures)  # later units never wait
-                raise self._after_waiting(failure, sum(waits)) from None
+        await self._handshakes.acquire()
+        waits.append(loop.time() - queued)
+        slot = _Slot(self._handshakes)
+        stalled = loop.call_later(self.settings.connect_timeout * _STALLED, slot.give_back)
+        try:
+            connection = await connect(host.login, self.settings, self.known_hosts, self._ask)
+        except SshFailure as failure:
+            host.failures += 1
+            if failure.kind in _FINAL or host.failures >= self.breaker_after:
+                host.down = _marked_down(failure, host.failures)  # later units never wait
+            raise self._after_waiting(failure, sum(waits)) from None
+        finally:
+            stalled.cancel()
+            slot.give_back()
         host.failures = 0
         self.opened += 1
         return _Pooled(connection, capacity=max(self.max_sessions - 1, 1))
