@@ -14,10 +14,11 @@ from nexus_cli.run import request_of
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import warnings
 from nexus_engine.preflight import HostReport, Verdict, all_ok
+from nexus_engine.render.preflight import NOTHING_TO_CHECK, summary
+from nexus_engine.render.preflight import detail as detail_of
 from nexus_engine.render.terminal import paint, printable, table, wants_colour
 from nexus_engine.session import check_hosts
 
-NOTHING_TO_CHECK = "nothing to check: every task runs locally"
 _CELLS = {
     Verdict.PASSED: ("✓ ok", "32"),
     Verdict.FAILED: ("✗ failed", "31"),
@@ -48,25 +49,9 @@ def print_reports(reports: list[HostReport], out: TextIO) -> None:
     rows, bare = [header], [header]
     for report in reports:
         cells = [_CELLS[report.check(name).verdict] for name in ("tcp", "ssh", "sudo")]
-        detail = printable(_detail(report))
+        detail = printable(detail_of(report))
         bare.append([report.host, *(text for text, _ in cells), detail])
         rows.append([report.host, *(paint(text, code, colour) for text, code in cells), detail])
     for line in table(rows, bare):
         print(line, file=out)
     print(summary(reports), file=out)
-
-
-def _detail(report: HostReport) -> str:
-    failed = report.failed
-    if failed is not None:
-        return f"{failed.kind}: {failed.detail}" if failed.kind else failed.detail
-    tcp = report.check("tcp")
-    if tcp.verdict is Verdict.NOT_APPLICABLE:  # reached through a proxy: say so
-        return f"{report.where}; tcp {tcp.detail}"
-    return report.where
-
-
-def summary(reports: list[HostReport]) -> str:
-    bad = sum(1 for report in reports if not report.ok)
-    hosts = f"{len(reports)} host{'' if len(reports) == 1 else 's'}"
-    return f"preflight: {hosts} ok" if not bad else f"preflight: {bad} of {hosts} failed"

@@ -119,6 +119,7 @@ async def _preflight_passes(
     connections are closed before the run opens its own."""
     from nexus_cli import preflight as face  # noqa: PLC0415
     from nexus_engine.preflight import all_ok  # noqa: PLC0415 - only with --preflight
+    from nexus_engine.render.preflight import summary  # noqa: PLC0415
 
     reports = await check_hosts(loaded, plan, request)
     if not all_ok(reports):
@@ -126,8 +127,7 @@ async def _preflight_passes(
         print("nexus: preflight failed, so not starting the run", file=sys.stderr)
         return False
     if args.format == "text" and not args.quiet:
-        said = face.summary(reports) if reports else f"preflight: {face.NOTHING_TO_CHECK}"
-        print(said, file=sys.stderr)
+        print(summary(reports), file=sys.stderr)
     return True
 
 

@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from nexus_engine import hostrange
 from nexus_engine.config.hosts import expand, suggestion
 from nexus_engine.config.models import LOCAL, NexusConfig
 
@@ -72,7 +73,7 @@ class HostSelection:
             if not kept[task] and any(host != LOCAL for host in hosts)
         ]
         if emptied:
-            shown = [f"task {task} (it runs on {_names(task_hosts[task])})" for task in emptied]
+            shown = [f"task {task} (it runs on {_hosts(task_hosts[task])})" for task in emptied]
             raise SelectionError(
                 f"{self} leaves no hosts for {_names(shown, _SHOWN_TASKS, ' tasks')}; "
                 "name only the tasks to run, or select some of their hosts"
@@ -81,7 +82,7 @@ class HostSelection:
         if self.include and not used & named:
             every = dict.fromkeys(host for hosts in task_hosts.values() for host in hosts)
             raise SelectionError(
-                f"{self} selects none of the hosts this run uses ({_names(every)})"
+                f"{self} selects none of the hosts this run uses ({_hosts(every)})"
             )
         if not used:
             raise SelectionError(f"{self} leaves nothing to run")
@@ -125,6 +126,11 @@ def _patterns(flag: str, values: Iterable[str]) -> tuple[str, ...]:
             raise SelectionError(f"{flag} needs a host or group pattern, got {shlex.quote(value)}")
         patterns.extend(found)
     return tuple(patterns)
+
+
+def _hosts(names: Iterable[str]) -> str:
+    """Host names folded into ranges (``web[001-480]``), then the first few of those."""
+    return _names(hostrange.fold(names))
 
 
 def _names(items: Iterable[str], limit: int = _SHOWN_NAMES, what: str = "") -> str:

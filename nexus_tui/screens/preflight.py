@@ -21,9 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nexus_engine.preflight import all_ok
+from nexus_engine.render.preflight import summary
 from nexus_engine.status import EXIT_USAGE, RunStatus
 from nexus_tui.source import Checker, StartError
-from nexus_tui.widgets.preflight_table import PreflightTable, summary
+from nexus_tui.widgets.preflight_table import PreflightTable
 
 if TYPE_CHECKING:
     from nexus_tui.app import NexusApp

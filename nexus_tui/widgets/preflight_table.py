@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
+from nexus_engine.render.preflight import detail
 from nexus_engine.render.terminal import printable
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ CELLS: dict[str, tuple[str, str]] = {
     "n/a": ("-", "dim"),
 }
 CHECKS: tuple[CheckName, ...] = ("tcp", "ssh", "sudo")
-NOTHING_TO_CHECK = "nothing to check: every task runs locally"
 
 
 class PreflightTable(DataTable[Text]):
@@ -43,23 +43,3 @@ class PreflightTable(DataTable[Text]):
                 Text(printable(detail(report)), style="" if report.ok else "red"),
                 key=report.host,
             )
-
-
-def detail(report: HostReport) -> str:
-    """Why the host failed, or whom it reached (and how, when through a proxy)."""
-    failed = report.failed
-    if failed is not None:
-        return f"{failed.kind}: {failed.detail}" if failed.kind else failed.detail
-    tcp = report.check("tcp")
-    if tcp.verdict.value == "n/a":  # reached through a proxy: say so
-        return f"{report.where}; tcp {tcp.detail}"
-    return report.where
-
-
-def summary(reports: Sequence[HostReport]) -> str:
-    """``preflight: 3 hosts ok`` or ``preflight: 1 of 3 hosts failed``."""
-    if not reports:
-        return f"preflight: {NOTHING_TO_CHECK}"
-    bad = sum(1 for report in reports if not report.ok)
-    hosts = f"{len(reports)} host{'' if len(reports) == 1 else 's'}"
-    return f"preflight: {hosts} ok" if not bad else f"preflight: {bad} of {hosts} failed"

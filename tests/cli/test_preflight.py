@@ -92,7 +92,7 @@ def test_the_table_has_a_row_per_host_and_a_summary() -> None:
         "HOST  TCP       SSH      SUDO     DETAIL",
         "web1  ✓ ok      ✓ ok     -        deploy@web1:22",
         "db    ✗ failed  skipped  skipped  unreachable: refused by db",  # escapes removed
-        "preflight: 1 of 2 hosts failed",
+        "preflight: 1 of 2 hosts failed: db",
     ]
     assert not all_ok(reports)
 

@@ -216,26 +216,37 @@ def test_a_task_left_without_hosts_is_an_error_naming_it() -> None:
     with pytest.raises(SelectionError) as info:
         plan(INVENTORY + PIPELINE, ["deploy"], include=["db*"])
     assert str(info.value).startswith(
-        "--hosts 'db*' leaves no hosts for task deploy (it runs on web1, web2, web3);"
+        "--hosts 'db*' leaves no hosts for task deploy (it runs on web[1-3]);"
     )
     with pytest.raises(SelectionError) as info:
         plan(INVENTORY + PIPELINE, include=["cache"])
-    assert "for task deploy (it runs on web1, web2, web3), task migrate (it runs on" in str(
+    assert "for task deploy (it runs on web[1-3]), task migrate (it runs on" in str(
         info.value
     )
 
 
-def test_long_lists_in_messages_are_cut_short() -> None:
-    names = [f"h{i}" for i in range(9)]
+def emptied_by_other(names: list[str]) -> str:
+    """The message of a selection that leaves five tasks on ``names`` without hosts."""
     hosts = "\n".join(f'{name} = "{name}.test"' for name in names)
     tasks = "\n".join(f'[tasks.t{i}]\non = "all"\ncommands = ["x"]' for i in range(5))
     group = ", ".join(f'"{name}"' for name in names)
     toml = f'[hosts]\n{hosts}\nother = "o.test"\n[groups]\nall = [{group}]\n{tasks}\n'
     with pytest.raises(SelectionError) as info:
         plan(toml, include=["other"])
-    message = str(info.value)
-    assert "task t0 (it runs on h0, h1, h2, h3, h4 and 4 more)" in message
-    assert "task t2 (it runs on h0, h1, h2, h3, h4 and 4 more) and 2 more tasks;" in message
+    return str(info.value)
+
+
+def test_long_lists_in_messages_are_cut_short() -> None:
+    names = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
+    message = emptied_by_other(names)
+    shown = "alpha, bravo, charlie, delta, echo and 4 more"
+    assert f"task t0 (it runs on {shown})" in message
+    assert f"task t2 (it runs on {shown}) and 2 more tasks;" in message
+
+
+def test_numbered_hosts_in_messages_fold_into_ranges() -> None:
+    message = emptied_by_other([f"web{i:03d}" for i in range(1, 481)] + ["db1"])
+    assert "task t0 (it runs on web[001-480], db1)" in message
 
 
 def test_a_selection_that_misses_every_host_of_the_run_is_an_error() -> None:

@@ -422,7 +422,7 @@ def test_preflight_fails_with_exit_1_naming_each_failure(ssh_lab: SshLab, cli: C
     assert table["locked"][4].startswith("auth_failed: ")
     assert table["pw"][1:4] == ["✓ ok", "✓ ok", "✗ failed"]
     assert table["pw"][4].startswith("sudo_password_required: ")
-    assert done.stdout.splitlines()[-1] == "preflight: 4 of 5 hosts failed"
+    assert done.stdout.splitlines()[-1] == "preflight: 4 of 5 hosts failed: gone, new, locked, pw"
 
 
 def test_preflight_uses_a_sudo_password_from_a_secret(ssh_lab: SshLab, cli: Cli) -> None:

@@ -73,7 +73,7 @@ async def test_when_a_host_fails_nothing_starts_and_q_exits_1(project: Project) 
             ],
         ]
         verdict = str(app.screen.query_one("#preflight-verdict").render())
-        assert "preflight: 1 of 2 hosts failed" in verdict
+        assert "preflight: 1 of 2 hosts failed: web2" in verdict
         assert app.source is None
         assert not app.start_run(["alpha"])  # nothing can start it behind the table's back
         await pilot.press("q")
