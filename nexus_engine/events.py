@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -243,6 +244,7 @@ class RunFinished(Event):
         return self.status.exit_code
 
 
+@functools.cache
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -255,25 +257,30 @@ def to_json(event: Event) -> dict[str, Any]:
     """A JSON-ready dict: ``event`` and ``time`` first; bytes as text when they are UTF-8,
     else base64 (``data_b64``) so nothing is lost or mangled."""
     out: dict[str, Any] = {"event": event.name, "time": iso_time(event.time)}
-    for f in dataclasses.fields(event):
-        if f.name == "time":
-            continue
-        out.update(_json_field(f.name, getattr(event, f.name)))
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        if isinstance(value, bytes):
+            try:
+                out["text"] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                out["data_b64"] = base64.b64encode(value).decode("ascii")
+        elif name == "started":
+            out[name] = iso_time(value)
+        else:
+            out[name] = _jsonable(value)
     return out
 
 
-def _json_field(name: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bytes):
-        try:
-            return {"text": value.decode("utf-8")}
-        except UnicodeDecodeError:
-            return {"data_b64": base64.b64encode(value).decode("ascii")}
-    if name == "started":
-        return {name: iso_time(value)}
-    return {name: _jsonable(value)}
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    """An event class's fields but ``time`` (written first), found once per class: the journal
+    encodes every event of the run, so this is on every step's path."""
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name != "time")
 
 
 def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float):  # most fields: as they are
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
