@@ -179,17 +179,18 @@ class TextRenderer:
         rows, bare = [["TASK", "HOST", "STATUS", "EXIT", "TRIES", "OK", "CHANGED", "TIME"]], []
         bare.append(list(rows[0]))
         for task, summary in event.tasks.items():
-            for host, unit in summary.hosts.items():
+            for hosts, unit, longest in _alike(summary):
                 exit_code = "-" if unit.exit_code is None else str(unit.exit_code)
+                time_cell = duration_text(longest)
                 cells = [
                     task,
-                    host,
+                    hostrange.text(hosts),
                     "",
                     exit_code,
                     str(unit.attempts),
                     str(unit.ok_steps),
                     str(unit.changed_steps),
-                    duration_text(unit.duration),
+                    time_cell if len(hosts) == 1 else f"≤ {time_cell}",
                 ]
                 status = [
                     status_text(unit.status, colour, reused=unit.reused)
@@ -334,6 +335,22 @@ _CHANGE_MARKS = {
 
 #: Lines of a diff between groups of hosts: added, removed, where a hunk starts.
 _DIFF_COLOURS = {"+": "32", "-": "31", "@": "36"}
+
+
+def _alike(summary: ev.TaskSummary) -> list[tuple[list[str], ev.UnitSummary, float | None]]:
+    """A task's hosts that ended alike (status, exit, tries, steps ok and changed), one row
+    each, in the order their first host came, with the longest time among them: 1,000 hosts
+    that all succeeded are one line, ``web[001-980]``, and each host that did not stands out."""
+    groups: dict[tuple[object, ...], tuple[list[str], ev.UnitSummary, float | None]] = {}
+    for host, unit in summary.hosts.items():
+        key = (unit.status, unit.reused, unit.exit_code, unit.attempts)
+        key += (unit.ok_steps, unit.changed_steps)
+        hosts, first, longest = groups.get(key, ([], unit, None))
+        hosts.append(host)
+        if unit.duration is not None and (longest is None or unit.duration > longest):
+            longest = unit.duration
+        groups[key] = (hosts, first, longest)
+    return list(groups.values())
 
 
 def _hosts(count: int) -> str:

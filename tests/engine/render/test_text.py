@@ -240,6 +240,24 @@ def test_the_summary_lists_every_unit_with_status_exit_tries_and_time() -> None:
     assert lines[-3:] == ["steps: 0 ok, 0 changed, 1 failed", "", "run r1 failed in 1m00s (exit 1)"]
 
 
+def test_the_summary_folds_hosts_that_ended_alike_into_one_row() -> None:
+    """1,000 hosts that all did the same are one row, with the longest time among them; every
+    host that ended otherwise has a row of its own."""
+    s, screen = Script(), Screen()
+    units = [s.unit_finished(f"deploy@web{i:04d}", duration=1.0 + i / 1000) for i in range(1, 1001)]
+    units[499] = s.unit_finished("deploy@web0500", S.FAILED, 3, 2.0, "exit status 3")
+    units[9] = s.unit_finished("deploy@web0010", attempts=2)
+    screen.feed(s.run_finished(RunStatus.FAILED, *units))
+    lines = screen.lines
+    header = next(i for i, line in enumerate(lines) if line.startswith("TASK "))
+    assert lines[header + 1 : header + 4] == [
+        "deploy  web[0001-0009,0011-0499,0501-1000]  ✓ succeeded  0     1      0   0        ≤ 2.0s",
+        "deploy  web0010                             ✓ succeeded  0     2      0   0        1.5s",
+        "deploy  web0500                             ✗ failed     3     1      0   0        2.0s",
+    ]
+    assert lines[header + 4].startswith("steps: ")
+
+
 def test_the_summary_says_which_tasks_are_partial() -> None:
     """A task whose failures stayed within its budget: its hosts' rows alone read as failed."""
     s, screen = Script(), Screen()
@@ -415,9 +433,9 @@ def test_hosts_that_printed_the_same_are_said_once_and_the_others_as_a_diff() ->
         "    -| {ignored} done",
         "    +! error: no space left on device",
     ]
-    assert lines.index("output of deploy: 6 hosts, 3 groups") < lines.index(
-        "TASK    HOST  STATUS       EXIT  TRIES  OK  CHANGED  TIME"
-    )
+    header = next(i for i, line in enumerate(lines) if line.startswith("TASK "))
+    assert lines.index("output of deploy: 6 hosts, 3 groups") < header
+    assert lines[header + 1].startswith("deploy  web[1-5]  ✓ succeeded")  # ended alike: one row
 
 
 def test_without_the_rules_only_times_are_normalised() -> None:
