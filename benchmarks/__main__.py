@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks import (
     durability,
     ensure,
+    fleet,
     local_runs,
     memory,
     planning,
@@ -38,6 +39,7 @@ TOPICS: dict[str, Topic] = {
     "ensure": ensure.run,
     "durability": durability.run,
     "system": system.run,
+    "fleet": fleet.run,
 }
 HEADERS = ("benchmark", "workload", "Nexus", "baseline", "ratio / note")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 import resource
@@ -15,12 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tests.ssh.harness import SshHost, SshLab
 
 STATE_ENV = "NEXUS_STATE_DIR"
+KIB = 1024
+MB = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,3 +246,105 @@ def write_local_config(
         parts.append(f"[tasks.{name}]\ndeps = [{dep_list}]\ncommands = [{toml_string(command)}]\n")
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def nexus_ciphers() -> list[str]:
+    """The ciphers Nexus offers a host whose ssh_config names no ``Ciphers``, in its order:
+    asyncssh's defaults, AES-GCM first when the CPU has AES instructions (see
+    ``nexus_engine.transports.ssh.connect``). A bare asyncssh contender is given the same list,
+    so that it does the same work per packet as Nexus and only the tools differ."""
+    import asyncssh  # noqa: PLC0415 - only the SSH topics need it
+
+    from nexus_engine.transports.ssh.connect import (  # noqa: PLC0415
+        _aes_gcm_first,
+        _cpu_has_aes,
+    )
+
+    defaults = asyncssh.encryption.get_default_encryption_algs()
+    return _aes_gcm_first(defaults) if _cpu_has_aes() else [name.decode() for name in defaults]
+
+
+#: Runs one command (``argv`` of the JSON argument) in a fresh interpreter, its stdout and stderr
+#: to files (None: discarded), and prints one JSON report: exit status (None: killed after
+#: ``timeout`` seconds), wall time, CPU time and peak RSS (KiB) of the process tree, and the most
+#: files the process held open at once, sampled from /proc/PID/fd every ``interval`` seconds by
+#: a thread while the main one waits (so the wall time is not rounded up to a sample).
+PROCESS_PROBE = """\
+import json, os, resource, subprocess, sys, threading, time
+job = json.loads(sys.argv[1])
+def sink(path):
+    return subprocess.DEVNULL if path is None else open(path, "wb")
+started = time.perf_counter()
+proc = subprocess.Popen(
+    job["argv"], stdin=subprocess.DEVNULL, stdout=sink(job["stdout"]), stderr=sink(job["stderr"])
+)
+done = threading.Event()
+most = [0]
+def sample():
+    fds = f"/proc/{proc.pid}/fd"
+    while not done.is_set():
+        try:
+            most[0] = max(most[0], len(os.listdir(fds)))
+        except OSError:
+            pass
+        done.wait(job["interval"])
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
+try:
+    code = proc.wait(job["timeout"])
+except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.wait()
+    code = None
+wall = time.perf_counter() - started
+done.set()
+sampler.join()
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"code": code, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak_kib": usage.ru_maxrss, "peak_fds": most[0]}))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSample:
+    """One whole process, start to end, as :data:`PROCESS_PROBE` saw it."""
+
+    code: int | None  # exit status; None: it ran out of time and was killed
+    wall: float  # seconds, from just before its fork to its exit
+    cpu: float  # seconds of CPU (user + system) of its whole tree
+    peak_rss: float  # MB: the largest process of its tree, not a sum
+    peak_fds: int  # the most open files seen at once (sampled: a brief peak can slip by)
+
+
+def measure_process(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    stdout: Path | None = None,
+    stderr: Path | None = None,
+    timeout: float = 600.0,
+    interval: float = 0.01,
+) -> ProcessSample:
+    """One run of ``argv`` under :data:`PROCESS_PROBE`, in a fresh helper interpreter: its
+    RUSAGE_CHILDREN is the measured tree alone, and its start-up is not on the clock."""
+    job: dict[str, Any] = {
+        "argv": list(argv),
+        "stdout": None if stdout is None else str(stdout),
+        "stderr": None if stderr is None else str(stderr),
+        "timeout": timeout,
+        "interval": interval,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROCESS_PROBE, json.dumps(job)],
+        capture_output=True,
+        env=dict(env),
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    return ProcessSample(
+        code=report["code"],
+        wall=report["wall"],
+        cpu=report["cpu"],
+        peak_rss=report["peak_kib"] * KIB / MB,
+        peak_fds=report["peak_fds"],
+    )

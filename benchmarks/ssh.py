@@ -37,6 +37,11 @@ loopback address) serves the whole topic. Measured, in one run:
 Every contender authenticates with the lab's ed25519 key, uses no agent and checks host keys
 strictly against the lab's known_hosts (Fabric: paramiko's ``load_host_keys`` and
 ``RejectPolicy``; pyinfra: ``ssh_known_hosts_file`` with ``ssh_strict_host_key_checking``).
+The asyncssh script (and the bare ``asyncssh.connect`` of the connection and per-command rows)
+offers the ciphers Nexus offers, in its order (``common.nexus_ciphers``: AES-GCM first when the
+CPU has AES instructions), passed in its JSON arguments: same key, same ciphers, so the script
+is the floor of the same work rather than of asyncssh's chacha20-poly1305, whose cost per packet
+would land on one side only. Fabric and pyinfra (paramiko) and OpenSSH keep their own choice.
 They share a fake HOME (``lab.make_home``); OpenSSH reads only the generated ``-F`` config,
 which pins the key exchange to the one asyncssh negotiates (curve25519-sha256): OpenSSH's own
 default, sntrup761x25519, costs its client ~70 ms of CPU a connection, and the connection rows
@@ -83,6 +88,7 @@ from benchmarks.common import (
     children_cpu,
     client_env,
     nexus_argv,
+    nexus_ciphers,
     pyinfra_login,
     pyinfra_report,
     run_quiet,
@@ -128,10 +134,10 @@ FLOOR_SCRIPT = textwrap.dedent(
     import asyncssh
 
 
-    async def one_host(address, port, user, key, known_hosts, command, times, size):
+    async def one_host(address, port, user, key, known_hosts, ciphers, command, times, size):
         async with asyncssh.connect(
             address, port, username=user, client_keys=[key], known_hosts=known_hosts,
-            agent_path=None,
+            agent_path=None, encryption_algs=ciphers,
         ) as conn:
             for _ in range(times):
                 result = await conn.run(command, check=True, encoding=None)
@@ -139,10 +145,10 @@ FLOOR_SCRIPT = textwrap.dedent(
                     raise RuntimeError(f"{address}: {len(result.stdout)} bytes, not {size}")
 
 
-    async def floor(hosts, user, key, known_hosts, command, times=1, size=None):
+    async def floor(hosts, user, key, known_hosts, ciphers, command, times=1, size=None):
         await asyncio.gather(
             *(
-                one_host(address, port, user, key, known_hosts, command, times, size)
+                one_host(address, port, user, key, known_hosts, ciphers, command, times, size)
                 for address, port in hosts
             )
         )
@@ -250,6 +256,7 @@ class Bench:
             "user": self.lab.key_user,
             "key": str(self.lab.keys["ed25519"]),
             "known_hosts": str(self.lab.known_hosts),
+            "ciphers": nexus_ciphers(),
             "command": workload.command,
             "times": workload.times,
             "size": workload.size,
@@ -491,6 +498,7 @@ async def _floor_connect(bench: Bench, address: str, port: int) -> asyncssh.SSHC
         client_keys=[str(bench.lab.keys["ed25519"])],
         known_hosts=str(bench.lab.known_hosts),
         agent_path=None,
+        encryption_algs=nexus_ciphers(),
     )
 
 
@@ -740,11 +748,13 @@ def _python_c(bench: Bench, source: str, args: Mapping[str, Any]) -> None:
 
 
 def _fabric(bench: Bench, floor_args: Mapping[str, Any]) -> Contender:
-    """Fabric's script, with the asyncssh script's arguments (it checks the size alike)."""
+    """Fabric's script, with the asyncssh script's arguments (it checks the size alike) but
+    the ciphers: paramiko keeps its own."""
+    args = {name: value for name, value in floor_args.items() if name != "ciphers"}
     contender = Contender(
         "Fabric",
         f"Fabric {version('fabric')}, python -c",
-        partial(_python_c, bench, FABRIC_SCRIPT, floor_args),
+        partial(_python_c, bench, FABRIC_SCRIPT, args),
     )
     if importlib.util.find_spec("fabric") is None:
         contender.error = "fabric not installed: pip install -e '.[bench]'"
