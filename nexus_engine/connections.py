@@ -11,12 +11,14 @@ asyncssh and the SSH modules are imported only once a run needs a remote host: t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nexus_engine import events as ev
 from nexus_engine.config.hosts import Host
 from nexus_engine.config.models import HostTable, NexusConfig
-from nexus_engine.plan import Plan, Unit
+from nexus_engine.plan import Plan, Unit, UnitKey
 from nexus_engine.transports.base import Ask, Transport
 from nexus_engine.transports.local import LocalTransport
 
@@ -118,6 +120,23 @@ class Connections:
                 self.pool, login, ask_sudo=self._ask_sudo
             )
         return transport
+
+    async def free_finished_hosts(self, plan: Plan, events: AsyncIterator[ev.Event]) -> None:
+        """Close a host's connections as soon as its last unit has settled (reopened if the
+        operator retries one): a 1,000-host run then holds a connection, and its file, only
+        for the hosts still at work, not for every host until the run ends."""
+        unsettled: dict[str, set[UnitKey]] = {}
+        for unit in plan.units:
+            if unit.host is not None:
+                unsettled.setdefault(unit.key.host, set()).add(unit.key)
+        async for event in events:
+            match event:
+                case ev.UnitStarted(task=task, host=host) if host in unsettled:
+                    unsettled[host].add(UnitKey(task, host))
+                case ev.UnitFinished(task=task, host=host) if host in unsettled:
+                    unsettled[host].discard(UnitKey(task, host))
+                    if not unsettled[host] and self.pool is not None:
+                        self.pool.close_host(host)
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -271,11 +271,16 @@ def to_json(event: Event) -> dict[str, Any]:
     return out
 
 
-@functools.cache
-def _field_names(kind: type) -> tuple[str, ...]:
+def _field_names(kind: type[Event]) -> tuple[str, ...]:
     """An event class's fields but ``time`` (written first), found once per class: the journal
     encodes every event of the run, so this is on every step's path."""
-    return tuple(f.name for f in dataclasses.fields(kind) if f.name != "time")
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind) if f.name != "time")
+    return names
+
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {}
 
 
 def _jsonable(value: Any) -> Any:

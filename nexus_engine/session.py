@@ -145,11 +145,22 @@ class RunSession:
         A journal that could not record everything makes a successful run count as failed:
         a run whose record is incomplete is no success."""
         recording = asyncio.create_task(self.journal.record(self.runner.bus.subscribe()))
+        freeing = None
+        if self.connections is not None:
+            freeing = asyncio.create_task(
+                self.connections.free_finished_hosts(self.runner.plan, self.runner.bus.subscribe())
+            )
         try:
             finished = await self.runner.run(handle_signals=handle_signals)
+        except BaseException:
+            if freeing is not None:
+                freeing.cancel()
+            raise
         finally:
             if self.connections is not None:
                 await self.connections.close()
+        if freeing is not None:
+            await freeing  # its stream ended with the run
         try:
             await recording
         except JournalError as error:

@@ -343,7 +343,7 @@ def _alike(summary: ev.TaskSummary) -> list[tuple[list[str], ev.UnitSummary, flo
     that all succeeded are one line, ``web[001-980]``, and each host that did not stands out."""
     groups: dict[tuple[object, ...], tuple[list[str], ev.UnitSummary, float | None]] = {}
     for host, unit in summary.hosts.items():
-        key = (unit.status, unit.reused, unit.exit_code, unit.attempts)
+        key: tuple[object, ...] = (unit.status, unit.reused, unit.exit_code, unit.attempts)
         key += (unit.ok_steps, unit.changed_steps)
         hosts, first, longest = groups.get(key, ([], unit, None))
         hosts.append(host)

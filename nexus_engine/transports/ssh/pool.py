@@ -244,6 +244,21 @@ class SshPool:
             )
         return SshFailure(failure.kind, message, slot_wait=waited)
 
+    def close_host(self, name: str) -> None:
+        """The host has no work left this run: close its connections now (one still lent out,
+        as soon as it is given back), rather than hold a socket per host until the run ends.
+        A later unit there (the operator's retry) opens a new one."""
+        host = self._hosts.get(name)
+        if host is None:
+            return
+        for pooled in host.pooled:
+            if pooled.idle_timer is not None:
+                pooled.idle_timer.cancel()
+                pooled.idle_timer = None
+            pooled.broken = True  # never lent again; _release closes it once it is free
+            if not pooled.in_use:
+                pooled.connection.close()
+
     def connections(self, name: str) -> int:
         """Live pooled connections to a host."""
         host = self._hosts.get(name)
