@@ -109,6 +109,7 @@ def route(login: Login, config: Path = SSH_CONFIG) -> Route:
     )
 
 
+@functools.cache
 def _local_user() -> str:
     try:
         return getpass.getuser()
