@@ -72,6 +72,13 @@ from benchmarks.common import (
 )
 from nexus_engine.config.models import Settings
 from tests.ssh.harness import FaultHosts, SshHost, SshLab, SshLabUnavailable, capacity
+from tests.ssh.outcomes import (
+    AUTH_FAILED,
+    CONNECTION_REFUSED,
+    HANDSHAKE_TIMEOUT,
+    SUCCEEDED,
+    outcome,
+)
 
 N_HOSTS = 1_000
 QUICK_HOSTS = 100
@@ -90,15 +97,11 @@ SEED = 10  # the fault hosts' places in the fleet (issue 10)
 TASK = "fleet"
 
 #: One word for how a host ended, Nexus's and the script's alike.
-SUCCEEDED = "succeeded"
-HANDSHAKE_TIMEOUT = "handshake timeout"
-REFUSED = "refused"
-AUTH_FAILED = "auth failed"
 #: The script's exception types for each fault (asyncio's timeout is the builtin TimeoutError).
 SCRIPT_OUTCOMES = {
     "succeeded": SUCCEEDED,
     "TimeoutError": HANDSHAKE_TIMEOUT,
-    "ConnectionRefusedError": REFUSED,
+    "ConnectionRefusedError": CONNECTION_REFUSED,
     "PermissionDenied": AUTH_FAILED,
 }
 
@@ -288,7 +291,7 @@ def _with_faults(hosts: Sequence[SshHost], broken: FaultHosts) -> Fleet:
     """The lab's first hosts with the fault hosts in place of the rest, shuffled in among them."""
     kinds = [
         *((h, HANDSHAKE_TIMEOUT) for h in broken.silent),
-        *((h, REFUSED) for h in broken.refused),
+        *((h, CONNECTION_REFUSED) for h in broken.refused),
         *((h, AUTH_FAILED) for h in broken.rejecting),
     ]
     kinds += [(h, SUCCEEDED) for h in hosts[: len(hosts) - len(kinds)]]
@@ -444,7 +447,7 @@ def _nexus_outcomes(bench: Bench, fleet: Fleet) -> tuple[Counter[str], list[Step
     except ValueError:
         raise RuntimeError(f"no JSON summary: {_tail(bench.err)}") from None
     units: dict[str, dict[str, Any]] = document["tasks"][TASK]["hosts"]
-    got = {host: _outcome(u["status"], u["error"], u["reason"]) for host, u in units.items()}
+    got = {host: outcome(u["status"], u["error"], u["reason"]) for host, u in units.items()}
     wrong = [
         f"{h}: {got.get(h, 'missing')}" for h, want in fleet.expected.items() if got.get(h) != want
     ]
@@ -458,21 +461,6 @@ def _nexus_outcomes(bench: Bench, fleet: Fleet) -> tuple[Counter[str], list[Step
         if event["event"] == "step_finished"
     ]
     return Counter(got.values()), steps
-
-
-def _outcome(status: str, error: str | None, reason: str | None) -> str:
-    """One word for how a Nexus unit ended (as tests/ssh/test_fleet.py reads it); anything
-    unexpected in full."""
-    if (status, error) == ("succeeded", None):
-        return SUCCEEDED
-    if (status, error) == ("failed", "unreachable"):
-        if "did not complete the SSH handshake" in (reason or ""):
-            return HANDSHAKE_TIMEOUT
-        if "connection refused" in (reason or ""):
-            return REFUSED
-    if (status, error) == ("failed", "auth_failed"):
-        return AUTH_FAILED
-    return f"{status} ({error}): {reason}"
 
 
 def _script_outcomes(bench: Bench) -> Counter[str]:
@@ -494,7 +482,8 @@ def _rows(contenders: Contenders, total: int, repeats: int, *, judged: bool) -> 
     hosts = f"{total:,} hosts"
     faulty = c.nexus_faults.fleet.counts
     mix = (
-        f"{faulty[HANDSHAKE_TIMEOUT]} never answer the handshake, {faulty[REFUSED]} refuse, "
+        f"{faulty[HANDSHAKE_TIMEOUT]} never answer the handshake, "
+        f"{faulty[CONNECTION_REFUSED]} refuse, "
         f"{faulty[AUTH_FAILED]} reject the key, scattered among the rest; "
         f"connect_timeout {CONNECT_TIMEOUT} s both"
     )

@@ -22,6 +22,13 @@ import pytest
 from tests.e2e.conftest import NEXUS, make_nexus
 from tests.ssh.fixtures import start_lab
 from tests.ssh.harness import FD_RESERVE, SshHost, SshLab
+from tests.ssh.outcomes import (
+    AUTH_FAILED,
+    CONNECTION_REFUSED,
+    HANDSHAKE_TIMEOUT,
+    SUCCEEDED,
+    outcome,
+)
 from tests.ssh.test_runs import host_table, names, write
 
 pytestmark = pytest.mark.sshd
@@ -37,27 +44,6 @@ FD_LIMIT = N_HOSTS + FD_RESERVE
 #: the ``nexus`` command, its soft and hard RLIMIT_NOFILE set to FD_LIMIT (util-linux prlimit)
 UNDER_FD_LIMIT = ["prlimit", f"--nofile={FD_LIMIT}:{FD_LIMIT}", "--", str(NEXUS)]
 TIMEOUT = 120  # seconds for the whole run: a hang fails the test, it never stalls the suite
-
-#: what each kind of host must come out as (see ``outcome``)
-SUCCEEDED = "succeeded"
-HANDSHAKE_TIMEOUT = "handshake timeout"
-CONNECTION_REFUSED = "connection refused"
-AUTH_FAILED = "auth failed"
-
-
-def outcome(status: str, error: str | None, reason: str | None) -> str:
-    """One word for how a host's unit ended; anything unexpected in full, so that a failed
-    comparison shows what happened instead."""
-    if (status, error) == ("succeeded", None):
-        return SUCCEEDED
-    if (status, error) == ("failed", "unreachable"):
-        if "did not complete the SSH handshake" in (reason or ""):
-            return HANDSHAKE_TIMEOUT
-        if "connection refused" in (reason or ""):
-            return CONNECTION_REFUSED
-    if (status, error) == ("failed", "auth_failed"):
-        return AUTH_FAILED
-    return f"{status} ({error}): {reason}"
 
 
 def lab_settled(lab: SshLab, baseline: set[int], within: float = 30) -> set[int]:
