@@ -220,9 +220,7 @@ def test_a_task_left_without_hosts_is_an_error_naming_it() -> None:
     )
     with pytest.raises(SelectionError) as info:
         plan(INVENTORY + PIPELINE, include=["cache"])
-    assert "for task deploy (it runs on web[1-3]), task migrate (it runs on" in str(
-        info.value
-    )
+    assert "for task deploy (it runs on web[1-3]), task migrate (it runs on" in str(info.value)
 
 
 def emptied_by_other(names: list[str]) -> str:
