@@ -33,6 +33,7 @@ from nexus_tui.asking import DashboardAsk
 from nexus_tui.bindings import unknown_ids
 from nexus_tui.bridge import Bridge
 from nexus_tui.commands import NexusCommands
+from nexus_tui.grouping import Folding, rules
 from nexus_tui.messages import RunEnded
 from nexus_tui.model import RunModel
 from nexus_tui.past import PastRun
@@ -51,8 +52,10 @@ Resumer = Callable[[ResumeOrder], EventSource]
 #: The config's last run if it can be resumed (blocking: it reads the journal).
 Finder = Callable[[], PastRun | None]
 FLUSH_EVERY = 0.05
-#: Events handled before the pump lets the rest of the app run, however busy the engine is.
-YIELD_EVERY = 64
+#: Seconds the pump works through queued events before it lets the rest of the app run (keys,
+#: frames), however busy the engine is: by time, not by count, since an event that ends a unit
+#: costs far more than a line of output.
+SLICE = 0.01
 
 
 class NexusApp(App[None]):
@@ -74,12 +77,14 @@ class NexusApp(App[None]):
         check: Checker | None = None,
         past: Finder | None = None,
         resume: Resumer | None = None,
+        fold_ignore: Sequence[str] = (),
     ) -> None:
         """``view`` is the plan of every task (the idle DAG); ``start`` plans and wires a run
         of the chosen tasks; ``clock`` gives wall-clock seconds (frozen in snapshot tests).
         ``ask``: the dialog the run's connections ask through (``start`` must wire the same
         one into the run); ``check``: preflight, to pass before a run starts (None: none).
-        ``past`` finds the last run to offer, ``resume`` starts the run that resumes it."""
+        ``past`` finds the last run to offer, ``resume`` starts the run that resumes it.
+        ``fold_ignore``: the settings' regexes the grouped view's folding ignores."""
         super().__init__(driver_class=HangupSafeDriver)
         self.model = RunModel(view)
         self._view = view
@@ -104,6 +109,9 @@ class NexusApp(App[None]):
         self._find_past = past
         self._resume = resume
         self._flusher: Timer | None = None
+        self._fold_ignore = tuple(fold_ignore)
+        #: The run's output folded per task, for the grouped view; None until a run starts.
+        self.folding: Folding | None = None
         self._showing: list[UnitKey] = []
         self.dashboard = DashboardScreen()
 
@@ -171,7 +179,8 @@ class NexusApp(App[None]):
             self.model = RunModel(self._view)
         self.source = source
         self.model.begin(source.plan)
-        self.bridge = Bridge(self.model, self.dashboard.post_message)
+        self.folding = Folding(rules(self._fold_ignore, source.plan))
+        self.bridge = Bridge(self.model, self.dashboard.post_message, self.folding.take)
         self.bridge.show(self._showing)
         self.dashboard.run_began()
         # The footer rebuilds now (Enter and Space change meaning); that takes several turns
@@ -187,14 +196,14 @@ class NexusApp(App[None]):
     @work(exclusive=True, group="engine")
     async def pump(self, source: EventSource, bridge: Bridge) -> None:
         finished: ev.RunFinished | None = None
-        count = 0
+        until = time.monotonic() + SLICE
         async for event in source.events():
             bridge.accept(event)
             if isinstance(event, ev.RunFinished):
                 finished = event
-            count += 1
-            if count % YIELD_EVERY == 0:
+            if time.monotonic() >= until:
                 await asyncio.sleep(0)  # a queue with events never waits: let keys through
+                until = time.monotonic() + SLICE
         if finished is None:  # a replay that ends early: nothing to summarise
             return
         code, problems = await source.finish()

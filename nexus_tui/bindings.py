@@ -22,6 +22,10 @@ SCREEN = [
     Binding("f", "follow", "Follow", id="follow", tooltip="Follow the log tail, or stop"),
     Binding("slash", "filter", "Filter", id="filter", key_display="/", tooltip="Filter hosts"),
     Binding("v", "split", "Split", id="split", tooltip="Several hosts' logs side by side"),
+    Binding("F", "status_filter", "Status", id="status-filter", tooltip="Hosts in one state only"),
+    Binding("n", "next_failed", "Next failed", id="next-failed", tooltip="The next failed unit"),
+    Binding("N", "previous_failed", "Previous failed", show=False, id="previous-failed"),
+    Binding("g", "group", "Group", id="group", tooltip="Hosts that printed the same as one row"),
     Binding("tab", "app.focus_next", "Next pane", show=False, id="next-pane"),
     Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="previous-pane"),
 ]
@@ -61,6 +65,10 @@ HELP: list[tuple[str, str]] = [
     ("follow", "follow the log tail, or stop following"),
     ("filter", "filter hosts by name (Esc clears)"),
     ("split", "show several hosts' logs side by side"),
+    ("status-filter", "show hosts in one state only: failed, running, pending, … then all"),
+    ("next-failed", "the next failed unit (in DAG order, wrapping) and its log"),
+    ("previous-failed", "the previous failed unit"),
+    ("group", "one row per group of hosts that printed the same and ended alike"),
     ("help", "this help; Ctrl+P opens the command palette"),
     ("quit", "quit (asks while a run is active; the run is cancelled and recorded)"),
 ]

@@ -40,9 +40,16 @@ _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class Bridge:
-    def __init__(self, model: RunModel, post: Callable[[Message], object]) -> None:
+    def __init__(
+        self,
+        model: RunModel,
+        post: Callable[[Message], object],
+        also: Callable[[ev.Event], object] | None = None,
+    ) -> None:
+        """``also`` is given every event too (the grouped view's folding)."""
         self.model = model
         self._post = post
+        self._also = also
         self._pending: dict[tuple[UnitKey, Stream], bytearray] = {}
         self._ready: dict[UnitKey, list[str]] = {}
         self._history: dict[UnitKey, deque[tuple[Stream, bytes]]] = {}
@@ -63,6 +70,8 @@ class Bridge:
             self._end_lines(key)  # a step's last line is its own
             self._outcome(key, event)
         changed = self.model.apply(event)
+        if self._also is not None:
+            self._also(event)
         self._tasks.update(changed.tasks)
         self._hosts.update(changed.hosts)
         self._totals = self._totals or changed.run

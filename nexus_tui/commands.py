@@ -23,6 +23,10 @@ ACTIONS = [
     ("Follow log", "Follow the log tail, or stop following", "follow"),
     ("Filter hosts", "Narrow the host table by name", "filter"),
     ("Split view", "Several hosts' logs side by side, or one", "split"),
+    ("Filter hosts by state", "Failed, running, pending, … then all again", "status_filter"),
+    ("Next failed unit", "Select the next failed unit, in DAG order", "next_failed"),
+    ("Previous failed unit", "Select the previous failed unit", "previous_failed"),
+    ("Group alike hosts", "Hosts that printed the same and ended alike as one row", "group"),
     ("Help", "Every key and its [keymap] id", "help"),
     ("Quit", "Quit the dashboard (asks while a run is active)", "quit"),
 ]

@@ -64,6 +64,7 @@ def open_dashboard(loaded: LoadedConfig, request: RunRequest | None = None) -> i
         check=check,
         past=partial(last_run, view, loaded.path) if request is None else None,
         resume=partial(start_resumed, loaded, base=base),
+        fold_ignore=loaded.config.settings.fold_ignore,
     )
     return asyncio.run(run_app(app))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from nexus_engine import events as ev
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.status import Change, RunStatus, UnitStatus
+from nexus_tui.tally import Kind, Tally
 
 S = UnitStatus
 ACTIVE = frozenset({S.RUNNING, S.RETRY_WAIT})
@@ -89,6 +90,7 @@ class RunTotals:
     status: RunStatus | None = None
     journal: str | None = None
     checking: bool = False  # --check: what the run says would change, nothing changed
+    kinds: tuple[tuple[Kind, int], ...] = ()  # units of the run per kind, every kind
 
     @property
     def active(self) -> bool:
@@ -126,6 +128,11 @@ class RunModel:
         self.waits_for: dict[UnitKey, frozenset[UnitKey]] = {
             unit.key: unit.waits_for for unit in plan.units
         }
+        #: Units per status, kept as rows change: every host of each task, and the run's units.
+        self.task_tallies = {name: Tally() for name in self.tasks}
+        for key, row in self.hosts.items():
+            self.task_tallies[key.task].add(row.status)
+        self.tally = Tally()
         self.totals = RunTotals()
 
     def begin(self, plan: Plan) -> None:
@@ -137,9 +144,9 @@ class RunModel:
         recorded run of an older config) are left out."""
         keys = [key for key in units if key in self.hosts]
         for key in keys:
-            self.hosts[key] = dataclasses.replace(self.hosts[key], in_run=True)
+            self._put(dataclasses.replace(self.hosts[key], in_run=True))
             self.tasks[key.task] = dataclasses.replace(self.tasks[key.task], in_run=True)
-        self.totals = dataclasses.replace(self.totals, total=len(keys))
+        self.totals = dataclasses.replace(self.totals, total=len(keys), kinds=self._kinds())
 
     def stop_at(self, when: float, reason: str) -> None:
         """The record ends at ``when`` with work still going (its controller died): what was
@@ -262,41 +269,58 @@ class RunModel:
     # -- folding --
 
     def _host(self, key: UnitKey, changed: Changed, **values: object) -> None:
-        self.hosts[key] = dataclasses.replace(self.hosts[key], **values)  # type: ignore[arg-type]
+        self._put(dataclasses.replace(self.hosts[key], **values))  # type: ignore[arg-type]
         changed.hosts.add(key)
         changed.tasks.add(key.task)
+
+    def _put(self, row: UnitRow) -> None:
+        """Replace a unit's row, moving it between the tallies' counts if its state changed."""
+        old = self.hosts[row.key]
+        self.hosts[row.key] = row
+        if (old.status, old.reused, old.in_run) == (row.status, row.reused, row.in_run):
+            return
+        task = self.task_tallies[row.key.task]
+        task.remove(old.status, reused=old.reused)
+        task.add(row.status, reused=row.reused)
+        if old.in_run:
+            self.tally.remove(old.status)
+        if row.in_run:
+            self.tally.add(row.status)
 
     def _task(self, name: str, **values: object) -> None:
         self.tasks[name] = dataclasses.replace(self.tasks[name], **values)  # type: ignore[arg-type]
 
     def _recount(self, changed: Changed) -> None:
+        """The changed tasks' and the run's numbers, from the tallies: no unit is counted."""
         for name in changed.tasks:
-            task = self.tasks[name]
-            rows = self.hosts_of(name)
-            done = sum(1 for row in rows if row.status.terminal)
-            reused = sum(1 for row in rows if row.reused)
-            status = task.status if task.settled else _live_status(rows)
-            self.tasks[name] = dataclasses.replace(task, done=done, reused=reused, status=status)
-        rows = [row for row in self.hosts.values() if row.in_run]
+            task, tally = self.tasks[name], self.task_tallies[name]
+            status = task.status if task.settled else _live_status(tally)
+            self.tasks[name] = dataclasses.replace(
+                task, done=tally.done, reused=tally.reused, status=status
+            )
+        tally = self.tally
         self.totals = dataclasses.replace(
             self.totals,
-            done=sum(1 for row in rows if row.status.terminal),
-            running=sum(1 for row in rows if row.status in ACTIVE),
-            failed=sum(1 for row in rows if row.status.failure or row.waiting),
-            awaiting=sum(1 for row in rows if row.waiting),
+            done=tally.done,
+            running=tally.count(*ACTIVE),
+            failed=tally.count(S.FAILED, S.TIMED_OUT, S.AWAITING_DECISION),
+            awaiting=tally.count(S.AWAITING_DECISION),
+            kinds=self._kinds(),
         )
         changed.run = True
+
+    def _kinds(self) -> tuple[tuple[Kind, int], ...]:
+        return tuple(self.tally.kinds().items())
 
 
 def _key(event: ev.Event) -> UnitKey:
     return UnitKey(event.task, event.host)  # type: ignore[attr-defined]
 
 
-def _live_status(rows: list[UnitRow]) -> UnitStatus:
+def _live_status(tally: Tally) -> UnitStatus:
     """A task that has not settled: waiting beats running beats pending, so the tree shows
     the most urgent thing about it."""
-    statuses = {row.status for row in rows}
     for status in (S.AWAITING_DECISION, S.RUNNING, S.RETRY_WAIT):
-        if status in statuses:
+        if tally.has(status):
             return status
     return S.PENDING

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from nexus_engine.preflight import HostReport
 
 #: Events waiting between the engine and the screen; when full the run waits (back-pressure).
-HANDOFF = 64
+#: The pump takes what is waiting each time it runs: a short queue would cap a fleet's output
+#: at one queueful per turn of the event loop, however fast the screen could take it.
+HANDOFF = 1024
 
 
 class StartError(Exception):

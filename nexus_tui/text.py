@@ -12,6 +12,7 @@ from rich.text import Text
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.words import GLYPHS, duration_text, size_text
 from nexus_tui.model import RunTotals, TaskRow, UnitRow
+from nexus_tui.tally import Kind
 
 S = UnitStatus
 STYLES: dict[UnitStatus, str] = {
@@ -30,6 +31,9 @@ STYLES: dict[UnitStatus, str] = {
 WORDS: dict[UnitStatus, str] = {S.AWAITING_DECISION: "waiting", S.RETRY_WAIT: "retrying"}
 RUN_STYLES = {RunStatus.SUCCEEDED: "bold green", RunStatus.FAILED: "bold red"}
 OUT_OF_RUN = "–"
+#: The header's counts, in this order; the first two even at zero, the rest only when some are.
+COUNTED = (Kind.SUCCEEDED, Kind.FAILED, Kind.RUNNING, Kind.SKIPPED, Kind.INTERRUPTED, Kind.PENDING)
+ALWAYS_COUNTED = frozenset({Kind.SUCCEEDED, Kind.FAILED})
 BAR_WIDTH = 12
 
 
@@ -119,11 +123,32 @@ def progress(totals: RunTotals, now: float) -> Text:
     if totals.checking:
         text = Text.assemble(("CHECK MODE: nothing changes ", "bold black on yellow"), text)
     text.append(f" {totals.done}/{totals.total} units")
-    text.append(f"  ▶ {totals.running} running", style="cyan" if totals.running else "dim")
-    text.append(f"  ✗ {totals.failed} failed", style="bold red" if totals.failed else "dim")
+    text.append_text(counts(totals))
     if totals.awaiting:
         text.append(f"  ? {totals.awaiting} waiting", style="bold yellow")
     text.append(f"  ⏱ {duration(totals.elapsed(now))}")
     if totals.status is not None:
         text.append(f"  {totals.status.value}", style=RUN_STYLES.get(totals.status, "magenta"))
+    return text
+
+
+def counts(totals: RunTotals) -> Text:
+    """``  ✓ 912  ✗ 41  ▶ 30  · 17``: the run's units per kind, each in its colour."""
+    text = Text()
+    numbers = dict(totals.kinds)
+    for kind in COUNTED:
+        number = numbers.get(kind, 0)
+        if number or kind in ALWAYS_COUNTED:
+            status = UnitStatus(kind.value)
+            text.append(f"  {GLYPHS[status]} {number}", style=STYLES[status] if number else "dim")
+    return text
+
+
+def view_label(kind: Kind | None, *, grouped: bool) -> Text:
+    """``  │ only ✗ failed`` and ``  │ grouped``: the host table's views that are on."""
+    text = Text()
+    if grouped:
+        text.append("  │ ", style="dim").append("grouped", style="bold reverse")
+    if kind is not None:
+        text.append("  │ only ", style="dim").append_text(status_cell(UnitStatus(kind.value)))
     return text

@@ -7,6 +7,10 @@ repaint the screen, so it never shows something the engine has not done.
 The decision keys (``r``, ``s``) act on the unit the decision bar names: the selected unit when
 it waits for a decision, else the first that does. Once the engine has acted on a decision,
 the selection moves on to the next unit still waiting, so the keys and the bar keep agreeing.
+
+For a big fleet the host table narrows to one state (``F``), shows alike hosts as one row
+(``g``, the grouped view), and ``n``/``N`` jump from failure to failure. A host whose state
+changes under a filter, or the groups of a task, are redrawn on a timer, not on every change.
 """
 
 from __future__ import annotations
@@ -21,18 +25,20 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Key
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Tree
+from textual.widgets import Footer, Input, Tree
 
 from nexus_engine.plan import UnitKey
-from nexus_tui import decisions
+from nexus_tui import decisions, failures, grouping, status_filter
 from nexus_tui import messages as msg
 from nexus_tui.bindings import SCREEN, keys_of
 from nexus_tui.screens.confirm import ConfirmScreen
 from nexus_tui.screens.help import HelpScreen
 from nexus_tui.screens.summary import SummaryScreen
+from nexus_tui.tally import Kind
 from nexus_tui.widgets.dag_tree import DagTree
 from nexus_tui.widgets.decision_bar import DecisionBar
 from nexus_tui.widgets.filter_bar import FilterBar
+from nexus_tui.widgets.group_table import GroupTable
 from nexus_tui.widgets.host_table import HostTable
 from nexus_tui.widgets.log_panes import SPLIT, LogPanes
 from nexus_tui.widgets.run_header import RunHeader
@@ -47,6 +53,8 @@ NAV_KEYS = frozenset({"up", "down", "left", "right", "j", "k", "h", "l", "tab", 
 DECISIONS = frozenset({"retry", "skip"})
 #: The actions whose footer state depends on the selection and the run.
 GATED = ("retry", "retry_all", "skip", "abort", "resume")
+#: Seconds between redraws of a filtered table whose hosts changed state, or of the groups.
+REGROUP_EVERY = 0.5
 
 
 class DashboardScreen(Screen[None]):
@@ -56,6 +64,8 @@ class DashboardScreen(Screen[None]):
     host: reactive[str | None] = reactive(None)
     split: reactive[bool] = reactive(False)
     filter: reactive[str] = reactive("")
+    status_filter: reactive[Kind | None] = reactive(None)
+    grouped: reactive[bool] = reactive(False)
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,6 +74,8 @@ class DashboardScreen(Screen[None]):
         self._gated: tuple[bool | None, ...] = ()
         #: Decisions sent, until the engine has acted on them (the unit no longer waits).
         self._decided: set[UnitKey] = set()
+        #: The filtered table or the groups are out of date: redrawn on the next timer.
+        self._stale = False
 
     @property
     def nexus(self) -> NexusApp:
@@ -77,6 +89,7 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="right"):
                 yield FilterBar(id="filter")
                 yield HostTable(id="hosts")
+                yield GroupTable(id="groups")
                 yield LogPanes(id="logs")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -84,11 +97,13 @@ class DashboardScreen(Screen[None]):
         app, model = self.nexus, self.nexus.model
         self.query_one(DecisionBar).display = False
         self.query_one(FilterBar).display = False
+        self.query_one(GroupTable).display = False
         self.query_one(RunHeader).show_idle(app.config_name, len(model.order))
         tree = self.query_one(DagTree)
         tree.build([model.tasks[name] for name in model.order], app.now())
         tree.focus()
         self.set_interval(app.tick, self.tick)
+        self.set_interval(REGROUP_EVERY, self._redraw_stale)
 
     # -- selection --
 
@@ -101,6 +116,19 @@ class DashboardScreen(Screen[None]):
     def watch_filter(self, value: str) -> None:
         self._show_hosts()
 
+    def watch_status_filter(self, kind: Kind | None) -> None:
+        self.query_one(RunHeader).show_view(kind, grouped=self.grouped)
+        self._show_hosts()
+
+    def watch_grouped(self, grouped: bool) -> None:
+        self.query_one(RunHeader).show_view(self.status_filter, grouped=grouped)
+        hosts, groups = self.query_one(HostTable), self.query_one(GroupTable)
+        had_focus = self.focused in (hosts, groups)
+        hosts.display, groups.display = not grouped, grouped
+        self._show_hosts()
+        if had_focus:
+            (groups if grouped else hosts).focus()
+
     def watch_host(self, host: str | None) -> None:
         self._show_logs()
         self._show_decision()
@@ -110,17 +138,30 @@ class DashboardScreen(Screen[None]):
         self._show_logs()
 
     def _show_hosts(self) -> None:
-        table = self.query_one(HostTable)
-        if self.task_name is None:
+        self._stale = False
+        table, model, task = self.query_one(HostTable), self.nexus.model, self.task_name
+        if task is None:
             table.show([], 0.0)
+            self.query_one(GroupTable).show([])
             return
-        rows = [r for r in self.nexus.model.hosts_of(self.task_name) if self.filter in r.key.host]
-        table.show(rows, self.nexus.now(), keep=self.host)
-        self.host = table.host
+        if self.grouped:
+            folding = self.nexus.folding
+            groups = grouping.group_rows(model, folding, task, self.filter, self.status_filter)
+            self.query_one(GroupTable).show(groups)
+        else:
+            rows = status_filter.rows(model, task, self.filter, self.status_filter)
+            table.show(rows, self.nexus.now(), keep=self.host)
+            self.host = table.host
         self._show_logs()
 
     def _show_logs(self) -> None:
         if self.task_name is None:
+            return
+        if self.grouped:  # the selected group's output, or its diff against the largest
+            group = self.query_one(GroupTable).group
+            title = f"{group.folded} ({len(group.hosts)})" if group else "no hosts"
+            self.query_one(LogPanes).show_lines(title, group.lines if group else ())
+            self.nexus.showing([])
             return
         table = self.query_one(HostTable)
         hosts = table.following(SPLIT) if self.split else [h for h in [self.host] if h]
@@ -134,12 +175,16 @@ class DashboardScreen(Screen[None]):
     def _task_highlighted(self) -> None:
         self.task_name = self.query_one(DagTree).cursor_task
 
-    @on(DataTable.RowHighlighted, "#hosts")
+    @on(HostTable.Highlighted, "#hosts")
     def _host_highlighted(self) -> None:
         self.host = self.query_one(HostTable).host
 
-    @on(DataTable.RowSelected, "#hosts")
-    def _host_selected(self, event: DataTable.RowSelected) -> None:
+    @on(GroupTable.Highlighted, "#groups")
+    def _group_highlighted(self) -> None:
+        self._show_logs()
+
+    @on(HostTable.Selected, "#hosts")
+    def _host_selected(self) -> None:
         self.query_one("#log-0").focus()
 
     @on(Input.Changed, "#filter")
@@ -204,7 +249,10 @@ class DashboardScreen(Screen[None]):
     def on_host_changed(self, message: msg.HostChanged) -> None:
         row = message.row
         if row.key.task == self.task_name:
-            self.query_one(HostTable).update_row(row, self.nexus.now())
+            table = self.query_one(HostTable)
+            table.update_row(row, self.nexus.now())
+            shown = status_filter.shows(row, self.filter, self.status_filter)
+            self._stale = self._stale or self.grouped or shown != (row.key.host in table)
         if row.key in self._decided and not row.waiting:
             self._decided.discard(row.key)
             self._decision_done(row.key)
@@ -272,10 +320,16 @@ class DashboardScreen(Screen[None]):
         for task in model.tasks.values():
             if task.started is not None and not task.settled:
                 tree.relabel(task, now)
-        if self.task_name is not None:
-            for host in model.hosts_of(self.task_name):
+        if self.task_name is not None and not self.grouped:  # only the rows on screen
+            for host in (model.hosts[UnitKey(self.task_name, name)] for name in table.in_view()):
                 if host.started is not None and not host.status.terminal:
                     table.update_row(host, now)
+
+    def _redraw_stale(self) -> None:
+        """Hosts changed state under a filter, or groups changed: redraw, a few times a second
+        at most however many hosts change."""
+        if self._stale:
+            self._show_hosts()
 
     # -- keys --
 
@@ -363,6 +417,31 @@ class DashboardScreen(Screen[None]):
     def action_split(self) -> None:
         self.split = not self.split
 
+    def action_status_filter(self) -> None:
+        self.status_filter = status_filter.following(self.status_filter)
+
+    def action_group(self) -> None:
+        self.grouped = not self.grouped
+
+    def action_next_failed(self) -> None:
+        self._to_failure(1)
+
+    def action_previous_failed(self) -> None:
+        self._to_failure(-1)
+
+    def _to_failure(self, by: int) -> None:
+        """Select the failed unit ``by`` away and show its log: in the host table (not the
+        groups), with a state filter that shows it."""
+        key = failures.step(self.nexus.model, self.selected, by, self.filter)
+        if key is None:
+            self.app.bell()
+            return
+        self._moved_at = time.monotonic()
+        self.grouped = False
+        if self.status_filter not in (None, Kind.FAILED):
+            self.status_filter = None
+        self.select_unit(key)
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.nexus.keymap))
 
@@ -370,7 +449,8 @@ class DashboardScreen(Screen[None]):
         self.nexus.request_quit()
 
     def action_pane(self, delta: int) -> None:
-        panes = [self.query_one(DagTree), self.query_one(HostTable), self.query_one("#log-0")]
+        hosts = self.query_one(GroupTable) if self.grouped else self.query_one(HostTable)
+        panes = [self.query_one(DagTree), hosts, self.query_one("#log-0")]
         focused = self.focused
         index = next((i for i, pane in enumerate(panes) if pane is focused), 0)
         if focused is not None and focused.id and focused.id.startswith("log-"):

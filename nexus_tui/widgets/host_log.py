@@ -51,13 +51,16 @@ class HostLog(Log):
         self.highlighter = LineHighlighter()
         self.key: UnitKey | None = None
 
-    def show(self, key: UnitKey | None, lines: Sequence[str], *, follow: bool) -> None:
-        """Switch to another host's output, with the history the bridge kept for it."""
+    def show(
+        self, key: UnitKey | None, lines: Sequence[str], *, follow: bool, title: str | None = None
+    ) -> None:
+        """Switch to another host's output, with the history the bridge kept for it; without
+        a host, to ``lines`` under ``title`` (a group of hosts' output)."""
         self.key = key
         self.clear()
         self.write_lines(lines, scroll_end=True)
         self.set_follow(follow)
-        self.border_title = str(key) if key else "no host selected"
+        self.border_title = str(key) if key else title or "no host selected"
 
     def set_follow(self, follow: bool) -> None:
         self.auto_scroll = follow

@@ -1,21 +1,20 @@
 """The selected task's hosts: status, attempts, exit code, duration and why one needs a look.
 
-Rows are keyed by host and updated cell by cell; the table is rebuilt only when the task or the
-filter changes. The cursor stays on the same host across rebuilds.
+A ``RowTable``: only the rows on screen are drawn, so a task of a thousand hosts is rebuilt (a
+task switch, a filter) as fast as one of three. A changed host's row is redrawn if it is on
+screen; the table is rebuilt only when the task or the filters change. The cursor stays on the
+same host across rebuilds, and finding a host's row takes the same time among a thousand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import BindingType
-from textual.widgets import DataTable
 
 from nexus_tui import text
-from nexus_tui.bindings import MOVE
 from nexus_tui.model import UnitRow
+from nexus_tui.widgets.row_table import RowTable
 
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("status", "status", 11),
@@ -28,33 +27,43 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 )
 
 
-class HostTable(DataTable[Text]):
-    BINDINGS: ClassVar[list[BindingType]] = [*MOVE]
-
+class HostTable(RowTable[UnitRow]):
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+        super().__init__(COLUMNS, self._cells_of, id=id)
         self.hosts: list[str] = []
+        self._index: dict[str, int] = {}  # host → its row
+        self.now = 0.0  # the clock the rows' times are drawn at
+
+    def _cells_of(self, row: UnitRow) -> Sequence[Text]:
+        return text.host_cells(row, self.now)
 
     def show(self, rows: Sequence[UnitRow], now: float, keep: str | None = None) -> None:
-        """Replace the rows; the cursor goes to ``keep`` if it is still shown."""
-        self.clear()
+        """Replace the rows; the cursor goes to ``keep`` if it is still shown, else the top."""
+        self.now = now
         self.hosts = [row.key.host for row in rows]
-        for row in rows:
-            self.add_row(*text.host_cells(row, now), key=row.key.host)
-        if keep in self.hosts:
-            self.move_cursor(row=self.hosts.index(keep), animate=False)
+        self._index = {host: index for index, host in enumerate(self.hosts)}
+        self.fit("host", self.hosts)
+        self.set_rows(rows, cursor=self._index.get(keep, 0) if keep is not None else 0)
+
+    def __contains__(self, host: object) -> bool:
+        return host in self._index
+
+    def in_view(self) -> list[str]:
+        """The hosts whose rows are on screen now: the only ones a clock needs to redraw."""
+        return [self.hosts[index] for index in self.rows_in_view()]
 
     def update_row(self, row: UnitRow, now: float) -> None:
-        if row.key.host not in self.hosts:
-            return
-        for (column, _, _), cell in zip(COLUMNS, text.host_cells(row, now), strict=True):
-            self.update_cell(row.key.host, column, cell)
+        index = self._index.get(row.key.host)
+        if index is not None:
+            self.now = now
+            self.set_row(index, row)
+
+    def get_cell(self, host: str, column: str) -> Text:
+        return self.get_cell_at(self._index[host], column)
 
     def select_host(self, host: str) -> None:
-        if host in self.hosts:
-            self.move_cursor(row=self.hosts.index(host), animate=False)
+        if host in self._index:
+            self.move_cursor(self._index[host])
 
     @property
     def host(self) -> str | None:
@@ -66,5 +75,5 @@ class HostTable(DataTable[Text]):
         """The selected host and the ones after it: what a split view shows."""
         if (host := self.host) is None:
             return []
-        start = self.hosts.index(host)
+        start = self._index[host]
         return (self.hosts[start:] + self.hosts[:start])[:count]

@@ -21,6 +21,7 @@ class LogPanes(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.follow = True
+        self._lines: tuple[str, tuple[str, ...]] | None = None  # a group's, shown in pane 0
 
     def compose(self) -> ComposeResult:
         for index in range(SPLIT):
@@ -33,11 +34,25 @@ class LogPanes(Horizontal):
     def show(self, keys: Sequence[UnitKey], history: Callable[[UnitKey], list[str]]) -> None:
         """Show these hosts' logs, one pane each; no key shows one empty pane."""
         shown: list[UnitKey | None] = [*keys] or [None]
+        self._lines = None
         for index, pane in enumerate(self.panes):
             key = shown[index] if index < len(shown) else None
             pane.display = index < len(shown)
             if pane.display and (pane.key != key or key is None):
                 pane.show(key, history(key) if key else [], follow=self.follow)
+
+    def show_lines(self, title: str, lines: Sequence[str]) -> None:
+        """Show ``lines`` under ``title`` in one pane (a group's output), from the top;
+        redrawn only when they change, so a group rebuilt alike keeps its scroll."""
+        first, *others = self.panes
+        for pane in others:
+            pane.display = False
+        first.display = True
+        if self._lines != (title, tuple(lines)):
+            self._lines = (title, tuple(lines))
+            first.show(None, lines, follow=False, title=title)
+            first.scroll_home(animate=False, immediate=True)
+            first.border_subtitle = ""
 
     def write(self, batch: Mapping[UnitKey, list[str]]) -> None:
         for pane in self.panes:

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from nexus_engine.config import LoadedConfig, load_config
 from nexus_engine.plan import UnitKey, build_plan
@@ -23,6 +22,7 @@ from nexus_tui.resuming import start_resumed
 from nexus_tui.screens.confirm import ConfirmScreen
 from nexus_tui.screens.summary import SummaryScreen
 from nexus_tui.source import start_live
+from nexus_tui.widgets.host_table import HostTable
 from nexus_tui.widgets.run_header import RunHeader
 from tests.tui.conftest import Project, settle, wait_for
 
@@ -82,7 +82,7 @@ def header(app: NexusApp) -> str:
 
 
 def cells(app: NexusApp) -> list[str]:
-    table: DataTable[Any] = app.dashboard.query_one("#hosts", DataTable)
+    table = app.dashboard.query_one("#hosts", HostTable)
     return [str(cell) for cell in table.get_row_at(table.cursor_row)]
 
 
