@@ -1,4 +1,5 @@
-"""The dashboard under load: 100 units each printing lines as fast as they can.
+"""The dashboard under load: 100 units each printing lines as fast as they can; and 1,000 hosts
+each printing 10 lines a second (``benchmarks.tui_fleet``).
 
 The dashboard runs in a fresh interpreter under Textual's headless driver (everything is
 rendered, nothing is written to a terminal), beside ``nexus --headless run`` of the same config
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import shutil
 import statistics
@@ -32,7 +32,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks import tui_fleet
 from benchmarks.common import Profile, Row, bench_env, nexus_argv, write_local_config
+from benchmarks.keys import percentile
 from benchmarks.memory import Sample, measure
 
 UNITS = 100
@@ -98,6 +100,7 @@ def run(profile: Profile, workdir: Path) -> list[Row]:
         ),
         *_latency_rows("during that flood", latencies),
         *_latency_rows(f"{UNITS} hosts x 100 lines/s", _steady(workdir, env, profile)),
+        *tui_fleet.rows(workdir, env, profile),
     ]
 
 
@@ -134,14 +137,9 @@ def _latency_rows(workload: str, latencies: Sequence[float]) -> list[Row]:
             max(ms) if ms else None,
             "ms",
             stat=stat,
-            note=f"p90 {_percentile(ms, 0.9):.0f} ms" if ms else "",
+            note=f"p90 {percentile(ms, 0.9):.0f} ms" if ms else "",
         ),
     ]
-
-
-def _percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
 
 
 # -- the child: the dashboard itself ------------------------------------------------------------
@@ -149,8 +147,7 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
 
 async def drive(config: Path) -> dict[str, Any]:
     """Run every task of ``config`` in the dashboard; press keys while it runs."""
-    from textual import events  # noqa: PLC0415 - the parent process never needs Textual
-
+    from benchmarks.keys import KeyTimer  # noqa: PLC0415 - the parent process never needs Textual
     from nexus_engine.config import load_config  # noqa: PLC0415
     from nexus_engine.plan import build_plan  # noqa: PLC0415
     from nexus_tui.app import NexusApp  # noqa: PLC0415
@@ -165,31 +162,15 @@ async def drive(config: Path) -> dict[str, Any]:
             await pilot.pause(0.01)
         began = time.perf_counter()
         tree = app.dashboard.query_one(DagTree)
-        moved = asyncio.Event()
-        before: list[int] = [tree.cursor_line]
-        display = app._display  # the frame the compositor hands to the driver
-
-        def on_frame(screen: Any, renderable: Any) -> None:
-            display(screen, renderable)
-            if renderable is not None and tree.cursor_line != before[0]:
-                moved.set()
-
-        app._display = on_frame  # type: ignore[method-assign]
+        keys = KeyTimer(app, lambda: app.ended is not None)
         key, presses = "j", 0
         while app.ended is None:
-            before[0] = tree.cursor_line
-            key = "k" if before[0] >= UNITS - 1 else "j" if before[0] == 0 else key
-            moved.clear()
-            press = events.Key(key, key)
-            press.set_sender(app)
-            started = time.perf_counter()
-            app._driver.send_message(press)  # type: ignore[union-attr]
+            before = tree.cursor_line
+            key = "k" if before >= UNITS - 1 else "j" if before == 0 else key
             presses += 1
-            while not moved.is_set() and app.ended is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(moved.wait(), timeout=0.01)
-            if moved.is_set():  # else the run ended first: the summary took the key
-                latencies.append(time.perf_counter() - started)
+            latency = await keys.press(key, lambda: tree.cursor_line != before)  # noqa: B023
+            if latency is not None:  # else the run ended first: the summary took the key
+                latencies.append(latency)
             await asyncio.sleep(KEY_PAUSE)
         run = time.perf_counter() - began
         code = app.ended.exit_code
