@@ -66,6 +66,11 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _OUTPUT_NAME = re.compile(r"(\d+)-(\d+)\.(?:log|err|out)\Z")
 _MAX_ERRORS = 20
+#: Steps whose output files (up to three each) stay open at once. 1,000 hosts printing at once
+#: would otherwise hold 3,000 files, over a default limit of 1,024 with the connections beside;
+#: past this many, the step heard from longest ago closes its files and appends when it next
+#: prints.
+MAX_OPEN_STEPS = 128
 
 
 class JournalError(Exception):
@@ -240,7 +245,9 @@ class Journal:
         self._dirs_synced = False
         self._events = -1
         self._events_size = 0
+        #: the steps whose output files are open, the one written to last at the end
         self._steps: dict[tuple[str, str, int, int], _StepFiles] = {}
+        self._dirs: set[Path] = set()  # output directories made and checked already
         self._finished: set[tuple[str, str, int, int]] = set()
 
     async def record(self, events: AsyncIterator[Event]) -> None:
@@ -364,13 +371,20 @@ class Journal:
 
     def _output(self, event: OutputReceived) -> None:
         key = (event.task, event.host, event.step, event.attempt)
-        files = self._steps.get(key)
+        files = self._steps.pop(key, None)  # put back last: the dict is in order of use
         if files is None:
             unit_dir = self.run_dir / "output" / safe_name(event.task) / safe_name(event.host)
             for directory in (unit_dir.parent.parent, unit_dir.parent, unit_dir):
-                _ensure_dir(directory)
+                if directory not in self._dirs:
+                    _ensure_dir(directory)
+                    self._dirs.add(directory)
             base = unit_dir / f"{event.step}-{event.attempt}"
-            files = self._steps[key] = _StepFiles(base, reopen=key in self._finished)
+            files = _StepFiles(base, reopen=key in self._finished)
+        self._steps[key] = files
+        if len(self._steps) > MAX_OPEN_STEPS:  # the step heard from longest ago lets go
+            oldest = next(iter(self._steps))
+            self._steps.pop(oldest).close()
+            self._finished.add(oldest)  # its files exist: more output is appended
         _write_all(files.fd(".log"), event.data)
         if event.stream == Stream.STDERR:
             _write_all(files.fd(".err"), event.data)

@@ -237,6 +237,41 @@ async def test_output_after_its_step_finished_is_appended(tmp_path: Path) -> Non
     assert (j.run_dir / "output/t/h/0-1.err").read_bytes() == b"ab"
 
 
+async def test_a_thousand_steps_printing_at_once_hold_a_bounded_number_of_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output of 1,000 steps, interleaved: each step's files are let go once 16 others have
+    printed since, so the open files stay bounded, and every byte still lands in its place."""
+    monkeypatch.setattr(journal, "MAX_OPEN_STEPS", 16)
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    units = [("t", f"h{i:04d}", 0, 1) for i in range(1000)]
+    events = [
+        s.out(unit, stream, f"{unit[1]} {round_} {stream.value}\n".encode())
+        for round_ in range(3)
+        for unit in units
+        for stream in (Stream.STDOUT, Stream.STDERR)
+    ]
+    opened = len(os.listdir("/proc/self/fd"))
+    most = 0
+
+    async def counted() -> AsyncIterator[Event]:
+        nonlocal most
+        for event in events:
+            yield event
+            most = max(most, len(os.listdir("/proc/self/fd")) - opened)
+
+    await j.record(counted())
+    assert most <= 3 * 16 + 2  # + events.jsonl, and the directory being listed
+    for _, host, _, _ in units:
+        out = (j.run_dir / f"output/t/{host}/0-1.out").read_text()
+        err = (j.run_dir / f"output/t/{host}/0-1.err").read_text()
+        log = (j.run_dir / f"output/t/{host}/0-1.log").read_text()
+        assert out == "".join(f"{host} {r} stdout\n" for r in range(3))
+        assert err == "".join(f"{host} {r} stderr\n" for r in range(3))
+        assert log == "".join(f"{host} {r} {k}\n" for r in range(3) for k in ("stdout", "stderr"))
+
+
 def test_new_run_id_format() -> None:
     ids = {journal.new_run_id() for _ in range(50)}
     assert len(ids) == 50
