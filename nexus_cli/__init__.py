@@ -3,22 +3,27 @@ path, so scripts and CI start fast."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexus_cli.parser import DEFAULT_CONFIG, build_parser
-from nexus_engine.render.terminal import detach_stdout
-from nexus_engine.status import EXIT_USAGE
-
 if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
     from nexus_engine.config import ConfigError, LoadedConfig
     from nexus_engine.session import RunRequest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == ["version"]:
+        try:  # what scripts ask most: answered before argparse is even imported
+            return _version()
+        except BrokenPipeError:
+            return _reader_left()
+    from nexus_cli.parser import DEFAULT_CONFIG, build_parser  # noqa: PLC0415
+    from nexus_engine.status import EXIT_USAGE  # noqa: PLC0415
+
     parser = build_parser()
     args = parser.parse_args(argv)
     config_path = getattr(args, "config", DEFAULT_CONFIG)
@@ -34,8 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a run (during loading): nothing to record
         return 130
     except BrokenPipeError:  # the reader went away (`nexus list | head`): stop, quietly
-        detach_stdout()
-        return 141  # 128 + SIGPIPE, what shells report for a command its reader left
+        return _reader_left()
+
+
+def _reader_left() -> int:
+    """Stop quietly: 141 (128 + SIGPIPE), what shells report for a command its reader left."""
+    from nexus_engine.render.terminal import detach_stdout  # noqa: PLC0415
+
+    detach_stdout()
+    return 141
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -68,6 +80,8 @@ def _missing(error: ConfigError, config_path: Path) -> bool:
 
 def _how_to_start(config_path: Path) -> str:
     """What someone who typed ``nexus`` in a directory without a config does next."""
+    from nexus_cli.parser import DEFAULT_CONFIG  # noqa: PLC0415 - loaded by now anyway
+
     if config_path == DEFAULT_CONFIG:
         return (
             f"nexus: no {DEFAULT_CONFIG} in this directory. To start, `nexus init` writes a"
@@ -93,6 +107,8 @@ def _print_error_document(error: Exception, message: str, fmt: str) -> None:
     else:  # an unknown task or a host selection, named on the command line
         status, said = "usage_error", message.removeprefix("nexus: ")
         errors = [{"file": None, "line": None, "column": None, "key": None, "message": said}]
+    from nexus_engine.status import EXIT_USAGE  # noqa: PLC0415 - loaded by now anyway
+
     document = {
         "status": status,
         "exit_code": EXIT_USAGE,
@@ -149,10 +165,7 @@ def _standalone(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     if args.command is None:
         return _help(parser)
     if args.command == "version":
-        from nexus_cli.about import version_line  # noqa: PLC0415 - keeps start-up lean
-
-        print(version_line())
-        return 0
+        return _version()
     if args.command in ("completion", "init"):
         from nexus_cli import scaffold  # noqa: PLC0415
 
@@ -167,6 +180,13 @@ def _standalone(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             args.run, args.task, args.host, stderr_only=args.stderr, combined=args.combined
         )
     return None
+
+
+def _version() -> int:
+    from nexus_cli.about import version_line  # noqa: PLC0415 - keeps start-up lean
+
+    print(version_line())
+    return 0
 
 
 def _binding_ids() -> frozenset[str]:
