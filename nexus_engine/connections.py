@@ -11,11 +11,9 @@ asyncssh and the SSH modules are imported only once a run needs a remote host: t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nexus_engine import events as ev
 from nexus_engine.config.hosts import Host
 from nexus_engine.config.models import HostTable, NexusConfig
 from nexus_engine.plan import Plan, Unit, UnitKey
@@ -23,6 +21,7 @@ from nexus_engine.transports.base import Ask, Transport
 from nexus_engine.transports.local import LocalTransport
 
 if TYPE_CHECKING:
+    from nexus_engine.runner import UnitLife
     from nexus_engine.transports.ssh.connect import Login
     from nexus_engine.transports.ssh.pool import SshPool
 
@@ -121,22 +120,27 @@ class Connections:
             )
         return transport
 
-    async def free_finished_hosts(self, plan: Plan, events: AsyncIterator[ev.Event]) -> None:
-        """Close a host's connections as soon as its last unit has settled (reopened if the
-        operator retries one): a 1,000-host run then holds a connection, and its file, only
-        for the hosts still at work, not for every host until the run ends."""
+    def follow(self, plan: Plan) -> UnitLife:
+        """What the runner tells of each unit's life, to close a host's connections as soon as
+        its last unit has settled (reopened if the operator retries one): a 1,000-host run then
+        holds a connection, and its file, only for the hosts still at work."""
         unsettled: dict[str, set[UnitKey]] = {}
         for unit in plan.units:
             if unit.host is not None:
                 unsettled.setdefault(unit.key.host, set()).add(unit.key)
-        async for event in events:
-            match event:
-                case ev.UnitStarted(task=task, host=host) if host in unsettled:
-                    unsettled[host].add(UnitKey(task, host))
-                case ev.UnitFinished(task=task, host=host) if host in unsettled:
-                    unsettled[host].discard(UnitKey(task, host))
-                    if not unsettled[host] and self.pool is not None:
-                        self.pool.close_host(host)
+
+        def life(key: UnitKey, settled: bool) -> None:
+            keys = unsettled.get(key.host)
+            if keys is None:  # a local unit
+                return
+            if not settled:
+                keys.add(key)
+                return
+            keys.discard(key)
+            if not keys and self.pool is not None:
+                self.pool.close_host(key.host)
+
+        return life
 
     async def close(self) -> None:
         if self.pool is not None:

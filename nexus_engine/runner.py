@@ -40,6 +40,8 @@ RecordBarrier = Callable[[int], Awaitable[None]]
 #: Waits until every event up to a sequence number is on disk (the journal's group commit):
 #: True once it is, False when it never will be (the journal could not write).
 StartAck = Callable[[int], Awaitable[bool]]
+#: Told of each unit as it begins (False) and settles (True), in the runner's own order.
+UnitLife = Callable[[UnitKey, bool], None]
 #: How often a transfer says how far it got: every this many bytes sent.
 PROGRESS_BYTES = 4 * 1024 * 1024
 #: The signals that stop a run the way the operator's abort does.
@@ -121,6 +123,8 @@ class Runner:
         #: a step's command is sent only once this acknowledges its StepStarted (with its
         #: ``step_id``) on disk; None (no journal): steps start at once
         self.start_ack: StartAck | None = None
+        #: told when a unit begins and settles (the connections let a finished host go)
+        self.unit_life: UnitLife | None = None
 
     # -- decisions from the faces --
 
@@ -243,6 +247,8 @@ class Runner:
                 case sch.FinishRun():
                     self._finished = command.status
                 case sch.UnitBegan():
+                    if self.unit_life is not None:
+                        self.unit_life(command.key, False)
                     resumed = self.plan.resumed
                     first = 0 if resumed is None else resumed.first_step.get(command.key, 0)
                     await self._emit(ev.UnitStarted, **_where(command.key), first_step=first)
@@ -250,6 +256,8 @@ class Runner:
                     await self._emit(
                         ev.UnitFinished, **_where(command.key), **_settled(command.view)
                     )
+                    if self.unit_life is not None:
+                        self.unit_life(command.key, True)
                 case sch.AwaitingDecision():
                     await self._emit(
                         ev.DecisionNeeded,

@@ -145,22 +145,11 @@ class RunSession:
         A journal that could not record everything makes a successful run count as failed:
         a run whose record is incomplete is no success."""
         recording = asyncio.create_task(self.journal.record(self.runner.bus.subscribe()))
-        freeing = None
-        if self.connections is not None:
-            freeing = asyncio.create_task(
-                self.connections.free_finished_hosts(self.runner.plan, self.runner.bus.subscribe())
-            )
         try:
             finished = await self.runner.run(handle_signals=handle_signals)
-        except BaseException:
-            if freeing is not None:
-                freeing.cancel()
-            raise
         finally:
             if self.connections is not None:
                 await self.connections.close()
-        if freeing is not None:
-            await freeing  # its stream ended with the run
         try:
             await recording
         except JournalError as error:
@@ -230,4 +219,6 @@ def start_session(
     journal.on_failure = runner.record_lost
     runner.record_barrier = journal.caught_up
     runner.start_ack = journal.durable
+    if connections is not None:
+        runner.unit_life = connections.follow(plan)
     return RunSession(runner, journal, connections)
