@@ -8,8 +8,9 @@ Only hosts the name filter shows are jumped to, so the filter narrows the jump t
 from __future__ import annotations
 
 from nexus_engine.plan import UnitKey
+from nexus_tui import status_filter
 from nexus_tui.model import RunModel
-from nexus_tui.tally import KIND_OF, Kind
+from nexus_tui.tally import Kind
 
 
 def step(model: RunModel, selected: UnitKey | None, by: int, name: str = "") -> UnitKey | None:
@@ -19,9 +20,8 @@ def step(model: RunModel, selected: UnitKey | None, by: int, name: str = "") -> 
     failed = [
         index
         for index, key in enumerate(units)
-        if name in key.host and model.hosts[key].in_run
-        and KIND_OF[model.hosts[key].status] is Kind.FAILED
-    ]  # fmt: skip
+        if status_filter.shows(model.hosts[key], name, Kind.FAILED)
+    ]
     if not failed:
         return None
     at = units.index(selected) if selected in units else (-1 if by > 0 else len(units))
