@@ -85,7 +85,9 @@ def _resume_order(args: argparse.Namespace) -> ResumeOrder | None:
 async def execute(
     loaded: LoadedConfig, request: RunRequest, plan: Plan, args: argparse.Namespace
 ) -> int:
-    consume, renderer = _face(args, sys.stdout, sys.stderr, _folding(loaded, plan))
+    consume, renderer = _face(
+        args, sys.stdout, sys.stderr, Rules.for_plan(loaded.config.settings.fold_ignore, plan)
+    )
     # A person at a terminal is asked for passwords; a pipe or CI never waits for one.
     request = replace(request, ask=terminal_ask(renderer.question) if renderer else None)
     if request.preflight and not await _preflight_passes(loaded, request, plan, args):
@@ -151,12 +153,6 @@ def _face(
         out, err, colour=colour, progress=progress, verbosity=verbosity, folding=folding
     )
     return renderer.consume, renderer
-
-
-def _folding(loaded: LoadedConfig, plan: Plan) -> Rules:
-    """Output folding's rules: the file's ``fold_ignore`` and each host's address."""
-    addresses = {unit.key.host: unit.host.hostname for unit in plan.units if unit.host}
-    return Rules.of(loaded.config.settings.fold_ignore, addresses)
 
 
 async def _keep_draining(

@@ -22,11 +22,15 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nexus_engine import events as ev
 from nexus_engine import hostrange
 from nexus_engine.config.models import LOCAL
 from nexus_engine.status import UnitStatus
+
+if TYPE_CHECKING:
+    from nexus_engine.plan import Plan
 from nexus_engine.words import Stream
 
 HOST = "host"
@@ -71,6 +75,12 @@ class Rules:
         return cls(
             tuple(re.compile(pattern, re.MULTILINE) for pattern in ignore), dict(addresses or {})
         )
+
+    @classmethod
+    def for_plan(cls, ignore: Iterable[str], plan: Plan) -> Rules:
+        """A run's rules, the same for every face: the file's ``fold_ignore`` and each of the
+        plan's hosts' address."""
+        return cls.of(ignore, {u.key.host: u.host.hostname for u in plan.units if u.host})
 
     def patterns(self, host: str) -> list[_Pattern]:
         """What is replaced in ``host``'s output, in order: the user's regexes first (they

@@ -25,6 +25,7 @@ from textual.app import App
 from textual.timer import Timer
 
 from nexus_engine import events as ev
+from nexus_engine.fold import Rules
 from nexus_engine.graph import UnknownTaskError
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.resume.prepare import ResumeOrder
@@ -33,7 +34,7 @@ from nexus_tui.asking import DashboardAsk
 from nexus_tui.bindings import unknown_ids
 from nexus_tui.bridge import Bridge
 from nexus_tui.commands import NexusCommands
-from nexus_tui.grouping import Folding, rules
+from nexus_tui.grouping import Folding
 from nexus_tui.messages import RunEnded
 from nexus_tui.model import RunModel
 from nexus_tui.past import PastRun
@@ -179,7 +180,7 @@ class NexusApp(App[None]):
             self.model = RunModel(self._view)
         self.source = source
         self.model.begin(source.plan)
-        self.folding = Folding(rules(self._fold_ignore, source.plan))
+        self.folding = Folding(Rules.for_plan(self._fold_ignore, source.plan))
         self.bridge = Bridge(self.model, self.dashboard.post_message, self.folding.take)
         self.bridge.show(self._showing)
         self.dashboard.run_began()

@@ -19,19 +19,13 @@ from dataclasses import dataclass
 from nexus_engine import events as ev
 from nexus_engine import hostrange
 from nexus_engine.fold import Collector, Group, Rules
-from nexus_engine.plan import Plan, UnitKey
+from nexus_engine.plan import UnitKey
 from nexus_engine.status import UnitStatus
 from nexus_engine.words import size_text
 from nexus_tui import status_filter, text
 from nexus_tui.bridge import DIFF_MARK, HISTORY_BYTES
 from nexus_tui.model import RunModel
 from nexus_tui.tally import Kind
-
-
-def rules(ignore: Sequence[str], plan: Plan) -> Rules:
-    """What folding normalises: the settings' ``fold_ignore`` and each host's address."""
-    addresses = {unit.key.host: unit.host.hostname for unit in plan.units if unit.host}
-    return Rules.of(ignore, addresses)
 
 
 class Folding:
