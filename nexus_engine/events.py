@@ -23,6 +23,8 @@ from nexus_engine.words import Stream
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
+    """What every event carries: its run, its place in the stream (``seq``, gapless) and when."""
+
     run_id: str
     seq: int
     time: float  # seconds since the epoch, wall clock
@@ -34,6 +36,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted(Event):
+    """The run is planned and about to start: what it runs, how wide, and where it is recorded."""
+
     config_path: str
     tasks: tuple[str, ...]
     unit_count: int
@@ -46,17 +50,23 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskStarted(Event):
+    """The first unit of a task started."""
+
     task: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFinished(Event):
+    """Every unit of a task has settled; ``status`` is the worst of them."""
+
     task: str
     status: UnitStatus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnitStarted(Event):
+    """A task began on one host."""
+
     task: str
     host: str
     first_step: int = 0  # a resumed unit starts again at the step that did not finish
@@ -64,6 +74,8 @@ class UnitStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepStarted(Event):
+    """An attempt of a step is about to be sent to its host."""
+
     task: str
     host: str
     step: int
@@ -106,6 +118,8 @@ class BytesSent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputReceived(Event):
+    """Bytes a step printed, as they came: faces show them, the journal keeps them."""
+
     task: str
     host: str
     step: int
@@ -116,6 +130,8 @@ class OutputReceived(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepFinished(Event):
+    """An attempt of a step ended, however it ended, and what it did to the host."""
+
     task: str
     host: str
     step: int
@@ -151,6 +167,8 @@ class UnitQuiet(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryScheduled(Event):
+    """A failed step will run again after ``delay`` seconds."""
+
     task: str
     host: str
     step: int
@@ -160,6 +178,8 @@ class RetryScheduled(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionNeeded(Event):
+    """A failed unit waits for the operator: retry, skip or abort."""
+
     task: str
     host: str
     status: UnitStatus
@@ -168,6 +188,8 @@ class DecisionNeeded(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnitFinished(Event):
+    """A unit (a task on one host) settled: how it ended and its recap."""
+
     task: str
     host: str
     status: UnitStatus
@@ -184,6 +206,8 @@ class UnitFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class UnitSummary:
+    """How one unit ended, as the run's summary keeps it."""
+
     status: UnitStatus
     exit_code: int | None
     attempts: int
@@ -198,6 +222,8 @@ class UnitSummary:
 
 @dataclass(frozen=True, slots=True)
 class TaskSummary:
+    """How one task ended, and each of its hosts."""
+
     status: UnitStatus
     hosts: dict[str, UnitSummary]
 
@@ -218,6 +244,8 @@ class Recap:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
+    """The run ended: its status and every unit, the summary faces print and the journal keeps."""
+
     status: RunStatus
     started: float
     tasks: dict[str, TaskSummary] = field(default_factory=dict)

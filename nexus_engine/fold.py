@@ -187,6 +187,8 @@ def unfold(groups: Iterable[Group]) -> dict[str, Output]:
 
 @dataclass(frozen=True, slots=True)
 class _Member:
+    """A host's place in a group: its normalised key, and its original text where that differs."""
+
     key: _Key
     originals: _Originals | None
 

@@ -83,6 +83,8 @@ class RunNotFoundError(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
+    """One recorded run as listed by ``nexus runs``: id, start, status, and whether it is alive."""
+
     run_id: str
     started: datetime | None  # None when the run recorded no event
     status: RunStatus | None  # None while unfinished (or if it crashed)
@@ -115,6 +117,8 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class OutputFile:
+    """Where one step attempt's output lies in a run's journal."""
+
     step: int
     attempt: int
     log: Path  # stdout and stderr interleaved
@@ -182,6 +186,8 @@ class Ending:
 
 @dataclass(slots=True)
 class RecordedAttempt:
+    """One step attempt as the journal has it, however far it got."""
+
     step: int
     attempt: int
     command: str | None = None  # as shown: secrets masked
@@ -191,6 +197,8 @@ class RecordedAttempt:
 
 @dataclass(slots=True)
 class RecordedUnit:
+    """One unit as the journal has it: its attempts in order and how it ended."""
+
     task: str
     host: str
     attempts: list[RecordedAttempt] = field(default_factory=list)

@@ -23,6 +23,8 @@ from nexus_engine.steps import StepPlan, StepsFor
 
 @dataclass(frozen=True, slots=True, order=True)
 class UnitKey:
+    """Names a unit: a task on one host. Ordered, so output and tables sort alike."""
+
     task: str
     host: str
 
@@ -32,6 +34,8 @@ class UnitKey:
 
 @dataclass(frozen=True, slots=True)
 class Unit:
+    """A task on one host: its steps and the units it waits for."""
+
     key: UnitKey
     host: Host | None  # None runs on the controller itself
     steps: tuple[StepPlan, ...]
@@ -41,6 +45,8 @@ class Unit:
 
 @dataclass(frozen=True, slots=True)
 class TaskPlan:
+    """A task as planned: its hosts, its strategy across them and its failure budget."""
+
     name: str
     description: str
     deps: tuple[str, ...]
@@ -71,6 +77,8 @@ class Resumed:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """Everything a run will do, fixed before it starts: tasks in order, units and phases."""
+
     tasks: tuple[TaskPlan, ...]  # dependencies first
     units: tuple[Unit, ...]  # in task order, then host order: the order units start in
     phases: tuple[tuple[str, ...], ...]

@@ -30,6 +30,8 @@ class SelectionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class HostSelection:
+    """The hosts ``--hosts``/``--exclude`` keep, by name, group or range."""
+
     include: tuple[str, ...] = ()  # empty: every host
     exclude: tuple[str, ...] = ()
 

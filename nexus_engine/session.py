@@ -131,6 +131,8 @@ def open_run(
 
 @dataclass
 class RunSession:
+    """A run ready to go: its runner, journal and connections, closed together."""
+
     runner: Runner
     journal: Journal
     connections: Connections | None = None

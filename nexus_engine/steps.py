@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class StepPlan:
+    """One step of a unit, filled in for its host: what to send, and how it is shown."""
+
     cmd: str
     shown: str  # cmd with secrets masked: the only form that is ever printed or stored
     sudo: bool

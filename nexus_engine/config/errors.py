@@ -48,6 +48,8 @@ def format_path(path: Sequence[PathPart]) -> str:
 
 @dataclass(frozen=True)
 class ConfigProblem:
+    """One thing wrong in a nexus.toml, located: file, line, key, and what was expected."""
+
     file: str
     line: int | None
     column: int | None

@@ -57,6 +57,8 @@ _SHOWN_STRING_LENGTH = 40
 
 @dataclass(frozen=True)
 class _Located:
+    """A validation error, where it sits in the key tree, and which union member it came from."""
+
     path: KeyPath
     #: Where a union was entered (a prefix of ``path``) and which member this error is from.
     site: KeyPath | None

@@ -24,6 +24,8 @@ _MAX_SUGGESTION_POOL = 5000
 
 @dataclass(frozen=True, slots=True)
 class HostAddress:
+    """A host as written (``user@host:port``), each part None where it was left out."""
+
     hostname: str
     user: str | None = None
     port: int | None = None

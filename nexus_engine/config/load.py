@@ -42,6 +42,8 @@ _MIN_SCRUBBED_SECRET = 4
 
 @dataclass(frozen=True)
 class LoadedConfig:
+    """A validated nexus.toml and what loading it resolved: its secrets, its spliced commands."""
+
     path: Path
     config: NexusConfig
     #: Resolved ``${secret:…}`` values (non-empty), for the redactor.

@@ -65,6 +65,8 @@ def unescape(raw: str) -> str:
 
 @dataclass
 class _Frame:
+    """A table or array the scanner is inside: where it is and how many items it has seen."""
+
     path: KeyPath
     array: bool
     count: int = 0

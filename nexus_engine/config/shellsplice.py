@@ -48,6 +48,8 @@ class _Kind(Enum):
 
 @dataclass(slots=True)
 class _Frame:
+    """A quoting context the shell scanner is inside, and what ends it."""
+
     kind: _Kind
     closer: str  # what ends this frame: '', '"', "'", '`', ')' or '}'
     depth: int = 0  # open parentheses inside a $(…)
@@ -55,6 +57,8 @@ class _Frame:
 
 @dataclass(frozen=True, slots=True)
 class _HereDoc:
+    """A here-document whose body comes after the current line: how it ends."""
+
     delimiter: str
     quoted: bool
     strip_tabs: bool

@@ -228,6 +228,8 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """A group as wanted on a host (or as found, when probed)."""
+
     name: str
     gid: int | None = None
     system: bool = False

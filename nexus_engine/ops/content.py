@@ -22,6 +22,8 @@ DIFF_LIMIT = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Content:
+    """File content by digest, with the bytes kept only while they are small or needed."""
+
     sha256: str
     size: int
     data: bytes | None = field(default=None, repr=False)

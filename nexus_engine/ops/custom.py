@@ -18,6 +18,8 @@ from nexus_engine.ops.probe import Probe
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """A check/apply pair: the apply runs only when the check says the host is not right."""
+
     check: str
     apply: str
     check_env: tuple[tuple[str, str], ...] = ()

@@ -74,6 +74,8 @@ class UnitState:
 
 @dataclass(frozen=True, slots=True)
 class Mode:
+    """How a run treats its hosts: changing them, or only saying what it would change."""
+
     checking: bool = False  # --check: probe only, say what would change
     diff: bool = False  # --diff: show content changes as unified diffs
 

@@ -60,6 +60,8 @@ def _with(attributes: Attributes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Dir:
+    """A directory as wanted: its mode and owner."""
+
     path: str
     mode: str | None = None
     owner: str | None = None
@@ -100,6 +102,8 @@ class Dir:
 
 @dataclass(frozen=True, slots=True)
 class File:
+    """A regular file as wanted: its content, mode and owner."""
+
     path: str
     content: Content
     origin: str  # where the content comes from, in words: "content", "source files/a.bin"
@@ -208,6 +212,8 @@ def assess_content(
 
 @dataclass(frozen=True, slots=True)
 class Link:
+    """A symbolic link as wanted."""
+
     path: str
     to: str
     kind: str = "link"
@@ -245,6 +251,8 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class Absent:
+    """A path that must not exist."""
+
     path: str
     kind: str = "absent"
 

@@ -44,6 +44,8 @@ class Wanted:
 
 @dataclass(frozen=True, slots=True)
 class Git:
+    """A checkout as wanted: which repository, where, at which commit."""
+
     repo: str
     dest: str
     version: str | None = None

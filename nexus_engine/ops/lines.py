@@ -124,6 +124,8 @@ class _Edit:
 
 @dataclass(frozen=True, slots=True)
 class Line(_Edit):
+    """One line in a file, present or absent, found by its text or a regex."""
+
     line: str = ""
     regexp: str | None = None
     present: bool = True
@@ -142,6 +144,8 @@ class Line(_Edit):
 
 @dataclass(frozen=True, slots=True)
 class Block(_Edit):
+    """A block of lines between markers in a file, present or absent."""
+
     text: str = ""
     marker: str = "# {mark} NEXUS MANAGED BLOCK"
     present: bool = True

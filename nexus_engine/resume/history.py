@@ -26,6 +26,8 @@ class Running:
 
 @dataclass(slots=True)
 class UnitHistory:
+    """What the run being resumed did to one unit: the steps that succeeded and those in flight."""
+
     status: str | None = None  # how the unit ended; None: the record stops before it did
     first_step: int = 0
     succeeded: set[int] = field(default_factory=set)
@@ -43,6 +45,8 @@ class UnitHistory:
 
 @dataclass(frozen=True, slots=True)
 class RunHistory:
+    """What the run being resumed did, read back from its journal."""
+
     checking: bool  # a ``--check`` run: it changed nothing, so there is nothing to carry on
     finished: bool  # its summary was written: it ended, rather than dying
     units: Mapping[UnitKey, UnitHistory]

@@ -28,6 +28,8 @@ class FailurePolicy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RunBegan:
+    """The run starts: the machine may start its first units."""
+
     now: float
     #: units that must not run, and why (a resumed run could not clear its host of the
     #: processes of the run it resumes): they fail at once, as if their first step had
@@ -36,6 +38,8 @@ class RunBegan:
 
 @dataclass(frozen=True, slots=True)
 class StepExited:
+    """A step attempt ended on its host, however it ended: the machine decides what comes next."""
+
     key: UnitKey
     step: int
     attempt: int
@@ -51,23 +55,31 @@ class StepExited:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
+    """Time passed: due retries start, and a budget or deadline may have run out."""
+
     now: float
 
 
 @dataclass(frozen=True, slots=True)
 class RetryRequested:
+    """The operator asked to run a failed unit again from the step that failed."""
+
     key: UnitKey
     now: float
 
 
 @dataclass(frozen=True, slots=True)
 class SkipRequested:
+    """The operator gave up on a failed unit: its dependents may go on."""
+
     key: UnitKey
     now: float
 
 
 @dataclass(frozen=True, slots=True)
 class AbortRequested:
+    """The operator asked to stop: nothing new starts and running units are cancelled."""
+
     now: float
 
 
@@ -94,6 +106,8 @@ Fact = (
 
 @dataclass(frozen=True, slots=True)
 class StartStep:
+    """Run this attempt of a step of a unit on its host."""
+
     key: UnitKey
     step: int
     attempt: int
@@ -106,11 +120,15 @@ class StartStep:
 
 @dataclass(frozen=True, slots=True)
 class CancelUnit:
+    """Stop whatever the unit is running: the run is aborting or out of budget."""
+
     key: UnitKey
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleRetry:
+    """Start this attempt again at ``at``; the runner shows the wait, the timer starts it."""
+
     key: UnitKey
     step: int
     attempt: int
@@ -120,22 +138,30 @@ class ScheduleRetry:
 
 @dataclass(frozen=True, slots=True)
 class FinishRun:
+    """Every unit has settled: the run ends with this status."""
+
     status: RunStatus
 
 
 @dataclass(frozen=True, slots=True)
 class UnitBegan:
+    """A unit's first step is about to start (faces and connections follow its life)."""
+
     key: UnitKey
 
 
 @dataclass(frozen=True, slots=True)
 class UnitSettled:
+    """A unit reached its final state; ``view`` is how it ended."""
+
     key: UnitKey
     view: UnitView
 
 
 @dataclass(frozen=True, slots=True)
 class AwaitingDecision:
+    """A failed unit waits for the operator: retry, skip or abort."""
+
     key: UnitKey
     status: UnitStatus
     reason: str | None
@@ -143,11 +169,15 @@ class AwaitingDecision:
 
 @dataclass(frozen=True, slots=True)
 class TaskBegan:
+    """The first unit of a task started."""
+
     task: str
 
 
 @dataclass(frozen=True, slots=True)
 class TaskSettled:
+    """Every unit of a task has settled; ``status`` is the worst of them."""
+
     task: str
     status: UnitStatus
 
@@ -170,6 +200,8 @@ Command = (
 
 @dataclass(frozen=True, slots=True)
 class UnitView:
+    """What the machine knows of one unit, for faces and the summary: a copy, never its state."""
+
     key: UnitKey
     status: UnitStatus
     step: int
@@ -195,6 +227,8 @@ class UnitView:
 
 @dataclass(frozen=True, slots=True)
 class RunSnapshot:
+    """Every unit and task as the machine sees them at one moment."""
+
     units: Mapping[UnitKey, UnitView]
     tasks: Mapping[str, UnitStatus | None]  # None until every unit of the task has settled
     total: int

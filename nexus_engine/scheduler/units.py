@@ -32,6 +32,8 @@ TRANSITIONS: Mapping[UnitStatus, frozenset[UnitStatus]] = {
 
 @dataclass(slots=True)
 class UnitRecord:
+    """The scheduler's state for one unit: what it waits for, what waits for it, where it is."""
+
     index: int
     unit: Unit
     task: TaskPlan

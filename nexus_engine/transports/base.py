@@ -26,6 +26,8 @@ StdinSource = Callable[[], AsyncIterator[bytes]]
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
+    """One command for a transport: what to run, with which environment, as whom, for how long."""
+
     command: str
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None

@@ -61,6 +61,8 @@ def become_subreaper() -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """A step's process group on the controller and the token its processes carry."""
+
     shell: int  # the step's direct child: leader of its own session and process group
     token: str  # the value of MARKER in its environment
 

@@ -63,6 +63,8 @@ class SweepReport:
 
 @dataclass
 class _Output:
+    """A sweep's collected stdout and stderr."""
+
     out: bytearray = field(default_factory=bytearray)
     err: bytearray = field(default_factory=bytearray)
 

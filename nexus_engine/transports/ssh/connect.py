@@ -141,6 +141,8 @@ def _read_ssh_config(
 
 @dataclass(frozen=True, slots=True)
 class ConnectSettings:
+    """The timeouts of a connection: the handshake, and how a silent host is declared lost."""
+
     connect_timeout: float = 10.0
     keepalive_interval: float = 15.0
     keepalive_count_max: int = 3

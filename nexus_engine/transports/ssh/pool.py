@@ -66,6 +66,8 @@ class Lease:
 
 @dataclass(eq=False)
 class _Pooled:
+    """One connection to a host and how many of its channels are in use."""
+
     connection: asyncssh.SSHClientConnection
     in_use: int = 0
     capacity: int = 9
@@ -92,6 +94,8 @@ class _Slot:
 
 @dataclass(eq=False)
 class _Host:
+    """One host's connections, and whether it is known to be down."""
+
     login: Login
     pooled: list[_Pooled] = field(default_factory=list)
     connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
