@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from nexus_engine.transports.base import CommandResult
-from nexus_engine.transports.ssh.connect import Login, _cpu_has_aes
+from nexus_engine.transports.ssh.connect import Login, _cpu_has_aes, _read_ssh_config
+from nexus_engine.transports.ssh.keyring import KeyRing
 from nexus_engine.transports.ssh.pool import SshPool
 from nexus_engine.transports.ssh.transport import SshTransport
 from nexus_engine.words import Failure
@@ -87,6 +88,44 @@ async def test_identity_with_tilde_is_expanded_from_home(
     (home / ".ssh" / "deploy_key").chmod(0o600)
     who, result = await whoami(pool, login(ssh_lab, host, identity="~/.ssh/deploy_key"))
     assert who == ssh_lab.key_user, result
+
+
+async def test_default_keys_are_read_once_for_every_host(
+    ssh_lab: SshLab, in_ssh_home: Path, pool: SshPool
+) -> None:
+    """Four hosts logged in with the default key in ``~/.ssh``: the file is read once, and the
+    pairs read then let every host in (asyncssh alone reads it for each connection)."""
+    hosts = ssh_lab.hosts[8:12]
+    answers = await asyncio.gather(*(whoami(pool, login(ssh_lab, host)) for host in hosts))
+    assert [who for who, _ in answers] == [ssh_lab.key_user] * len(hosts), answers
+    assert pool.keys.reads == 1
+
+
+async def test_a_named_key_is_read_once_and_a_wrong_one_still_fails(
+    ssh_lab: SshLab, home: Path, pool: SshPool
+) -> None:
+    ecdsa = str(ssh_lab.keys["ecdsa"])
+    for host in ssh_lab.hosts[8:11]:
+        who, result = await whoami(pool, login(ssh_lab, host, identity=ecdsa))
+        assert who == ssh_lab.key_user, result
+    assert pool.keys.reads == 1
+    stranger = login(ssh_lab, ssh_lab.hosts[11], identity=str(ssh_lab.keys["stranger"]))
+    who, result = await whoami(pool, stranger)
+    assert (who, result.failure) == ("", Failure.AUTH_FAILED), result
+    assert pool.keys.reads == 2  # another file: read for itself
+
+
+async def test_a_key_file_that_cannot_be_read_is_reported_each_time(
+    ssh_lab: SshLab, home: Path, pool: SshPool
+) -> None:
+    """A failed read is not remembered as "no keys": every host says what is wrong."""
+    missing = str(home / ".ssh" / "no_such_key")
+    for host in ssh_lab.hosts[8:10]:
+        result, _ = await run(SshTransport(pool, login(ssh_lab, host, identity=missing)), "true")
+        assert result.failure is Failure.AUTH_FAILED, result
+        assert f"cannot read the key {missing} for " in (result.error or ""), result
+        assert "No such file or directory" in (result.error or ""), result
+    assert pool.keys.reads == 0
 
 
 async def test_encrypted_key_with_its_passphrase(
@@ -310,6 +349,28 @@ async def test_ssh_config_alias_supplies_hostname_port_user_and_key(
     who, connection = sink.out.decode().splitlines()
     assert who == ssh_lab.key_user
     assert connection.split()[2:] == [host.address, str(host.port)]
+    assert pool.keys.reads == 0  # ssh_config names the key for this host: asyncssh reads it
+
+
+@pytest.mark.parametrize(
+    ("lines", "identity", "served"),
+    [
+        ([], None, True),
+        (["IdentityFile ~/.ssh/other"], None, False),  # which keys: the host's own
+        (["IdentityFile ~/.ssh/other"], "~/.ssh/named", True),  # the named key wins
+        (["CertificateFile ~/.ssh/cert.pub"], "~/.ssh/named", False),
+        (["IdentitiesOnly yes"], None, False),
+        (["IdentitiesOnly no", "User someone"], None, True),
+    ],
+)
+def test_keys_are_shared_only_where_ssh_config_says_nothing_about_them(
+    tmp_path: Path, lines: list[str], identity: str | None, served: bool
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("Host target\n" + "".join(f"    {line}\n" for line in lines))
+    parsed = _read_ssh_config(Login(name="t", hostname="target"), config, "me")
+    assert KeyRing.serves(parsed, identity) is served
+    assert KeyRing.serves(None, identity)  # no ssh_config: nothing to say
 
 
 async def test_nexus_user_wins_over_ssh_config_user(

@@ -38,6 +38,7 @@ import asyncssh
 
 from nexus_engine.transports.base import Ask
 from nexus_engine.transports.ssh.errors import SshFailure, classify_connect_error, through_jump
+from nexus_engine.transports.ssh.keyring import KeyRing
 from nexus_engine.transports.ssh.known_hosts import KnownHosts, KnownHostsBook
 from nexus_engine.words import Failure
 
@@ -149,15 +150,24 @@ class ConnectSettings:
 
 
 async def connect(
-    login: Login, settings: ConnectSettings, book: KnownHostsBook, ask: Ask | None = None
+    login: Login,
+    settings: ConnectSettings,
+    book: KnownHostsBook,
+    ask: Ask | None = None,
+    keys: KeyRing | None = None,
 ) -> asyncssh.SSHClientConnection:
-    """A connected, authenticated connection, or :class:`SshFailure` saying why not."""
+    """A connected, authenticated connection, or :class:`SshFailure` saying why not. With
+    ``keys``, the client's key files are read once for all the connections that share it."""
     if ask is not None and login.identity and login.passphrase is None:
         login = await _with_passphrase(login, ask)
     client = _Client(login, ask)
     tried = client.methods()
     try:
-        options = _options(login, settings, book, client)
+        parsed = _read_ssh_config(login, SSH_CONFIG, _local_user())
+        pairs = None
+        if keys is not None and KeyRing.serves(parsed, login.identity):
+            pairs = await _read_keys(keys, login)
+        options = _options(login, settings, book, client, parsed=parsed, pairs=pairs)
         connecting = asyncssh.connect(login.hostname, login.port or (), **options)
         return await _within(connecting, settings.connect_timeout, client.person)
     except _CONNECT_ERRORS as error:
@@ -184,6 +194,18 @@ async def connect(
         ) from None
     finally:
         client.forget_agent()
+
+
+async def _read_keys(keys: KeyRing, login: Login) -> Sequence[asyncssh.SSHKeyPair]:
+    """The login's key pairs; a named key file that cannot be read is the operator's to fix,
+    said as such, not a host that cannot be reached."""
+    try:
+        return await keys.pairs(login.identity, login.passphrase)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SshFailure(
+            Failure.AUTH_FAILED, f"cannot read the key {login.identity} for {login.where}: {reason}"
+        ) from None
 
 
 class PersonClock:
@@ -261,13 +283,19 @@ async def _with_passphrase(login: Login, ask: Ask) -> Login:
 
 
 def _options(
-    login: Login, settings: ConnectSettings, book: KnownHostsBook, client: _Client
+    login: Login,
+    settings: ConnectSettings,
+    book: KnownHostsBook,
+    client: _Client,
+    *,
+    parsed: asyncssh.config.SSHConfig | None,
+    pairs: Sequence[asyncssh.SSHKeyPair] | None,
 ) -> dict[str, Any]:
     """Everything ``asyncssh.connect`` is given, so that it builds the connection's options
     once (keys read, ssh_config applied). Which known_hosts files apply to this host and
     whether ssh_config names ``Ciphers`` are read off ssh_config here, as asyncssh reads them:
-    building a whole options object just to ask it cost every connection a second build."""
-    parsed = _read_ssh_config(login, SSH_CONFIG, _local_user())
+    building a whole options object just to ask it cost every connection a second build.
+    ``parsed``: ssh_config as it applies to the host; ``pairs``: the client's keys, if read."""
     known = ("UserKnownHostsFile", "GlobalKnownHostsFile")
     files = [] if parsed is None else [n for key in known for n in _listed(parsed.get(key))]
     client.known = book.for_files([Path(name) for name in files] or [DEFAULT_KNOWN_HOSTS])
@@ -281,8 +309,11 @@ def _options(
     }
     if login.user:
         options["username"] = login.user
-    if login.identity:
+    if pairs is not None:  # read already, for every host that reads the same files
+        options["client_keys"] = pairs
+    elif login.identity:
         options["client_keys"] = [os.path.expanduser(login.identity)]
+    if login.identity:
         options["agent_path"] = None  # offered after the named key, by the client
     if login.password is not None:
         options["password"] = login.password

@@ -33,6 +33,7 @@ import asyncssh
 from nexus_engine.transports.base import Ask
 from nexus_engine.transports.ssh.connect import ConnectSettings, Login, connect
 from nexus_engine.transports.ssh.errors import SshFailure
+from nexus_engine.transports.ssh.keyring import KeyRing
 from nexus_engine.transports.ssh.known_hosts import KnownHostsBook
 from nexus_engine.words import Failure
 
@@ -126,6 +127,7 @@ class SshPool:
         self.connect_limit = connect_limit
         self._handshakes = asyncio.Semaphore(connect_limit)
         self._hosts: dict[str, _Host] = {}
+        self.keys = KeyRing()  # the client's key files, read once for every host
         self.opened = 0  # connections opened this run, for tests and benchmarks
 
     async def acquire(self, login: Login, *, control: bool = False, again: bool = False) -> Lease:
@@ -225,7 +227,9 @@ class SshPool:
         slot = _Slot(self._handshakes)
         stalled = loop.call_later(self.settings.connect_timeout * _STALLED, slot.give_back)
         try:
-            connection = await connect(host.login, self.settings, self.known_hosts, self._ask)
+            connection = await connect(
+                host.login, self.settings, self.known_hosts, self._ask, self.keys
+            )
         except SshFailure as failure:
             host.failures += 1
             if failure.kind in _FINAL or host.failures >= self.breaker_after:
