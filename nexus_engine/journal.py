@@ -44,6 +44,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import secrets
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -66,11 +67,22 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _OUTPUT_NAME = re.compile(r"(\d+)-(\d+)\.(?:log|err|out)\Z")
 _MAX_ERRORS = 20
-#: Steps whose output files (up to three each) stay open at once. 1,000 hosts printing at once
-#: would otherwise hold 3,000 files, over a default limit of 1,024 with the connections beside;
-#: past this many, the step heard from longest ago closes its files and appends when it next
-#: prints.
-MAX_OPEN_STEPS = 128
+#: Steps whose output files (up to three each) may stay open at once: a twelfth of the
+#: process's file limit, so at most a quarter of it, the rest left to connections and the run.
+#: 1,000 hosts printing at once would hold 3,000 files, over the common limit of 1,024 with the
+#: connections beside; past this many, the step heard from longest ago closes its files and
+#: appends when it next prints. Where the limit allows, each printing step keeps its files
+#: open: reopening two files for every line costs more than the rest of the journal's work.
+MIN_OPEN_STEPS = 128
+MAX_OPEN_STEPS = 4096
+
+
+def open_steps_allowed(file_limit: int) -> int:
+    """How many steps may keep their output files open under a soft ``RLIMIT_NOFILE`` of
+    ``file_limit`` (``RLIM_INFINITY``: no limit)."""
+    if file_limit == resource.RLIM_INFINITY:
+        return MAX_OPEN_STEPS
+    return max(MIN_OPEN_STEPS, min(MAX_OPEN_STEPS, file_limit // 12))
 
 
 class JournalError(Exception):
@@ -255,6 +267,7 @@ class Journal:
         self._events_size = 0
         #: the steps whose output files are open, the one written to last at the end
         self._steps: dict[tuple[str, str, int, int], _StepFiles] = {}
+        self.open_steps = open_steps_allowed(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         self._dirs: set[Path] = set()  # output directories made and checked already
         self._finished: set[tuple[str, str, int, int]] = set()
 
@@ -389,7 +402,7 @@ class Journal:
             base = unit_dir / f"{event.step}-{event.attempt}"
             files = _StepFiles(base, reopen=key in self._finished)
         self._steps[key] = files
-        if len(self._steps) > MAX_OPEN_STEPS:  # the step heard from longest ago lets go
+        if len(self._steps) > self.open_steps:  # the step heard from longest ago lets go
             oldest = next(iter(self._steps))
             self._steps.pop(oldest).close()
             self._finished.add(oldest)  # its files exist: more output is appended

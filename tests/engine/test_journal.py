@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import stat
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
@@ -238,13 +239,13 @@ async def test_output_after_its_step_finished_is_appended(tmp_path: Path) -> Non
 
 
 async def test_a_thousand_steps_printing_at_once_hold_a_bounded_number_of_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """Output of 1,000 steps, interleaved: each step's files are let go once 16 others have
     printed since, so the open files stay bounded, and every byte still lands in its place."""
-    monkeypatch.setattr(journal, "MAX_OPEN_STEPS", 16)
     s = Script("r")
     j = Journal("r", state_dir=tmp_path)
+    j.open_steps = 16
     units = [("t", f"h{i:04d}", 0, 1) for i in range(1000)]
     events = [
         s.out(unit, stream, f"{unit[1]} {round_} {stream.value}\n".encode())
@@ -270,6 +271,20 @@ async def test_a_thousand_steps_printing_at_once_hold_a_bounded_number_of_files(
         assert out == "".join(f"{host} {r} stdout\n" for r in range(3))
         assert err == "".join(f"{host} {r} stderr\n" for r in range(3))
         assert log == "".join(f"{host} {r} {k}\n" for r in range(3) for k in ("stdout", "stderr"))
+
+
+@pytest.mark.parametrize(
+    ("file_limit", "steps"),
+    [(256, 128), (1_024, 128), (1_100, 128), (20_000, 1_666), (1 << 20, 4_096)],
+)
+def test_open_output_files_are_a_share_of_the_file_limit(file_limit: int, steps: int) -> None:
+    assert journal.open_steps_allowed(file_limit) == steps
+    assert journal.open_steps_allowed(resource.RLIM_INFINITY) == journal.MAX_OPEN_STEPS
+
+
+def test_a_journal_sizes_its_open_files_by_this_process_limit(tmp_path: Path) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert Journal("r", state_dir=tmp_path).open_steps == journal.open_steps_allowed(soft)
 
 
 def test_new_run_id_format() -> None:
