@@ -44,49 +44,32 @@ import contextlib
 import json
 import os
 import re
-import resource
 import secrets
-import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import platformdirs
 
 from nexus_engine.events import Event, OutputReceived, RunFinished, StepFinished, to_json
+from nexus_engine.journal_files import (
+    JournalError,
+    create,
+    ensure_dir,
+    fsync_dir,
+    make_parents,
+    safe_name,
+    write_all,
+)
+from nexus_engine.journal_output import OutputFiles
 from nexus_engine.status import RunStatus
-from nexus_engine.words import Stream
 
 ENV_VAR = "NEXUS_STATE_DIR"
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_OLD_FILE = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _OUTPUT_NAME = re.compile(r"(\d+)-(\d+)\.(?:log|err|out)\Z")
 _MAX_ERRORS = 20
-#: Steps whose output files (up to three each) may stay open at once: a twelfth of the
-#: process's file limit, so at most a quarter of it, the rest left to connections and the run.
-#: 1,000 hosts printing at once would hold 3,000 files, over the common limit of 1,024 with the
-#: connections beside; past this many, the step heard from longest ago closes its files and
-#: appends when it next prints. Where the limit allows, each printing step keeps its files
-#: open: reopening two files for every line costs more than the rest of the journal's work.
-MIN_OPEN_STEPS = 128
-MAX_OPEN_STEPS = 4096
-
-
-def open_steps_allowed(file_limit: int) -> int:
-    """How many steps may keep their output files open under a soft ``RLIMIT_NOFILE`` of
-    ``file_limit`` (``RLIM_INFINITY``: no limit)."""
-    if file_limit == resource.RLIM_INFINITY:
-        return MAX_OPEN_STEPS
-    return max(MIN_OPEN_STEPS, min(MAX_OPEN_STEPS, file_limit // 12))
-
-
-class JournalError(Exception):
-    """The journal cannot be written where or how it must be."""
 
 
 class RunNotFoundError(LookupError):
@@ -228,16 +211,6 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def safe_name(name: str) -> str:
-    """A task or host name as one path component, reversibly (``urllib.parse.unquote``):
-    everything but letters, digits and ``_.-~`` is percent-encoded, ``%`` included, and so is a
-    leading dot, so no result is ``.``, ``..`` or hidden, or holds ``/`` or NUL."""
-    if not name:
-        raise ValueError("an empty name has no file name")
-    encoded = quote(name, safe="")
-    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
-
-
 class Journal:
     """Writes one run's record; create it before the run, then ``await record(bus.subscribe())``."""
 
@@ -245,17 +218,18 @@ class Journal:
         if not _RUN_ID.match(run_id):
             raise JournalError(f"invalid run id {run_id!r}")
         runs = _runs_dir(state_dir)
-        _make_parents(runs.parent.parent)  # e.g. ~/.local/state, when it does not exist yet
-        _ensure_dir(runs.parent, strict=False)
-        _ensure_dir(runs)
+        make_parents(runs.parent.parent)  # e.g. ~/.local/state, when it does not exist yet
+        ensure_dir(runs.parent, strict=False)
+        ensure_dir(runs)
         self.run_id = run_id
         self.run_dir = runs / run_id
-        _ensure_dir(self.run_dir, new=True)
+        ensure_dir(self.run_dir, new=True)
         _write_controller(self.run_dir)
         self.errors: list[str] = []
         #: Told once, at the first write that fails, so the run stops starting new work.
         self.on_failure: Callable[[str], None] | None = None
-        self._seen = 0  # the seq of the last event taken, written or not
+        self._logged = 0  # the seq of the last event taken: in events.jsonl, or output handed over
+        self._seen = 0  # the seq up to which every event is written (or its failure known)
         self._progress = asyncio.Event()
         self._durable = 0  # events.jsonl is fsynced up to this seq
         self._wanted = 0  # the highest seq a waiter of durable() needs on disk
@@ -265,11 +239,7 @@ class Journal:
         self._dirs_synced = False
         self._events = -1
         self._events_size = 0
-        #: the steps whose output files are open, the one written to last at the end
-        self._steps: dict[tuple[str, str, int, int], _StepFiles] = {}
-        self.open_steps = open_steps_allowed(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-        self._dirs: set[Path] = set()  # output directories made and checked already
-        self._finished: set[tuple[str, str, int, int]] = set()
+        self.output = OutputFiles(self.run_dir, on_progress=self._advance, on_error=self._failed)
 
     async def record(self, events: AsyncIterator[Event]) -> None:
         """Consume the stream to its end. A write that fails does not stop the draining (that
@@ -277,21 +247,35 @@ class Journal:
         syncer = asyncio.create_task(self._sync_starts())
         try:
             async for event in events:
-                try:
-                    self._take(event)
-                except (OSError, JournalError) as exc:
-                    self._failed(exc)
-                self._seen = event.seq
-                self._progress.set()
+                if isinstance(event, OutputReceived):
+                    self.output.write(event)
+                    await self.output.room()
+                else:
+                    try:
+                        self._take(event)
+                    except (OSError, JournalError) as exc:
+                        self._failed(exc)
+                self._logged = event.seq
+                self._advance()
                 if self._wanted > self._durable:
                     self._want_sync.set()
         finally:
             self._ended = True
             self._want_sync.set()
             await syncer  # never close the file under an fsync in flight
+            await self.output.close()
             self._close()
         if self.errors:
             raise JournalError(f"run {self.run_id}: journal incomplete: {'; '.join(self.errors)}")
+
+    def _advance(self) -> None:
+        """Move ``_seen`` on: to the last event taken when all output is written, else to the
+        last output written (the events between it and the output still waiting are written,
+        but one seq says it all for :meth:`caught_up`, which only needs a bound)."""
+        done = self._logged if self.output.idle else self.output.written
+        if done > self._seen:
+            self._seen = done
+            self._progress.set()
 
     async def caught_up(self, seq: int) -> None:
         """Until every event up to ``seq`` has been taken (written, or its failure known)."""
@@ -322,8 +306,12 @@ class Journal:
         while True:
             await self._want_sync.wait()
             self._want_sync.clear()
-            if self._seen >= self._wanted > self._durable and self._events >= 0 and not self.errors:
-                upto = self._seen
+            if (
+                self._logged >= self._wanted > self._durable
+                and self._events >= 0
+                and not self.errors
+            ):
+                upto = self._logged
                 try:
                     await asyncio.to_thread(self._fsync_events)
                 except OSError as exc:
@@ -344,8 +332,8 @@ class Journal:
             exc.filename = exc.filename or str(self.run_dir / "events.jsonl")
             raise
         if not self._dirs_synced:
-            _fsync_dir(self.run_dir)
-            _fsync_dir(self.run_dir.parent)
+            fsync_dir(self.run_dir)
+            fsync_dir(self.run_dir.parent)
             self._dirs_synced = True
 
     def _failed(self, exc: OSError | JournalError) -> None:
@@ -360,14 +348,11 @@ class Journal:
         self._synced.set()  # a start waiting for its record will not get it
 
     def _take(self, event: Event) -> None:
-        if isinstance(event, OutputReceived):
-            self._output(event)
-            return
         if self._events < 0:
-            self._events = _create(self.run_dir / "events.jsonl")
+            self._events = create(self.run_dir / "events.jsonl")
         line = (json.dumps(to_json(event)) + "\n").encode()
         try:
-            _write_all(self._events, line)
+            write_all(self._events, line)
         except OSError as exc:
             # no torn line left behind: the lines before it still read, and a later one may
             # still fit once there is room again
@@ -376,70 +361,21 @@ class Journal:
             raise
         self._events_size += len(line)
         if isinstance(event, StepFinished):
-            key = (event.task, event.host, event.step, event.attempt)
-            if files := self._steps.pop(key, None):
-                files.close()
-                self._finished.add(key)
+            self.output.end((event.task, event.host, event.step, event.attempt), event.seq)
         elif isinstance(event, RunFinished):
             os.fsync(self._events)
-            fd = _create(self.run_dir / "summary.json")
+            fd = create(self.run_dir / "summary.json")
             try:
-                _write_all(fd, (json.dumps(to_json(event), indent=2) + "\n").encode())
+                write_all(fd, (json.dumps(to_json(event), indent=2) + "\n").encode())
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_dir(self.run_dir)
-
-    def _output(self, event: OutputReceived) -> None:
-        key = (event.task, event.host, event.step, event.attempt)
-        files = self._steps.pop(key, None)  # put back last: the dict is in order of use
-        if files is None:
-            unit_dir = self.run_dir / "output" / safe_name(event.task) / safe_name(event.host)
-            for directory in (unit_dir.parent.parent, unit_dir.parent, unit_dir):
-                if directory not in self._dirs:
-                    _ensure_dir(directory)
-                    self._dirs.add(directory)
-            base = unit_dir / f"{event.step}-{event.attempt}"
-            files = _StepFiles(base, reopen=key in self._finished)
-        self._steps[key] = files
-        if len(self._steps) > self.open_steps:  # the step heard from longest ago lets go
-            oldest = next(iter(self._steps))
-            self._steps.pop(oldest).close()
-            self._finished.add(oldest)  # its files exist: more output is appended
-        _write_all(files.fd(".log"), event.data)
-        if event.stream == Stream.STDERR:
-            _write_all(files.fd(".err"), event.data)
-        else:
-            _write_all(files.fd(".out"), event.data)
+            fsync_dir(self.run_dir)
 
     def _close(self) -> None:
-        for files in self._steps.values():
-            files.close()
-        self._steps.clear()
         if self._events >= 0:
             os.close(self._events)
             self._events = -1
-
-
-class _StepFiles:
-    """The open .log/.err of one step attempt, opened on first use."""
-
-    def __init__(self, base: Path, *, reopen: bool) -> None:
-        self._base = base
-        self._reopen = reopen  # output after the step's StepFinished: append, still no symlinks
-        self._fds: dict[str, int] = {}
-
-    def fd(self, suffix: str) -> int:
-        if (fd := self._fds.get(suffix)) is None:
-            path = self._base.with_name(self._base.name + suffix)
-            reopen = self._reopen and path.exists()
-            fd = self._fds[suffix] = os.open(path, _OLD_FILE) if reopen else _create(path)
-        return fd
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
 
 
 # ── reading ─────────────────────────────────────────────────────────────────────────────────────
@@ -655,9 +591,9 @@ def _lives(pid: int, start_time: int | None) -> bool:
 def _write_controller(run_dir: Path) -> None:
     pid = os.getpid()
     record = {"pid": pid, "boot_id": _boot_id(), "start_time": _process_stat(pid)[1]}
-    fd = _create(run_dir / "controller.json")
+    fd = create(run_dir / "controller.json")
     try:
-        _write_all(fd, (json.dumps(record) + "\n").encode())
+        write_all(fd, (json.dumps(record) + "\n").encode())
     finally:
         os.close(fd)
 
@@ -665,9 +601,9 @@ def _write_controller(run_dir: Path) -> None:
 def write_record(run_dir: Path, name: str, data: bytes) -> None:
     """A file of the run's record beside its events (``plan.json``), written once and synced:
     private, never over an existing file, never through a symlink."""
-    fd = _create(run_dir / name)
+    fd = create(run_dir / name)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -723,76 +659,3 @@ def _last_written(run_dir: Path) -> datetime | None:
 
 def _runs_dir(base: Path | None) -> Path:
     return (base if base is not None else state_dir()) / "runs"
-
-
-def _ensure_dir(path: Path, *, new: bool = False, strict: bool = True) -> None:
-    """Make ``path`` a directory of ours, mode 0700. ``new``: it must not exist yet. ``strict``
-    (for everything under ``runs/``): refuse a symlink, and fix the mode of an existing one. The
-    state dir itself may be a symlink and keep the mode the user gave it, but not one that lets
-    other users write in it: that is refused, with the command that fixes it."""
-    try:
-        os.mkdir(path, 0o700)
-        created = True
-    except FileExistsError:
-        if new:
-            raise JournalError(f"{path} already exists; refusing to reuse it") from None
-        created = False
-    try:
-        fd = os.open(path, _DIR if strict else _DIR & ~os.O_NOFOLLOW)
-    except OSError as exc:
-        raise JournalError(f"{path} is not a plain directory (a symlink?): refusing it") from exc
-    try:
-        info = os.fstat(fd)
-        if info.st_uid != os.getuid():
-            raise JournalError(f"{path} belongs to another user: refusing it")
-        if not (created or strict) and stat.S_IMODE(info.st_mode) & 0o022:
-            raise JournalError(
-                f"{path} is writable by other users, who could then plant or remove run "
-                f"records; make it yours alone: chmod go-w {path}"
-            )
-        if (created or strict) and stat.S_IMODE(info.st_mode) != 0o700:
-            os.fchmod(fd, 0o700)
-    finally:
-        os.close(fd)
-
-
-def _make_parents(path: Path) -> None:
-    """Create the missing directories of ``path``, each 0700 whatever the umask: on the way to
-    the state dir they hold nothing but it, and a umask of 0 would leave them open to all.
-    Directories that exist are the user's and are left as they are."""
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue  # made meanwhile by someone else: theirs
-        os.chmod(directory, 0o700)
-
-
-def _create(path: Path) -> int:
-    """A new file, 0600 whatever the umask; never an existing file, never through a symlink."""
-    try:
-        fd = os.open(path, _NEW_FILE, 0o600)
-    except FileExistsError:
-        raise JournalError(f"{path} already exists: refusing to overwrite or follow it") from None
-    os.fchmod(fd, 0o600)
-    return fd
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, _DIR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from nexus_engine import events as ev
 from nexus_engine.config import LoadedConfig
 from nexus_engine.connections import Connections, Overrides, warnings
-from nexus_engine.journal import Journal, JournalError, new_run_id
+from nexus_engine.journal import Journal, new_run_id
+from nexus_engine.journal_files import JournalError
 from nexus_engine.ops.execute import Mode
 from nexus_engine.plan import Plan, build_plan
 from nexus_engine.redact import Redactor

@@ -136,14 +136,14 @@ async def test_a_start_the_journal_cannot_write_is_not_run(
 ) -> None:
     """The disk fills just as the second step starts: its command is never sent, the step says
     why, the run ends failed naming the journal, and what was recorded before stays."""
-    real_write = journal._write_all
+    real_write = journal.write_all
 
     def write_all(fd: int, data: bytes) -> None:
         if b'"step_started"' in data and b'"step": 1,' in data:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(fd, data)
 
-    monkeypatch.setattr(journal, "_write_all", write_all)
+    monkeypatch.setattr(journal, "write_all", write_all)
     transport = Watched(Synced(monkeypatch))
     marker = tmp_path / "second-step-ran"
     session, finished, _ = await run(tmp_path, TWO_STEPS.format(marker=marker), transport)

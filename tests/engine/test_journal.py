@@ -4,12 +4,14 @@ for huge output ("nothing lost", clause 3), and the reading side used by ``nexus
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import os
 import re
 import resource
 import stat
+import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nexus_engine import journal
+from nexus_engine import journal, journal_output
 from nexus_engine.events import (
     Event,
     EventBus,
@@ -39,7 +41,9 @@ from nexus_engine.events import (
     UnitSummary,
     to_json,
 )
-from nexus_engine.journal import Journal, JournalError, RunNotFoundError
+from nexus_engine.journal import Journal, RunNotFoundError
+from nexus_engine.journal_files import JournalError, safe_name
+from nexus_engine.journal_output import MAX_OPEN_STEPS, open_steps_allowed
 from nexus_engine.status import RunStatus, UnitStatus
 from nexus_engine.words import Stream
 
@@ -245,7 +249,7 @@ async def test_a_thousand_steps_printing_at_once_hold_a_bounded_number_of_files(
     printed since, so the open files stay bounded, and every byte still lands in its place."""
     s = Script("r")
     j = Journal("r", state_dir=tmp_path)
-    j.open_steps = 16
+    j.output.open_steps = 16
     units = [("t", f"h{i:04d}", 0, 1) for i in range(1000)]
     events = [
         s.out(unit, stream, f"{unit[1]} {round_} {stream.value}\n".encode())
@@ -273,18 +277,124 @@ async def test_a_thousand_steps_printing_at_once_hold_a_bounded_number_of_files(
         assert log == "".join(f"{host} {r} {k}\n" for r in range(3) for k in ("stdout", "stderr"))
 
 
+class HeldWrites:
+    """Output writes that wait, in the journal's writer thread, until the test lets them go."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.started = threading.Event()  # a write is waiting
+        self._write = journal_output.write_all
+
+    def __call__(self, fd: int, data: bytes) -> None:
+        self.started.set()
+        self.go.wait(timeout=30)
+        self._write(fd, data)
+
+
+async def test_output_is_written_off_the_event_loop_and_caught_up_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While an output write is stuck in the disk, the record loop goes on writing events, and
+    only ``caught_up`` for the output's seq waits for it."""
+    held = HeldWrites()
+    monkeypatch.setattr(journal_output, "write_all", held)
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    output = s.out(("t", "h", 0, 1), Stream.STDOUT, b"slow disk\n")
+    after = s(TaskStarted, task="later")
+    bus = EventBus()
+    recording = asyncio.create_task(j.record(bus.subscribe()))
+    for event in (output, after):
+        await bus.publish(event)
+    await asyncio.to_thread(held.started.wait, 30)
+    logged = asyncio.create_task(j.caught_up(output.seq))
+    for _ in range(10_000):  # the loop is free: the event after the output gets written
+        if (j.run_dir / "events.jsonl").exists():
+            break
+        await asyncio.sleep(0)
+    assert [e["event"] for e in journal.read_events(j.run_dir)] == ["task_started"]
+    assert not logged.done()  # the output is not on disk yet
+    held.go.set()
+    await asyncio.wait_for(logged, 30)
+    await bus.close()
+    await recording
+    assert (j.run_dir / "output/t/h/0-1.out").read_bytes() == b"slow disk\n"
+
+
+async def test_a_disk_slower_than_the_output_holds_the_record_loop_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes handed to the writer and not yet written are bounded: past the bound the record
+    loop takes no more events (the bus then slows the run), and nothing is lost."""
+    held = HeldWrites()
+    monkeypatch.setattr(journal_output, "write_all", held)
+    monkeypatch.setattr(journal_output, "MAX_WAITING", 10)
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    chunks = [s.out(("t", "h", 0, 1), Stream.STDOUT, b"%d twelve by\n" % i) for i in range(3)]
+    bus = EventBus()
+    recording = asyncio.create_task(j.record(bus.subscribe()))
+    for event in chunks:
+        await bus.publish(event)
+    await asyncio.to_thread(held.started.wait, 30)
+    for _ in range(100):  # the loop has every chance to take more
+        await asyncio.sleep(0)
+    assert j.output.written == 0
+    room = asyncio.create_task(j.output.room())
+    await asyncio.sleep(0)
+    assert not room.done()  # 12 bytes waiting, over 10
+    assert j._logged == 0  # the record loop waits for room with the first chunk
+    held.go.set()
+    await asyncio.wait_for(room, 30)
+    await bus.close()
+    await recording
+    written = (j.run_dir / "output/t/h/0-1.log").read_bytes()
+    assert written == b"".join(chunk.data for chunk in chunks)
+
+
+async def test_an_output_write_that_fails_is_reported_and_the_rest_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = journal_output.write_all
+
+    def write_all(fd: int, data: bytes) -> None:
+        if data.startswith(b"lost"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "somewhere.log")
+        real(fd, data)
+
+    monkeypatch.setattr(journal_output, "write_all", write_all)
+    told: list[str] = []
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    j.on_failure = told.append
+    with pytest.raises(JournalError, match="No space left on device"):
+        await through_bus(
+            j,
+            [
+                s.out(("t", "a", 0, 1), Stream.STDOUT, b"lost\n"),
+                s.out(("t", "b", 0, 1), Stream.STDOUT, b"kept\n"),
+                s.run_done(),
+            ],
+        )
+    assert told == [
+        "the journal could not write: No space left on device (writing in somewhere.log)"
+    ]
+    assert (j.run_dir / "output/t/b/0-1.out").read_bytes() == b"kept\n"
+    assert (j.run_dir / "summary.json").exists()
+
+
 @pytest.mark.parametrize(
     ("file_limit", "steps"),
     [(256, 128), (1_024, 128), (1_100, 128), (20_000, 1_666), (1 << 20, 4_096)],
 )
 def test_open_output_files_are_a_share_of_the_file_limit(file_limit: int, steps: int) -> None:
-    assert journal.open_steps_allowed(file_limit) == steps
-    assert journal.open_steps_allowed(resource.RLIM_INFINITY) == journal.MAX_OPEN_STEPS
+    assert open_steps_allowed(file_limit) == steps
+    assert open_steps_allowed(resource.RLIM_INFINITY) == MAX_OPEN_STEPS
 
 
 def test_a_journal_sizes_its_open_files_by_this_process_limit(tmp_path: Path) -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    assert Journal("r", state_dir=tmp_path).open_steps == journal.open_steps_allowed(soft)
+    assert Journal("r", state_dir=tmp_path).output.open_steps == open_steps_allowed(soft)
 
 
 def test_new_run_id_format() -> None:
@@ -429,7 +539,7 @@ async def test_hostile_task_and_host_names_stay_inside_the_run(tmp_path: Path) -
 @given(st.text(min_size=1))
 def test_safe_name_is_one_reversible_component(name: str) -> None:
     try:
-        safe = journal.safe_name(name)
+        safe = safe_name(name)
     except UnicodeEncodeError:  # lone surrogates: not a TOML string either
         return
     assert unquote(safe) == name

@@ -1,0 +1,238 @@
+"""Step output into the journal's files, written by a thread of its own.
+
+Output is most of what a run writes: a megabyte from each of fifty hosts is a hundred megabytes,
+since each chunk goes to its step's ``.log`` and to its ``.out`` or ``.err``. Written from the
+event loop, each chunk held the loop for its ``write``, and each step's first chunk held it for
+making the step's directory and files, which on ext4 waits behind the fsync of ``events.jsonl``
+that other steps' starts ask for: profiled at 50 hosts printing 1 MB each, about a tenth of the
+controller's samples. This thread does that I/O, in the order the chunks came (a system call lets
+go of the GIL, so the loop goes on meanwhile). The loop hands chunks over and learns, in batches,
+how far the writing has got and what failed. The bytes handed over and not yet written are
+bounded: a disk slower than the hosts slows the run down, as before, rather than filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import resource
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nexus_engine.events import OutputReceived
+from nexus_engine.journal_files import (
+    OLD_FILE,
+    JournalError,
+    create,
+    ensure_dir,
+    safe_name,
+    write_all,
+)
+from nexus_engine.words import Stream
+
+#: Steps whose output files (up to three each) may stay open at once: a twelfth of the
+#: process's file limit, so at most a quarter of it, the rest left to connections and the run.
+#: 1,000 hosts printing at once would hold 3,000 files, over the common limit of 1,024 with the
+#: connections beside; past this many, the step heard from longest ago closes its files and
+#: appends when it next prints. Where the limit allows, each printing step keeps its files
+#: open: reopening two files for every line costs more than the rest of the journal's work.
+MIN_OPEN_STEPS = 128
+MAX_OPEN_STEPS = 4096
+#: Bytes of output handed to the thread and not yet written, past which the record loop waits.
+MAX_WAITING = 8 * 1024 * 1024
+
+StepKey = tuple[str, str, int, int]  # task, host, step, attempt
+
+
+def open_steps_allowed(file_limit: int) -> int:
+    """How many steps may keep their output files open under a soft ``RLIMIT_NOFILE`` of
+    ``file_limit`` (``RLIM_INFINITY``: no limit)."""
+    if file_limit == resource.RLIM_INFINITY:
+        return MAX_OPEN_STEPS
+    return max(MIN_OPEN_STEPS, min(MAX_OPEN_STEPS, file_limit // 12))
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Output of one step attempt, to append to its files."""
+
+    key: StepKey
+    stream: Stream
+    data: bytes
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """A step attempt finished: its files close (output after this reopens them to append)."""
+
+    key: StepKey
+    seq: int
+
+
+class OutputFiles:
+    """The output files of one run. :meth:`write` and :meth:`end` are called from the event loop
+    in the order of the events; the thread starts with the first chunk."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        on_progress: Callable[[], None],
+        on_error: Callable[[OSError | JournalError], None],
+    ) -> None:
+        """``on_progress`` and ``on_error`` are called on the event loop, as the thread reports:
+        after some chunks were written (see :attr:`written`), and for each write that failed."""
+        self.run_dir = run_dir
+        self.open_steps = open_steps_allowed(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        #: the seq of the last chunk written (or whose write failed)
+        self.written = 0
+        self._on_progress = on_progress
+        self._on_error = on_error
+        self._queue: queue.SimpleQueue[_Chunk | _End | None] = queue.SimpleQueue()
+        self._handed = 0  # items handed over and not yet reported done
+        self._waiting = 0  # bytes of them
+        self._room = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        # the thread's own: the steps with open files, the one written to last at the end
+        self._steps: dict[StepKey, _StepFiles] = {}
+        self._dirs: set[Path] = set()  # output directories made and checked already
+        self._finished: set[StepKey] = set()
+
+    @property
+    def idle(self) -> bool:
+        """Whether everything handed over has been written (or has failed)."""
+        return self._handed == 0
+
+    def write(self, event: OutputReceived) -> None:
+        key = (event.task, event.host, event.step, event.attempt)
+        if self._thread is None:
+            self._start()
+        self._hand(_Chunk(key, event.stream, event.data, event.seq), len(event.data))
+
+    def end(self, key: StepKey, seq: int) -> None:
+        if self._thread is not None:  # else nothing was written: nothing to close
+            self._hand(_End(key, seq), 0)
+
+    async def room(self) -> None:
+        """Until the bytes waiting to be written are few enough to hand over more."""
+        while self._waiting > MAX_WAITING:
+            self._room.clear()
+            await self._room.wait()
+
+    async def close(self) -> None:
+        """Write what is waiting, close every file, and end the thread."""
+        if self._thread is None or self._stopped is None:
+            return
+        self._queue.put(None)
+        await self._stopped
+        self._thread.join()
+
+    # -- the event loop's side --
+
+    def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        self._thread = threading.Thread(target=self._work, name="nexus-journal", daemon=True)
+        self._thread.start()
+
+    def _hand(self, item: _Chunk | _End, size: int) -> None:
+        self._handed += 1
+        self._waiting += size
+        self._queue.put(item)
+
+    def _report(
+        self, items: int, size: int, seq: int, errors: list[OSError | JournalError]
+    ) -> None:
+        self._handed -= items
+        self._waiting -= size
+        self.written = max(self.written, seq)
+        if self._waiting <= MAX_WAITING:
+            self._room.set()
+        for error in errors:
+            self._on_error(error)
+        self._on_progress()
+
+    def _stop(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    # -- the thread's side --
+
+    def _work(self) -> None:
+        loop = self._loop
+        assert loop is not None  # noqa: S101 - set before the thread starts
+        items, size, seq = 0, 0, 0
+        errors: list[OSError | JournalError] = []
+        while (item := self._queue.get()) is not None:
+            try:
+                if isinstance(item, _Chunk):
+                    size += len(item.data)
+                    self._append(item)
+                else:
+                    self._close_step(item.key)
+            except (OSError, JournalError) as error:
+                errors.append(error)
+            except Exception as error:  # noqa: BLE001 - a bug here must not leave the run waiting
+                errors.append(JournalError(f"writing output failed: {error!r}"))
+            items, seq = items + 1, item.seq
+            if self._queue.empty():  # a batch done: one wake-up of the loop, not one per chunk
+                loop.call_soon_threadsafe(self._report, items, size, seq, errors)
+                items, size, errors = 0, 0, []
+        for files in self._steps.values():
+            try:
+                files.close()
+            except OSError as error:
+                errors.append(error)
+        self._steps.clear()
+        loop.call_soon_threadsafe(self._report, items, size, seq, errors)
+        loop.call_soon_threadsafe(self._stop)
+
+    def _append(self, chunk: _Chunk) -> None:
+        files = self._steps.pop(chunk.key, None)  # put back last: the dict is in order of use
+        if files is None:
+            task, host, step, attempt = chunk.key
+            unit_dir = self.run_dir / "output" / safe_name(task) / safe_name(host)
+            for directory in (unit_dir.parent.parent, unit_dir.parent, unit_dir):
+                if directory not in self._dirs:
+                    ensure_dir(directory)
+                    self._dirs.add(directory)
+            files = _StepFiles(unit_dir / f"{step}-{attempt}", reopen=chunk.key in self._finished)
+        self._steps[chunk.key] = files
+        if len(self._steps) > self.open_steps:  # the step heard from longest ago lets go
+            oldest = next(iter(self._steps))
+            self._steps.pop(oldest).close()
+            self._finished.add(oldest)  # its files exist: more output is appended
+        write_all(files.fd(".log"), chunk.data)
+        write_all(files.fd(".err" if chunk.stream == Stream.STDERR else ".out"), chunk.data)
+
+    def _close_step(self, key: StepKey) -> None:
+        if files := self._steps.pop(key, None):
+            files.close()
+            self._finished.add(key)
+
+
+class _StepFiles:
+    """The open .log/.out/.err of one step attempt, each opened on first use."""
+
+    def __init__(self, base: Path, *, reopen: bool) -> None:
+        self._base = base
+        self._reopen = reopen  # output after the step's StepFinished: append, still no symlinks
+        self._fds: dict[str, int] = {}
+
+    def fd(self, suffix: str) -> int:
+        if (fd := self._fds.get(suffix)) is None:
+            path = self._base.with_name(self._base.name + suffix)
+            reopen = self._reopen and path.exists()
+            fd = self._fds[suffix] = os.open(path, OLD_FILE) if reopen else create(path)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
