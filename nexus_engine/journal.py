@@ -18,7 +18,8 @@ A separate file rather than a field of ``run_started``: it exists before any eve
 events stay what the bus carried.
 
 Output bytes go to files, never into events.jsonl: they are raw (byte-exact, any size) and are
-written as they come, so memory stays bounded whatever a command prints ("nothing lost", clause 3).
+written as they come, by a thread of their own (``journal_output``), with the bytes waiting for it
+bounded, so memory stays bounded whatever a command prints ("nothing lost", clause 3).
 Events are written unbuffered, one ``write`` per line, so a crash loses at most a partial last line,
 which readers skip; RunFinished is fsynced.
 
@@ -33,7 +34,8 @@ False: the step is not started.
 
 Logs hold secrets if anything does (openshift/openshift-ansible#7141 made them 0664), so whatever
 the umask, directories are 0700 and files 0600; files are created with O_EXCL|O_NOFOLLOW and
-directories are checked, so a symlink planted to redirect a write is refused, never followed.
+directories are checked, so a symlink planted to redirect a write is refused, never followed
+(``journal_files``).
 Events arrive already redacted: the runner redacts before it publishes.
 """
 
