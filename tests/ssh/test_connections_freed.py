@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from nexus_engine import events as ev
@@ -34,7 +35,7 @@ def word() -> Iterator[Path]:
 
 
 async def test_a_host_done_with_its_units_is_let_go_while_others_work(
-    ssh_lab: SshLab, tmp_path: Path, word: Path
+    ssh_lab: SshLab, tmp_path: Path, word: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = ssh_lab.hosts[:2]
     go = word
@@ -46,6 +47,14 @@ async def test_a_host_done_with_its_units_is_let_go_while_others_work(
         # the slow step waits for the test's word, so the check below sees it running
         + f'commands = ["while [ ! -e {go} ]; do sleep 0.05; done"]\n'
     )
+    closes: list[asyncssh.SSHClientConnection] = []
+    close = asyncssh.SSHClientConnection.close
+
+    def counted(connection: asyncssh.SSHClientConnection) -> None:
+        closes.append(connection)
+        close(connection)
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "close", counted)
     loaded = load_config(config)
     session = start_session(
         loaded, build_plan(loaded, []), policy=FailurePolicy.FAIL_FAST, state_dir=tmp_path
@@ -66,3 +75,5 @@ async def test_a_host_done_with_its_units_is_let_go_while_others_work(
     finished = await running
     assert session.exit_code(finished) == 0, finished
     assert pool.opened == 2  # one connection each, none reopened
+    # each closed once: the host let go early is not told goodbye again at the run's end
+    assert len(closes) == len(set(closes)) == 2

@@ -74,10 +74,17 @@ class _Pooled:
     capacity: int = 9
     broken: bool = False
     idle_timer: asyncio.TimerHandle | None = None
+    closed: bool = False  # told to close: asyncssh would say goodbye to the server again
 
     @property
     def usable(self) -> bool:
-        return not self.broken and not self.connection.is_closed()
+        return not self.broken and not self.closed and not self.connection.is_closed()
+
+    def close(self) -> None:
+        """Close the connection, once: each ``close`` sends the server a disconnect."""
+        if not self.closed:
+            self.closed = True
+            self.connection.close()
 
 
 @dataclass(eq=False)
@@ -196,7 +203,7 @@ class SshPool:
         pooled.in_use -= 1
         if not pooled.usable:
             if not pooled.in_use:
-                pooled.connection.close()
+                pooled.close()
         elif not pooled.in_use:
             loop = asyncio.get_running_loop()
             pooled.idle_timer = loop.call_later(self.idle_timeout, self._close_idle, pooled)
@@ -204,7 +211,7 @@ class SshPool:
     def _close_idle(self, pooled: _Pooled) -> None:
         if not pooled.in_use:
             pooled.broken = True  # not lent again; _free drops it
-            pooled.connection.close()
+            pooled.close()
 
     def at_capacity(self, lease: Lease) -> None:
         """The server refused a channel below our limit: its ``MaxSessions`` is lower. Lend
@@ -265,7 +272,7 @@ class SshPool:
                 pooled.idle_timer = None
             pooled.broken = True  # never lent again; _release closes it once it is free
             if not pooled.in_use:
-                pooled.connection.close()
+                pooled.close()
 
     def connections(self, name: str) -> int:
         """Live pooled connections to a host."""
@@ -279,7 +286,7 @@ class SshPool:
             for pooled in host.pooled:
                 if pooled.idle_timer is not None:
                     pooled.idle_timer.cancel()
-                pooled.connection.close()
+                pooled.close()
                 closing.append(pooled.connection.wait_closed())
             host.pooled.clear()
         await asyncio.gather(*closing, return_exceptions=True)
