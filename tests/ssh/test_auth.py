@@ -11,7 +11,9 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import asyncssh
 import pytest
+from asyncssh.public_key import load_default_keypairs
 
 from nexus_engine.transports.base import CommandResult
 from nexus_engine.transports.ssh.connect import Login, _cpu_has_aes, _read_ssh_config
@@ -91,14 +93,44 @@ async def test_identity_with_tilde_is_expanded_from_home(
 
 
 async def test_default_keys_are_read_once_for_every_host(
-    ssh_lab: SshLab, in_ssh_home: Path, pool: SshPool
+    ssh_lab: SshLab, in_ssh_home: Path, pool: SshPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Four hosts logged in with the default key in ``~/.ssh``: the file is read once, and the
     pairs read then let every host in (asyncssh alone reads it for each connection)."""
+    read: list[str] = []
+    read_file = asyncssh.public_key.read_file
+
+    def counted(path: object, mode: str = "rb") -> bytes:
+        read.append(str(path))
+        return read_file(path, mode)
+
+    monkeypatch.setattr(asyncssh.public_key, "read_file", counted)
+    load_default_keypairs()
+    once, read[:] = list(read), []  # what one reading of the keys reads
     hosts = ssh_lab.hosts[8:12]
     answers = await asyncio.gather(*(whoami(pool, login(ssh_lab, host)) for host in hosts))
     assert [who for who, _ in answers] == [ssh_lab.key_user] * len(hosts), answers
+    assert str(in_ssh_home / ".ssh" / "id_ed25519") in once
+    assert sorted(read) == sorted(once)  # once for the four, not once a host
     assert pool.keys.reads == 1
+
+
+async def test_each_connection_gets_its_own_copy_of_the_keys(in_ssh_home: Path) -> None:
+    """asyncssh sets the signature algorithm on a key pair as it logs in: logins to two hosts
+    must not share one pair. A key file that changes (a renewed certificate) is read again."""
+    ring = KeyRing()
+    first, second = await ring.pairs(None, None), await ring.pairs(None, None)
+    assert [pair.public_data for pair in first] == [pair.public_data for pair in second]
+    assert first
+    assert all(a is not b for a, b in zip(first, second, strict=True))
+    first[0].set_sig_algorithm(b"rsa-sha2-512")  # what a login does to its pair
+    assert second[0].sig_algorithm != b"rsa-sha2-512"
+    assert (await ring.pairs(None, None))[0].sig_algorithm != b"rsa-sha2-512"
+    assert ring.reads == 1
+    key = in_ssh_home / ".ssh" / "id_ed25519"
+    key.write_bytes(key.read_bytes())  # the same key, written anew
+    await ring.pairs(None, None)
+    assert ring.reads == 2
 
 
 async def test_a_named_key_is_read_once_and_a_wrong_one_still_fails(
@@ -361,6 +393,7 @@ async def test_ssh_config_alias_supplies_hostname_port_user_and_key(
         (["CertificateFile ~/.ssh/cert.pub"], "~/.ssh/named", False),
         (["IdentitiesOnly yes"], None, False),
         (["IdentitiesOnly no", "User someone"], None, True),
+        (["CanonicalizeHostname yes"], None, False),  # a second pass could name keys
     ],
 )
 def test_keys_are_shared_only_where_ssh_config_says_nothing_about_them(
@@ -371,6 +404,15 @@ def test_keys_are_shared_only_where_ssh_config_says_nothing_about_them(
     parsed = _read_ssh_config(Login(name="t", hostname="target"), config, "me")
     assert KeyRing.serves(parsed, identity) is served
     assert KeyRing.serves(None, identity)  # no ssh_config: nothing to say
+
+
+def test_keys_are_left_to_asyncssh_where_ssh_config_has_a_final_pass(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("Match final host target\n    IdentityFile ~/.ssh/other\n")
+    parsed = _read_ssh_config(Login(name="t", hostname="target"), config, "me")
+    assert parsed is not None
+    assert parsed.get("IdentityFile") is None  # not seen yet
+    assert not KeyRing.serves(parsed, None)
 
 
 async def test_nexus_user_wins_over_ssh_config_user(
