@@ -65,7 +65,7 @@ from nexus_engine.journal_files import (
     safe_name,
     write_all,
 )
-from nexus_engine.journal_output import OutputFiles
+from nexus_engine.journal_output import OutputFiles, StepKey
 from nexus_engine.status import RunStatus
 
 ENV_VAR = "NEXUS_STATE_DIR"
@@ -253,6 +253,8 @@ class Journal:
                     self.output.write(event)
                     await self.output.room()
                 else:
+                    if isinstance(event, StepFinished):  # its end after its last byte
+                        await self.output.written_for(_step_key(event))
                     try:
                         self._take(event)
                     except (OSError, JournalError) as exc:
@@ -265,8 +267,10 @@ class Journal:
             self._ended = True
             self._want_sync.set()
             await syncer  # never close the file under an fsync in flight
-            await self.output.close()
-            self._close()
+            try:
+                await self.output.close()
+            finally:
+                self._close()
         if self.errors:
             raise JournalError(f"run {self.run_id}: journal incomplete: {'; '.join(self.errors)}")
 
@@ -363,7 +367,7 @@ class Journal:
             raise
         self._events_size += len(line)
         if isinstance(event, StepFinished):
-            self.output.end((event.task, event.host, event.step, event.attempt), event.seq)
+            self.output.end(_step_key(event), event.seq)
         elif isinstance(event, RunFinished):
             os.fsync(self._events)
             fd = create(self.run_dir / "summary.json")
@@ -657,6 +661,10 @@ def _last_written(run_dir: Path) -> datetime | None:
 
 
 # ── files and directories, safely ───────────────────────────────────────────────────────────────
+
+
+def _step_key(event: StepFinished) -> StepKey:
+    return (event.task, event.host, event.step, event.attempt)
 
 
 def _runs_dir(base: Path | None) -> Path:

@@ -14,6 +14,7 @@ bounded: a disk slower than the hosts slows the run down, as before, rather than
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import resource
@@ -34,7 +35,8 @@ from nexus_engine.journal_files import (
 from nexus_engine.words import Stream
 
 #: Steps whose output files (up to three each) may stay open at once: a twelfth of the
-#: process's file limit, so at most a quarter of it, the rest left to connections and the run.
+#: process's file limit (so a quarter of it, the rest left to connections and the run), but
+#: never fewer than 128 steps, as before this followed the limit.
 #: 1,000 hosts printing at once would hold 3,000 files, over the common limit of 1,024 with the
 #: connections beside; past this many, the step heard from longest ago closes its files and
 #: appends when it next prints. Where the limit allows, each printing step keeps its files
@@ -43,6 +45,10 @@ MIN_OPEN_STEPS = 128
 MAX_OPEN_STEPS = 4096
 #: Bytes of output handed to the thread and not yet written, past which the record loop waits.
 MAX_WAITING = 8 * 1024 * 1024
+#: The thread says how far it got at least this often (items, bytes), and at once on an error:
+#: under a steady stream its queue may never run empty.
+REPORT_ITEMS = 256
+REPORT_BYTES = 1024 * 1024
 
 StepKey = tuple[str, str, int, int]  # task, host, step, attempt
 
@@ -90,6 +96,8 @@ class OutputFiles:
         self.open_steps = open_steps_allowed(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         #: the seq of the last chunk written (or whose write failed)
         self.written = 0
+        self._progress = asyncio.Event()  # set at each report
+        self._last: dict[StepKey, int] = {}  # the seq of each open step's last chunk handed over
         self._on_progress = on_progress
         self._on_error = on_error
         self._queue: queue.SimpleQueue[_Chunk | _End | None] = queue.SimpleQueue()
@@ -113,9 +121,19 @@ class OutputFiles:
         key = (event.task, event.host, event.step, event.attempt)
         if self._thread is None:
             self._start()
+        self._last[key] = event.seq
         self._hand(_Chunk(key, event.stream, event.data, event.seq), len(event.data))
 
+    async def written_for(self, key: StepKey) -> None:
+        """Until the output handed over for a step is written (or has failed): its end then
+        goes into events.jsonl after its last byte, as when output was written in line."""
+        last = self._last.get(key, 0)
+        while self.written < last:
+            self._progress.clear()
+            await self._progress.wait()
+
     def end(self, key: StepKey, seq: int) -> None:
+        self._last.pop(key, None)
         if self._thread is not None:  # else nothing was written: nothing to close
             self._hand(_End(key, seq), 0)
 
@@ -154,6 +172,7 @@ class OutputFiles:
         self.written = max(self.written, seq)
         if self._waiting <= MAX_WAITING:
             self._room.set()
+        self._progress.set()
         for error in errors:
             self._on_error(error)
         self._on_progress()
@@ -181,8 +200,9 @@ class OutputFiles:
             except Exception as error:  # noqa: BLE001 - a bug here must not leave the run waiting
                 errors.append(JournalError(f"writing output failed: {error!r}"))
             items, seq = items + 1, item.seq
-            if self._queue.empty():  # a batch done: one wake-up of the loop, not one per chunk
-                loop.call_soon_threadsafe(self._report, items, size, seq, errors)
+            # a batch done: one wake-up of the loop per batch, not per chunk
+            if errors or items >= REPORT_ITEMS or size >= REPORT_BYTES or self._queue.empty():
+                _tell(loop, self._report, items, size, seq, errors)
                 items, size, errors = 0, 0, []
         for files in self._steps.values():
             try:
@@ -190,8 +210,8 @@ class OutputFiles:
             except OSError as error:
                 errors.append(error)
         self._steps.clear()
-        loop.call_soon_threadsafe(self._report, items, size, seq, errors)
-        loop.call_soon_threadsafe(self._stop)
+        _tell(loop, self._report, items, size, seq, errors)
+        _tell(loop, self._stop)
 
     def _append(self, chunk: _Chunk) -> None:
         files = self._steps.pop(chunk.key, None)  # put back last: the dict is in order of use
@@ -215,6 +235,13 @@ class OutputFiles:
         if files := self._steps.pop(key, None):
             files.close()
             self._finished.add(key)
+
+
+def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: object) -> None:
+    """Have the loop call ``callback``; a loop already closed (the run was torn down while the
+    thread finished its last writes) has nobody left to tell."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
 
 
 class _StepFiles:

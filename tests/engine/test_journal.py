@@ -352,6 +352,66 @@ async def test_a_disk_slower_than_the_output_holds_the_record_loop_back(
     assert written == b"".join(chunk.data for chunk in chunks)
 
 
+async def test_a_step_end_is_recorded_after_its_last_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record whose events.jsonl says a step finished holds all its output, as when output
+    was written in line: a crash in between never leaves a finished step's log cut short."""
+    held = HeldWrites()
+    monkeypatch.setattr(journal_output, "write_all", held)
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    events = [
+        s.out(("t", "h", 0, 1), Stream.STDOUT, b"last words\n"),
+        s.step_done("t", "h", 0, 1, UnitStatus.SUCCEEDED),
+    ]
+    bus = EventBus()
+    recording = asyncio.create_task(j.record(bus.subscribe()))
+    for event in events:
+        await bus.publish(event)
+    await asyncio.to_thread(held.started.wait, 30)
+    for _ in range(100):  # every chance to write the end early
+        await asyncio.sleep(0)
+    assert not (j.run_dir / "events.jsonl").exists()
+    held.go.set()
+    await bus.close()
+    await recording
+    assert [e["event"] for e in journal.read_events(j.run_dir)] == ["step_finished"]
+    assert (j.run_dir / "output/t/h/0-1.out").read_bytes() == b"last words\n"
+
+
+async def test_the_writer_says_how_far_it_got_while_more_keeps_coming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a steady stream the writer's queue never runs empty: it still reports every few
+    chunks, so back-pressure and ``caught_up`` follow the writing, not the end of the stream."""
+    monkeypatch.setattr(journal_output, "REPORT_ITEMS", 2)
+    gate, reached, real = threading.Event(), threading.Event(), journal_output.write_all
+
+    def write_all(fd: int, data: bytes) -> None:
+        if data.startswith(b"third"):
+            reached.set()
+            gate.wait(timeout=30)
+        real(fd, data)
+
+    monkeypatch.setattr(journal_output, "write_all", write_all)
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    words = (b"first\n", b"second\n", b"third\n", b"fourth\n")
+    chunks = [s.out(("t", "h", 0, 1), Stream.STDOUT, word) for word in words]
+    bus = EventBus()
+    recording = asyncio.create_task(j.record(bus.subscribe()))
+    for event in chunks:
+        await bus.publish(event)
+    await asyncio.to_thread(reached.wait, 30)
+    await asyncio.wait_for(j.caught_up(chunks[1].seq), 30)  # told before the third is written
+    assert j.output.written == chunks[1].seq
+    gate.set()
+    await bus.close()
+    await recording
+    assert (j.run_dir / "output/t/h/0-1.out").read_bytes() == b"".join(words)
+
+
 async def test_an_output_write_that_fails_is_reported_and_the_rest_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
