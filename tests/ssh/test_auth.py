@@ -155,9 +155,15 @@ async def test_a_key_file_that_cannot_be_read_is_reported_each_time(
     for host in ssh_lab.hosts[8:10]:
         result, _ = await run(SshTransport(pool, login(ssh_lab, host, identity=missing)), "true")
         assert result.failure is Failure.AUTH_FAILED, result
-        assert f"cannot read the key {missing} for " in (result.error or ""), result
+        assert f"cannot read {missing} for " in (result.error or ""), result
         assert "No such file or directory" in (result.error or ""), result
     assert pool.keys.reads == 0
+    # read by asyncssh itself (ssh_config says IdentitiesOnly): the same words
+    (home / ".ssh" / "config").write_text("Host *\n    IdentitiesOnly yes\n")
+    where = login(ssh_lab, ssh_lab.hosts[10], identity=missing)
+    result, _ = await run(SshTransport(pool, where), "true")
+    assert result.failure is Failure.AUTH_FAILED, result
+    assert f"cannot read {missing} for " in (result.error or ""), result
 
 
 async def test_encrypted_key_with_its_passphrase(

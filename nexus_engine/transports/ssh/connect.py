@@ -166,7 +166,7 @@ async def connect(
         parsed = _read_ssh_config(login, SSH_CONFIG, _local_user())
         pairs = None
         if keys is not None and KeyRing.serves(parsed, login.identity):
-            pairs = await _read_keys(keys, login)
+            pairs = await keys.pairs(login.identity, login.passphrase)
         options = _options(login, settings, book, client, parsed=parsed, pairs=pairs)
         connecting = asyncssh.connect(login.hostname, login.port or (), **options)
         return await _within(connecting, settings.connect_timeout, client.person)
@@ -194,18 +194,6 @@ async def connect(
         ) from None
     finally:
         client.forget_agent()
-
-
-async def _read_keys(keys: KeyRing, login: Login) -> Sequence[asyncssh.SSHKeyPair]:
-    """The login's key pairs; a named key file that cannot be read is the operator's to fix,
-    said as such, not a host that cannot be reached."""
-    try:
-        return await keys.pairs(login.identity, login.passphrase)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise SshFailure(
-            Failure.AUTH_FAILED, f"cannot read the key {login.identity} for {login.where}: {reason}"
-        ) from None
 
 
 class PersonClock:
