@@ -49,6 +49,8 @@ MAX_WAITING = 8 * 1024 * 1024
 #: under a steady stream its queue may never run empty.
 REPORT_ITEMS = 256
 REPORT_BYTES = 1024 * 1024
+#: About what a waiting item costs beside its bytes (the item, its key, the queue's slot).
+_ITEM_COST = 200
 
 StepKey = tuple[str, str, int, int]  # task, host, step, attempt
 
@@ -102,7 +104,7 @@ class OutputFiles:
         self._on_error = on_error
         self._queue: queue.SimpleQueue[_Chunk | _End | None] = queue.SimpleQueue()
         self._handed = 0  # items handed over and not yet reported done
-        self._waiting = 0  # bytes of them
+        self._waiting = 0  # what they hold in memory, about (bytes)
         self._room = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -122,7 +124,7 @@ class OutputFiles:
         if self._thread is None:
             self._start()
         self._last[key] = event.seq
-        self._hand(_Chunk(key, event.stream, event.data, event.seq), len(event.data))
+        self._hand(_Chunk(key, event.stream, event.data, event.seq))
 
     async def written_for(self, key: StepKey) -> None:
         """Until the output handed over for a step is written (or has failed): its end then
@@ -135,7 +137,7 @@ class OutputFiles:
     def end(self, key: StepKey, seq: int) -> None:
         self._last.pop(key, None)
         if self._thread is not None:  # else nothing was written: nothing to close
-            self._hand(_End(key, seq), 0)
+            self._hand(_End(key, seq))
 
     async def room(self) -> None:
         """Until the bytes waiting to be written are few enough to hand over more."""
@@ -159,9 +161,9 @@ class OutputFiles:
         self._thread = threading.Thread(target=self._work, name="nexus-journal", daemon=True)
         self._thread.start()
 
-    def _hand(self, item: _Chunk | _End, size: int) -> None:
+    def _hand(self, item: _Chunk | _End) -> None:
         self._handed += 1
-        self._waiting += size
+        self._waiting += _cost(item)
         self._queue.put(item)
 
     def _report(
@@ -190,8 +192,8 @@ class OutputFiles:
         errors: list[OSError | JournalError] = []
         while (item := self._queue.get()) is not None:
             try:
+                size += _cost(item)
                 if isinstance(item, _Chunk):
-                    size += len(item.data)
                     self._append(item)
                 else:
                     self._close_step(item.key)
@@ -235,6 +237,12 @@ class OutputFiles:
         if files := self._steps.pop(key, None):
             files.close()
             self._finished.add(key)
+
+
+def _cost(item: _Chunk | _End) -> int:
+    """What an item holds in memory while it waits, about: a thousand one-byte chunks are not
+    a thousand bytes."""
+    return _ITEM_COST + (len(item.data) if isinstance(item, _Chunk) else 0)
 
 
 def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: object) -> None:

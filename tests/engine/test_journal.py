@@ -342,7 +342,7 @@ async def test_a_disk_slower_than_the_output_holds_the_record_loop_back(
     assert j.output.written == 0
     room = asyncio.create_task(j.output.room())
     await asyncio.sleep(0)
-    assert not room.done()  # 12 bytes waiting, over 10
+    assert not room.done()  # the first chunk waiting is over the bound of 10
     assert j._logged == 0  # the record loop waits for room with the first chunk
     held.go.set()
     await asyncio.wait_for(room, 30)
