@@ -22,8 +22,7 @@ def target(model: RunModel, selected: UnitKey | None) -> UnitKey | None:
 def next_waiting(model: RunModel, after: UnitKey) -> UnitKey | None:
     """The first unit waiting for a decision after ``after`` in plan order, wrapping round."""
     waiting = model.awaiting()
-    order = {key: index for index, key in enumerate(model.hosts)}
-    later = [key for key in waiting if order[key] > order[after]]
+    later = [key for key in waiting if model.place[key] > model.place[after]]
     return next(iter(later or waiting), None)
 
 

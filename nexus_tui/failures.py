@@ -15,16 +15,19 @@ from nexus_tui.tally import Kind
 
 def step(model: RunModel, selected: UnitKey | None, by: int, name: str = "") -> UnitKey | None:
     """The failed unit ``by`` (1 or -1) from ``selected``, wrapping round; with nothing
-    selected, the first (or last) one. None when no unit has failed."""
-    units = [UnitKey(task, host) for task in model.order for host in model.tasks[task].hosts]
+    selected, the first (or last) one. None when no unit has failed. Only the failed units
+    are looked at (the model keeps them), not every unit of the fleet."""
+    place = model.place
     failed = [
-        index
-        for index, key in enumerate(units)
+        key
+        for key in model.of_kind[Kind.FAILED]
         if status_filter.shows(model.hosts[key], name, Kind.FAILED)
     ]
     if not failed:
         return None
-    at = units.index(selected) if selected in units else (-1 if by > 0 else len(units))
+    failed.sort(key=place.__getitem__)
+    start = -1 if by > 0 else len(place)  # nothing selected: from either end
+    at = place.get(selected, start) if selected is not None else start
     if by > 0:
-        return units[next((index for index in failed if index > at), failed[0])]
-    return units[next((index for index in reversed(failed) if index < at), failed[-1])]
+        return next((key for key in failed if place[key] > at), failed[0])
+    return next((key for key in reversed(failed) if place[key] < at), failed[-1])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from nexus_engine import events as ev
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.status import Change, RunStatus, UnitStatus
-from nexus_tui.tally import Kind, Tally
+from nexus_tui.tally import KIND_OF, Kind, Tally
 
 S = UnitStatus
 ACTIVE = frozenset({S.RUNNING, S.RETRY_WAIT})
@@ -128,6 +128,16 @@ class RunModel:
         self.waits_for: dict[UnitKey, frozenset[UnitKey]] = {
             unit.key: unit.waits_for for unit in plan.units
         }
+        #: Each unit's place in plan order (tasks in order, each task's hosts in order), and
+        #: each task's units: made once, not per key press.
+        self.place = {key: index for index, key in enumerate(self.hosts)}
+        self.units_of = {
+            name: [UnitKey(name, host) for host in task.hosts] for name, task in self.tasks.items()
+        }
+        #: The run's units of each kind, kept as rows change: a key press that looks for the
+        #: failed units (``n``) or those waiting reads these, not every unit of the fleet.
+        self.of_kind: dict[Kind, set[UnitKey]] = {kind: set() for kind in Kind}
+        self._waiting: set[UnitKey] = set()
         #: Units per status, kept as rows change: every host of each task, and the run's units.
         self.task_tallies = {name: Tally() for name in self.tasks}
         for key, row in self.hosts.items():
@@ -166,11 +176,11 @@ class RunModel:
             self._recount(changed)
 
     def hosts_of(self, task: str) -> list[UnitRow]:
-        return [self.hosts[UnitKey(task, host)] for host in self.tasks[task].hosts]
+        return [self.hosts[key] for key in self.units_of[task]]
 
     def awaiting(self) -> list[UnitKey]:
         """Units waiting for a decision, in plan order (dependencies first)."""
-        return [key for key, row in self.hosts.items() if row.waiting]
+        return sorted(self._waiting, key=self.place.__getitem__)
 
     def held_by(self, key: UnitKey) -> list[UnitKey]:
         """Units that cannot start until ``key`` is decided: the ones that wait with it."""
@@ -284,8 +294,14 @@ class RunModel:
         task.add(row.status, reused=row.reused)
         if old.in_run:
             self.tally.remove(old.status)
+            self.of_kind[KIND_OF[old.status]].discard(row.key)
         if row.in_run:
             self.tally.add(row.status)
+            self.of_kind[KIND_OF[row.status]].add(row.key)
+        if row.waiting:
+            self._waiting.add(row.key)
+        else:
+            self._waiting.discard(row.key)
 
     def _task(self, name: str, **values: object) -> None:
         self.tasks[name] = dataclasses.replace(self.tasks[name], **values)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from nexus_tui import messages as msg
 from nexus_tui import text
 from nexus_tui.bridge import HISTORY, HISTORY_BYTES, MAX_PENDING, STDERR_MARK, Bridge
 from nexus_tui.model import RunModel
+from nexus_tui.tally import Kind
 from tests.tui.scripts import T0, Script, deploy_plan, finished, in_progress, waiting
 
 S = UnitStatus
@@ -95,6 +96,14 @@ def test_labels_are_plain_text_never_markup() -> None:
 
 
 # -- the bridge --
+
+
+def test_the_units_of_each_kind_are_kept_as_rows_change() -> None:
+    model = folded(waiting())
+    assert model.of_kind[Kind.FAILED] == {WEB2}
+    counts = {kind: len(units) for kind, units in model.of_kind.items()}
+    assert counts == dict(model.tally.kinds())
+    assert all(model.hosts[key].in_run for units in model.of_kind.values() for key in units)
 
 
 class Posted(list[object]):
