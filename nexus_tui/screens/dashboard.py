@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Key
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Tree
 
@@ -60,12 +60,14 @@ REGROUP_EVERY = 0.5
 class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [*SCREEN]
 
-    task_name: reactive[str | None] = reactive(None)
-    host: reactive[str | None] = reactive(None)
-    split: reactive[bool] = reactive(False)
-    filter: reactive[str] = reactive("")
-    status_filter: reactive[Kind | None] = reactive(None)
-    grouped: reactive[bool] = reactive(False)
+    # Plain ``var``s: each watcher redraws what the change touches, where a ``reactive`` would
+    # repaint the whole screen on every key press as well.
+    task_name: var[str | None] = var(None)
+    host: var[str | None] = var(None)
+    split: var[bool] = var(False)
+    filter: var[str] = var("")
+    status_filter: var[Kind | None] = var(None)
+    grouped: var[bool] = var(False)
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,7 +112,6 @@ class DashboardScreen(Screen[None]):
     def watch_task_name(self, task: str | None) -> None:
         self._show_hosts()
         self._show_decision()
-        self._gated = ()  # Enter and Space changed meaning too: refresh the footer once
         self.sync_bindings()
 
     def watch_filter(self, value: str) -> None:

@@ -29,4 +29,7 @@ class DecisionBar(Static):
             names = ", ".join(str(key) for key in held[:SHOW_HELD])
             more = f" +{len(held) - SHOW_HELD}" if len(held) > SHOW_HELD else ""
             line.append(f" · held: {names}{more}", style="dim")
-        self.update(line)
+        # The bar changes on every failure and every n; a layout redraws the whole screen, and
+        # only a change of the bar's height (one line, or two at most) needs one.
+        height = 1 if line.cell_len <= self.content_size.width else 2
+        self.update(line, layout=height != self.content_size.height)

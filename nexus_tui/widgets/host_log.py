@@ -7,18 +7,21 @@ so ``[/bold]`` in a command's output is just text. Only the window the screen ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, Self
 
+from rich.cells import cell_len
 from rich.highlighter import Highlighter
 from rich.text import Text
 from textual.binding import BindingType
+from textual.geometry import Size
 from textual.widgets import Log
 
 from nexus_engine.plan import UnitKey
 from nexus_engine.status import Change
 from nexus_tui.bindings import MOVE
 from nexus_tui.bridge import DIFF_MARK, HISTORY, OUTCOME_MARKS, STDERR_MARK
+from nexus_tui.widgets.scrolling import set_virtual_size
 
 #: A line's start → its style: stderr, what a step did, and the lines a diff adds and removes.
 _STYLES = (
@@ -61,6 +64,38 @@ class HostLog(Log):
         self.write_lines(lines, scroll_end=True)
         self.set_follow(follow)
         self.border_title = str(key) if key else title or "no host selected"
+
+    def clear(self) -> Self:
+        """``Log.clear`` without a layout of the screen (see ``write_lines``)."""
+        if self.size:  # Log.clear's own emptying of the virtual size then changes nothing
+            set_virtual_size(self, Size(0, 0))
+        super().clear()
+        self.refresh()
+        return self
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
+        """``Log.write_lines`` without its two layouts of the screen a write (the virtual size
+        is set at once, then again from a thread that measures the lines): a pane's size never
+        depends on its lines, so a write only scrolls it, or redraws the lines it added. The
+        lines, a flush's worth, are measured here."""
+        if not self.size:  # not laid out yet: the layout to come sizes it
+            return super().write_lines(lines, scroll_end)
+        following = self.auto_scroll if scroll_end is None else scroll_end
+        following = following and self.is_vertical_scroll_end
+        following = following and not self.is_vertical_scrollbar_grabbed
+        added = [part for line in lines for part in line.splitlines()]
+        start = len(self._lines)
+        self._lines.extend(added)
+        if self.max_lines is not None and len(self._lines) > self.max_lines:
+            start -= len(self._lines) - self.max_lines
+            self._prune_max_lines()
+        widths = (cell_len(self._process_line(line)) for line in added)
+        self._width = max(self._width, *widths, 0)
+        set_virtual_size(self, Size(self._width, len(self._lines)))
+        if following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh_lines(start, len(added))
+        return self
 
     def set_follow(self, follow: bool) -> None:
         self.auto_scroll = follow

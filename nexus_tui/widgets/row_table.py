@@ -25,9 +25,9 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widget import Widget
 
 from nexus_tui.bindings import MOVE
+from nexus_tui.widgets.scrolling import set_virtual_size
 
 Row = TypeVar("Row")
 PADDING = 1  # blank cells either side of each cell, as a DataTable has
@@ -191,14 +191,14 @@ class RowTable(ScrollView, Generic[Row], can_focus=True):
             self._move(round(self.scroll_y) + offset.y - 1)
 
     def _resize(self) -> None:
-        """The scrollable size: every row and the header. When the table is as tall as it may
-        be both before and after, the screen's layout stays as it is and only the scrollbar
-        changes: a layout costs every widget a redraw."""
-        size = Size(self.size.width, len(self.rows) + 1)
+        """The scrollable size: every row and the header, and no width (a table never scrolls
+        sideways), so a table shown again at another width needs no layout. When the table is
+        as tall as it may be both before and after, the screen's layout stays as it is and only
+        the scrollbar changes: a layout costs every widget a redraw."""
+        size = Size(0, len(self.rows) + 1)
         shown = self.scrollable_content_region.height
         if shown and self.virtual_size.height > shown and size.height >= shown:
-            self.set_reactive(Widget.virtual_size, size)
-            self._scroll_update(size)
+            set_virtual_size(self, size)
         else:
             self.virtual_size = size
 
