@@ -2,7 +2,8 @@
 
 One exclusive worker pumps the engine's events on the app's own event loop (no threads) into
 the bridge, which posts messages to the dashboard screen; a timer flushes batched output every
-~50 ms. The app itself never touches widgets; its screens do, in their message handlers.
+~50 ms, or as seldom as the screen needs to keep up (``pacing``). The app itself never touches
+widgets; its screens do, in their message handlers.
 
 The app also owns how the run asks the operator for a secret (``ask``: a dialog, one question
 at a time) and, when the run was asked for with ``--preflight``, the check before it starts
@@ -16,8 +17,10 @@ starts, and offers to resume it (``resume`` starts the run that carries it on).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -30,6 +33,7 @@ from nexus_engine.graph import UnknownTaskError
 from nexus_engine.plan import Plan, UnitKey
 from nexus_engine.resume.prepare import ResumeOrder
 from nexus_engine.status import EXIT_HANGUP, EXIT_USAGE, HANGUP, RunStatus
+from nexus_tui import pacing
 from nexus_tui.asking import DashboardAsk
 from nexus_tui.bindings import unknown_ids
 from nexus_tui.bridge import Bridge
@@ -52,7 +56,6 @@ Starter = Callable[[Sequence[str]], EventSource]
 Resumer = Callable[[ResumeOrder], EventSource]
 #: The config's last run if it can be resumed (blocking: it reads the journal).
 Finder = Callable[[], PastRun | None]
-FLUSH_EVERY = 0.05
 #: Seconds the pump works through queued events before it lets the rest of the app run (keys,
 #: frames), however busy the engine is: by time, not by count, since an event that ends a unit
 #: costs far more than a line of output.
@@ -110,6 +113,8 @@ class NexusApp(App[None]):
         self._find_past = past
         self._resume = resume
         self._flusher: Timer | None = None
+        #: Seconds the next flush of the run's changes waits (``pacing``).
+        self.flush_wait = pacing.LEAST
         self._fold_ignore = tuple(fold_ignore)
         #: The run's output folded per task, for the grouped view; None until a run starts.
         self.folding: Folding | None = None
@@ -191,8 +196,27 @@ class NexusApp(App[None]):
         return True
 
     def _begin(self, source: EventSource, bridge: Bridge) -> None:
-        self._flusher = self.set_interval(FLUSH_EVERY, bridge.flush)
+        # Everything alive now (Textual, the screen, the plan: most of the process's objects)
+        # lives as long as the app: kept out of the garbage collector's full passes, which
+        # would otherwise walk it all and stop the screen for 100 ms and more, again and again.
+        gc.freeze()
+        self._flush_run(bridge)
         self.pump(source, bridge)
+
+    def _flush_run(self, bridge: Bridge) -> None:
+        """Post what the run changed; the next flush comes once the screen has shown it, and
+        waits as long again (``pacing``)."""
+        self._flusher = None
+        if self.ended is not None:
+            return
+        flushed_at = time.monotonic()
+        bridge.flush()
+        self.dashboard.call_after_refresh(self._run_flushed, bridge, flushed_at)
+
+    def _run_flushed(self, bridge: Bridge, flushed_at: float) -> None:
+        self.flush_wait = pacing.wait_after(time.monotonic() - flushed_at)
+        if self.ended is None:
+            self._flusher = self.set_timer(self.flush_wait, partial(self._flush_run, bridge))
 
     @work(exclusive=True, group="engine")
     async def pump(self, source: EventSource, bridge: Bridge) -> None:

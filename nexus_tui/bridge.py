@@ -1,6 +1,6 @@
 """Engine events in, Textual messages out: the only place the two meet.
 
-Events update the model at once; what they changed is posted on ``flush`` (a ~50 ms timer):
+Events update the model at once; what they changed is posted on ``flush`` (a timer, ~50 ms):
 each changed row once, with its latest state, and all complete lines of output as one batch.
 A hundred hosts printing at full speed cost the screen twenty updates a second, not a hundred
 thousand, and a burst of status changes to the same row reaches the screen as one. Only the
@@ -52,7 +52,10 @@ class Bridge:
         self._also = also
         self._pending: dict[tuple[UnitKey, Stream], bytearray] = {}
         self._ready: dict[UnitKey, list[str]] = {}
-        self._history: dict[UnitKey, deque[tuple[Stream, bytes]]] = {}
+        #: Per host: (whether on stderr, bytes). A flag, not the ``Stream``: a tuple of plain
+        #: values is left out of the garbage collector's passes, and a fleet makes thousands
+        #: of these a second.
+        self._history: dict[UnitKey, deque[tuple[bool, bytes]]] = {}
         self._history_bytes: dict[UnitKey, int] = {}
         #: Hosts whose logs are on screen: only their output is decoded as it comes.
         self.visible: set[UnitKey] = set()
@@ -82,8 +85,8 @@ class Bridge:
         """The host's recent output as lines, decoded now: what a pane shows when it
         switches to this host."""
         lines: list[str] = []
-        for stream, data in self._history.get(key, ()):
-            lines += _text_lines(data, stream)
+        for stderr, data in self._history.get(key, ()):
+            lines += _text_lines(data, Stream.STDERR if stderr else Stream.STDOUT)
         return lines[-HISTORY:]
 
     def flush(self) -> None:
@@ -108,10 +111,14 @@ class Bridge:
             self._post(msg.OutputBatch(ready))
 
     def _collect(self, only: UnitKey | None = None) -> None:
-        """Move complete lines (and overlong partial ones) from the byte buffers to ``_ready``."""
-        for (key, stream), data in self._pending.items():
-            if only is not None and key != only:
-                continue
+        """Move complete lines (and overlong partial ones) from the byte buffers to ``_ready``:
+        every host's, or ``only`` one's (its buffers looked up, not searched for among a
+        fleet's: a step's end does this)."""
+        buffers: Iterable[tuple[tuple[UnitKey, Stream], bytearray]] = self._pending.items()
+        if only is not None:
+            keys = [(only, stream) for stream in Stream]
+            buffers = [(key, self._pending[key]) for key in keys if key in self._pending]
+        for (key, stream), data in buffers:
             end = data.rfind(b"\n")
             if end >= 0:
                 self._emit(key, stream, bytes(data[:end]))
@@ -160,7 +167,7 @@ class Bridge:
             history = self._history[key] = deque()
             self._history_bytes[key] = 0
         kept = _tail(data, HISTORY_BYTES)
-        history.append((stream, kept))
+        history.append((stream is Stream.STDERR, kept))
         size = self._history_bytes[key] + len(kept)
         while size > HISTORY_BYTES and len(history) > 1:
             size -= len(history.popleft()[1])
