@@ -5,7 +5,7 @@ One directory per run under the state dir (platformdirs' user state dir, or ``$N
     runs/<run_id>/events.jsonl                            every event but output, one JSON per line
     runs/<run_id>/output/<task>/<host>/<step>-<attempt>.log   stdout+stderr bytes, arrival order
     runs/<run_id>/output/<task>/<host>/<step>-<attempt>.err   stderr bytes alone
-    runs/<run_id>/output/<task>/<host>/<step>-<attempt>.out   stdout bytes alone
+    runs/<run_id>/output/<task>/<host>/<step>-<attempt>.out   stdout alone, once it wrote both
     runs/<run_id>/summary.json                            RunFinished, pretty-printed
     runs/<run_id>/controller.json                         who writes the run: pid, boot id
 
@@ -120,8 +120,9 @@ class OutputFile:
     attempt: int
     log: Path  # stdout and stderr interleaved
     err: Path  # stderr alone; absent when the step wrote nothing to stderr
-    #: stdout alone, where a journal keeps it; without it stdout is given apart only when
-    #: the step wrote nothing to stderr (see :meth:`separated`)
+    #: stdout alone, kept once the step has written to stderr as well (before that, and for a
+    #: step that never does, the .log is stdout); a record older than the .out gives stdout
+    #: apart only when the step wrote nothing to stderr (see :meth:`separated`)
     out: Path | None = None
 
     def separated(self) -> Separated | None:

@@ -1,7 +1,7 @@
 """Step output into the journal's files, written by a thread of its own.
 
-Output is most of what a run writes: a megabyte from each of fifty hosts is a hundred megabytes,
-since each chunk goes to its step's ``.log`` and to its ``.out`` or ``.err``. Written from the
+Output is most of what a run writes: a megabyte from each of fifty hosts is fifty megabytes
+(a hundred for steps that also write to stderr: see :class:`_StepFiles`). Written from the
 event loop, each chunk held the loop for its ``write``, and each step's first chunk held it for
 making the step's directory and files, which on ext4 waits behind the fsync of ``events.jsonl``
 that other steps' starts ask for: profiled at 50 hosts printing 1 MB each, about a tenth of the
@@ -51,6 +51,9 @@ REPORT_ITEMS = 256
 REPORT_BYTES = 1024 * 1024
 #: About what a waiting item costs beside its bytes (the item, its key, the queue's slot).
 _ITEM_COST = 200
+#: Bytes read at a time when a step's stdout so far is copied into its .out.
+COPY_BLOCK = 1024 * 1024
+READ_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 StepKey = tuple[str, str, int, int]  # task, host, step, attempt
 
@@ -230,8 +233,13 @@ class OutputFiles:
             oldest = next(iter(self._steps))
             self._steps.pop(oldest).close()
             self._finished.add(oldest)  # its files exist: more output is appended
+        if chunk.stream == Stream.STDERR and not files.split:
+            files.split_off()  # before this chunk: the .log still holds stdout alone
         write_all(files.fd(".log"), chunk.data)
-        write_all(files.fd(".err" if chunk.stream == Stream.STDERR else ".out"), chunk.data)
+        if chunk.stream == Stream.STDERR:
+            write_all(files.fd(".err"), chunk.data)
+        elif files.split:
+            write_all(files.fd(".out"), chunk.data)
 
     def _close_step(self, key: StepKey) -> None:
         if files := self._steps.pop(key, None):
@@ -253,19 +261,42 @@ def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args:
 
 
 class _StepFiles:
-    """The open .log/.out/.err of one step attempt, each opened on first use."""
+    """The files of one step attempt, each opened on first use: the .log (both streams, in the
+    order they came), the .err once it writes to stderr, and the .out (stdout alone) only once
+    it has written to both. Until then its .log is its stdout byte for byte, which is how the
+    journal's readers take a step without a .err: most steps never write to stderr, and each
+    of their chunks is written once, not twice."""
 
     def __init__(self, base: Path, *, reopen: bool) -> None:
         self._base = base
-        self._reopen = reopen  # output after the step's StepFinished: append, still no symlinks
+        self._reopen = reopen  # the step's files were let go: append, still no symlinks
         self._fds: dict[str, int] = {}
+        #: the step has written to stderr: its stdout goes to the .out as well
+        self.split = reopen and self._path(".err").exists()
 
     def fd(self, suffix: str) -> int:
         if (fd := self._fds.get(suffix)) is None:
-            path = self._base.with_name(self._base.name + suffix)
+            path = self._path(suffix)
             reopen = self._reopen and path.exists()
             fd = self._fds[suffix] = os.open(path, OLD_FILE) if reopen else create(path)
         return fd
+
+    def split_off(self) -> None:
+        """The step writes to stderr for the first time: from now on its stdout is kept alone
+        too, in a .out that starts with what its .log holds (stdout alone, until now)."""
+        self.split = True
+        try:
+            source = os.open(self._path(".log"), READ_FILE)
+        except FileNotFoundError:
+            return  # nothing printed yet: the .out starts with the next stdout
+        try:
+            while block := os.read(source, COPY_BLOCK):
+                write_all(self.fd(".out"), block)
+        finally:
+            os.close(source)
+
+    def _path(self, suffix: str) -> Path:
+        return self._base.with_name(self._base.name + suffix)
 
     def close(self) -> None:
         for fd in self._fds.values():

@@ -242,6 +242,55 @@ async def test_output_after_its_step_finished_is_appended(tmp_path: Path) -> Non
     assert (j.run_dir / "output/t/h/0-1.err").read_bytes() == b"ab"
 
 
+async def test_stdout_is_kept_alone_once_a_step_also_writes_to_stderr(tmp_path: Path) -> None:
+    """A step that only prints to stdout has one file, its .log; one that also writes to stderr
+    gets a .out holding its stdout alone from the start, whenever stderr first came, even when
+    its files were let go and opened again in between."""
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    j.output.open_steps = 1  # every other step's chunk lets this one's files go
+    quiet, mixed, other = ("t", "quiet", 0, 1), ("t", "mixed", 0, 1), ("t", "other", 0, 1)
+    await through_bus(j, [
+        s.out(quiet, Stream.STDOUT, b"only out\n"),
+        s.out(mixed, Stream.STDOUT, b"out 1\n"),
+        s.out(other, Stream.STDOUT, b"x\n"),
+        s.out(mixed, Stream.STDOUT, b"out 2\n"),
+        s.out(other, Stream.STDOUT, b"x\n"),
+        s.out(mixed, Stream.STDERR, b"err 1\n"),
+        s.out(other, Stream.STDOUT, b"x\n"),
+        s.out(mixed, Stream.STDOUT, b"out 3\n"),
+        s.step_done("t", "mixed", 0, 1, UnitStatus.SUCCEEDED),
+        s.out(mixed, Stream.STDOUT, b"late\n"),
+    ])  # fmt: skip
+    output = j.run_dir / "output" / "t"
+    assert sorted(p.name for p in (output / "quiet").iterdir()) == ["0-1.log"]
+    assert (output / "quiet/0-1.log").read_bytes() == b"only out\n"
+    assert (output / "mixed/0-1.out").read_bytes() == b"out 1\nout 2\nout 3\nlate\n"
+    assert (output / "mixed/0-1.err").read_bytes() == b"err 1\n"
+    assert (output / "mixed/0-1.log").read_bytes() == b"out 1\nout 2\nerr 1\nout 3\nlate\n"
+    for host, stdout, stderr in (("quiet", "0-1.log", None), ("mixed", "0-1.out", "0-1.err")):
+        (found,) = journal.unit_output(j.run_dir, "t", host)
+        apart = found.separated()
+        assert apart is not None
+        assert apart.stdout == output / host / stdout
+        assert apart.stderr == (None if stderr is None else output / host / stderr)
+
+
+async def test_a_step_whose_first_words_are_on_stderr_keeps_its_stdout_alone(
+    tmp_path: Path,
+) -> None:
+    s = Script("r")
+    j = Journal("r", state_dir=tmp_path)
+    unit = ("t", "h", 0, 1)
+    await through_bus(j, [
+        s.out(unit, Stream.STDERR, b"warming up\n"),
+        s.out(unit, Stream.STDOUT, b"done\n"),
+    ])  # fmt: skip
+    step = j.run_dir / "output/t/h/0-1"
+    assert step.with_suffix(".out").read_bytes() == b"done\n"
+    assert step.with_suffix(".err").read_bytes() == b"warming up\n"
+
+
 async def test_a_thousand_steps_printing_at_once_hold_a_bounded_number_of_files(
     tmp_path: Path,
 ) -> None:
@@ -318,7 +367,7 @@ async def test_output_is_written_off_the_event_loop_and_caught_up_waits_for_it(
     await asyncio.wait_for(logged, 30)
     await bus.close()
     await recording
-    assert (j.run_dir / "output/t/h/0-1.out").read_bytes() == b"slow disk\n"
+    assert (j.run_dir / "output/t/h/0-1.log").read_bytes() == b"slow disk\n"
 
 
 async def test_a_disk_slower_than_the_output_holds_the_record_loop_back(
@@ -377,7 +426,7 @@ async def test_a_step_end_is_recorded_after_its_last_byte(
     await bus.close()
     await recording
     assert [e["event"] for e in journal.read_events(j.run_dir)] == ["step_finished"]
-    assert (j.run_dir / "output/t/h/0-1.out").read_bytes() == b"last words\n"
+    assert (j.run_dir / "output/t/h/0-1.log").read_bytes() == b"last words\n"
 
 
 async def test_the_writer_says_how_far_it_got_while_more_keeps_coming(
@@ -409,7 +458,7 @@ async def test_the_writer_says_how_far_it_got_while_more_keeps_coming(
     gate.set()
     await bus.close()
     await recording
-    assert (j.run_dir / "output/t/h/0-1.out").read_bytes() == b"".join(words)
+    assert (j.run_dir / "output/t/h/0-1.log").read_bytes() == b"".join(words)
 
 
 async def test_an_output_write_that_fails_is_reported_and_the_rest_goes_on(
@@ -439,7 +488,7 @@ async def test_an_output_write_that_fails_is_reported_and_the_rest_goes_on(
     assert told == [
         "the journal could not write: No space left on device (writing in somewhere.log)"
     ]
-    assert (j.run_dir / "output/t/b/0-1.out").read_bytes() == b"kept\n"
+    assert (j.run_dir / "output/t/b/0-1.log").read_bytes() == b"kept\n"
     assert (j.run_dir / "summary.json").exists()
 
 
