@@ -106,6 +106,12 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], what: str
     await pilot.pause()
 
 
+async def abort_run(pilot: Pilot[Any], app: NexusApp) -> None:
+    """Abort the app's run, as the operator's abort does, and wait for it to end."""
+    app.abort()
+    await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+
+
 async def settle(app: NexusApp) -> None:
     """After the app has exited: the run it left is recorded."""
     await app.close_run()

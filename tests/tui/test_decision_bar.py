@@ -16,7 +16,7 @@ from nexus_tui import decisions
 from nexus_tui.model import RunModel
 from nexus_tui.widgets.decision_bar import DecisionBar
 from tests.tui import configs
-from tests.tui.conftest import Project, settle, wait_for
+from tests.tui.conftest import Project, abort_run, settle, wait_for
 from tests.tui.scripts import deploy_plan
 
 LEFT, RIGHT, CALM = UnitKey("left", "local"), UnitKey("right", "local"), UnitKey("calm", "local")
@@ -80,8 +80,7 @@ async def test_the_keys_act_on_the_bars_unit_when_the_selection_is_elsewhere(
         # the decision is acted on: the selection moves to the one still waiting
         await wait_for(pilot, lambda: app.dashboard.selected == waiting[1], "the next failure")
         assert named(app) == str(waiting[1])
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)
 
 

@@ -11,7 +11,7 @@ from nexus_tui.screens.dashboard import DashboardScreen
 from nexus_tui.screens.summary import SummaryScreen
 from nexus_tui.widgets.decision_bar import DecisionBar
 from tests.tui import configs
-from tests.tui.conftest import Project, settle, wait_for
+from tests.tui.conftest import Project, abort_run, settle, wait_for
 
 FLAKY = UnitKey("flaky", "local")
 
@@ -160,8 +160,7 @@ async def test_a_failure_is_not_selected_while_the_operator_moves(project: Proje
         assert "waiting for you" in str(bar.render())
         await pilot.pause(0.1)
         assert app.screen.task_name == "elsewhere"
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)
 
 

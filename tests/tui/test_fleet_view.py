@@ -18,7 +18,7 @@ from nexus_tui.widgets.group_table import GroupTable
 from nexus_tui.widgets.host_table import HostTable
 from nexus_tui.widgets.log_panes import LogPanes
 from nexus_tui.widgets.run_header import RunHeader
-from tests.tui.conftest import Project, settle, wait_for
+from tests.tui.conftest import Project, abort_run, settle, wait_for
 from tests.tui.fleet import FAILED, WEB, fleet_app
 
 SIZE = (140, 40)
@@ -207,6 +207,5 @@ async def test_the_grouped_view_folds_failures_waiting_for_a_decision(project: P
         assert groups(app)[0] == ("web[01-03,05-08,10-12]", 10, "exit 0")
         assert app.dashboard.query_one(GroupTable).rows[1].status is UnitStatus.FAILED
         assert "✗ 3" in header(app)  # waiting for a decision counts as failed
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)

@@ -14,7 +14,7 @@ from nexus_tui.widgets.filter_bar import FilterBar
 from nexus_tui.widgets.host_table import HostTable
 from nexus_tui.widgets.log_panes import LogPanes
 from tests.tui import configs
-from tests.tui.conftest import Project, settle, wait_for
+from tests.tui.conftest import Project, abort_run, settle, wait_for
 
 
 def hosts(app) -> list[str]:
@@ -110,8 +110,7 @@ async def test_the_filter_works_during_a_real_run(project: Project) -> None:
         await pilot.press("x")
         assert hosts(app) == []
         assert app.screen.selected is None
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)
 
 

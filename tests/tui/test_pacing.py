@@ -18,7 +18,7 @@ from nexus_tui.tally import Kind
 from nexus_tui.widgets.decision_bar import DecisionBar
 from nexus_tui.widgets.host_log import HostLog
 from tests.tui import configs
-from tests.tui.conftest import Project, settle, wait_for
+from tests.tui.conftest import Project, abort_run, settle, wait_for
 
 SLOW_SCREEN = 0.2  # seconds the screen takes to show a flush in the test below
 
@@ -42,8 +42,7 @@ async def test_a_flush_the_screen_is_slow_to_show_delays_the_next(
     app = project.app(configs.SLOW, autostart=["slow"])
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: app.flush_wait >= SLOW_SCREEN, "the next flush to wait")
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)
 
 
@@ -65,8 +64,7 @@ async def test_output_and_keys_redraw_without_a_layout_or_a_repaint_of_the_scree
         await pilot.pause()
         bar.show_waiting([replace(row, reason="exit 2")], [])
         assert not bar._layout_required  # still one line
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)
 
 
@@ -77,8 +75,7 @@ async def test_what_lives_as_long_as_the_app_is_left_out_of_full_collections(
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: app.running, "the run to start")
         assert gc.get_freeze_count() > 0
-        app.abort()
-        await wait_for(pilot, lambda: app.ended is not None, "the run to end")
+        await abort_run(pilot, app)
     await settle(app)
 
 
