@@ -166,6 +166,18 @@ async def test_a_key_file_that_cannot_be_read_is_reported_each_time(
     assert f"cannot read {missing} for " in (result.error or ""), result
 
 
+async def test_a_proxy_command_that_cannot_start_is_not_a_key_problem(
+    ssh_lab: SshLab, home: Path, pool: SshPool
+) -> None:
+    """A missing ProxyCommand program is also an OSError naming a file: it is the way to the
+    host that failed, not the login's keys."""
+    missing = home / "no-such-proxy"
+    (home / ".ssh" / "config").write_text(f"Host *\n    ProxyCommand {missing} %h %p\n")
+    result, _ = await run(SshTransport(pool, login(ssh_lab, ssh_lab.hosts[11])), "true")
+    assert result.failure is Failure.UNREACHABLE, result
+    assert "cannot read" not in (result.error or ""), result
+
+
 async def test_encrypted_key_with_its_passphrase(
     ssh_lab: SshLab, home: Path, pool: SshPool, host: SshHost
 ) -> None:

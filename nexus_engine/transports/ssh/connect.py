@@ -162,6 +162,7 @@ async def connect(
         login = await _with_passphrase(login, ask)
     client = _Client(login, ask)
     tried = client.methods()
+    parsed = None
     try:
         parsed = _read_ssh_config(login, SSH_CONFIG, _local_user())
         pairs = None
@@ -173,6 +174,12 @@ async def connect(
     except _CONNECT_ERRORS as error:
         if client.refusal is not None:
             raise client.refusal from None
+        if isinstance(error, OSError) and error.filename in _key_files(login, parsed):
+            # a key file that cannot be read: the operator's to fix, never an unreachable host
+            reason = error.strerror or str(error)
+            raise SshFailure(
+                Failure.AUTH_FAILED, f"cannot read {error.filename} for {login.where}: {reason}"
+            ) from None
         way = route(login)
         if way.jump is not None and not client.reached:
             # asyncssh raises what went wrong on the way (the jump host's own connection, or
@@ -194,6 +201,14 @@ async def connect(
         ) from None
     finally:
         client.forget_agent()
+
+
+def _key_files(login: Login, config: asyncssh.config.SSHConfig | None) -> set[str]:
+    """The key and certificate files a login names, in nexus.toml or in ssh_config, as read."""
+    named = [login.identity] if login.identity else []
+    if config is not None:
+        named += [*_listed(config.get("IdentityFile")), *_listed(config.get("CertificateFile"))]
+    return {os.path.expanduser(name) for name in named}
 
 
 class PersonClock:

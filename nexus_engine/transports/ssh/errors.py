@@ -66,13 +66,6 @@ def classify_connect_error(  # noqa: PLR0911 - one answer per kind of failure
         return SshFailure(Failure.UNREACHABLE, f"cannot resolve the host name of {where}")
     if isinstance(error, ConnectionRefusedError):
         return SshFailure(Failure.UNREACHABLE, f"connection refused by {where}")
-    if isinstance(error, OSError) and error.filename is not None:
-        # a file read for the login (a key, its certificate): the operator's to fix, never
-        # a host that cannot be reached
-        reason = error.strerror or str(error)
-        return SshFailure(
-            Failure.AUTH_FAILED, f"cannot read {error.filename} for {where}: {reason}"
-        )
     if isinstance(error, OSError):
         reason = error.strerror or errno.errorcode.get(error.errno or 0, str(error))
         return SshFailure(Failure.UNREACHABLE, f"cannot connect to {where}: {reason}")
