@@ -65,7 +65,7 @@ from nexus_engine.journal_files import (
     safe_name,
     write_all,
 )
-from nexus_engine.journal_output import OutputFiles, StepKey
+from nexus_engine.journal_output import OutputFiles
 from nexus_engine.status import RunStatus
 
 ENV_VAR = "NEXUS_STATE_DIR"
@@ -255,7 +255,7 @@ class Journal:
                     await self.output.room()
                 else:
                     if isinstance(event, StepFinished):  # its end after its last byte
-                        await self.output.written_for(_step_key(event))
+                        await self.output.written_for(event)
                     try:
                         self._take(event)
                     except (OSError, JournalError) as exc:
@@ -368,7 +368,7 @@ class Journal:
             raise
         self._events_size += len(line)
         if isinstance(event, StepFinished):
-            self.output.end(_step_key(event), event.seq)
+            self.output.end(event)
         elif isinstance(event, RunFinished):
             os.fsync(self._events)
             fd = create(self.run_dir / "summary.json")
@@ -662,10 +662,6 @@ def _last_written(run_dir: Path) -> datetime | None:
 
 
 # ── files and directories, safely ───────────────────────────────────────────────────────────────
-
-
-def _step_key(event: StepFinished) -> StepKey:
-    return (event.task, event.host, event.step, event.attempt)
 
 
 def _runs_dir(base: Path | None) -> Path:

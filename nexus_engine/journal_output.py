@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexus_engine.events import OutputReceived
+from nexus_engine.events import OutputReceived, StepFinished
 from nexus_engine.journal_files import (
     OLD_FILE,
     JournalError,
@@ -123,24 +123,27 @@ class OutputFiles:
         return self._handed == 0
 
     def write(self, event: OutputReceived) -> None:
-        key = (event.task, event.host, event.step, event.attempt)
+        key = _step_key(event)
         if self._thread is None:
             self._start()
         self._last[key] = event.seq
         self._hand(_Chunk(key, event.stream, event.data, event.seq))
 
-    async def written_for(self, key: StepKey) -> None:
-        """Until the output handed over for a step is written (or has failed): its end then
-        goes into events.jsonl after its last byte, as when output was written in line."""
-        last = self._last.get(key, 0)
+    async def written_for(self, end: StepFinished) -> None:
+        """Until the output handed over for the step that ``end`` ends is written (or has
+        failed): its end then goes into events.jsonl after its last byte, as when output was
+        written in line."""
+        last = self._last.get(_step_key(end), 0)
         while self.written < last:
             self._progress.clear()
             await self._progress.wait()
 
-    def end(self, key: StepKey, seq: int) -> None:
+    def end(self, end: StepFinished) -> None:
+        """The step has ended: its files close (output after this reopens them to append)."""
+        key = _step_key(end)
         self._last.pop(key, None)
         if self._thread is not None:  # else nothing was written: nothing to close
-            self._hand(_End(key, seq))
+            self._hand(_End(key, end.seq))
 
     async def room(self) -> None:
         """Until the bytes waiting to be written are few enough to hand over more."""
@@ -245,6 +248,10 @@ class OutputFiles:
         if files := self._steps.pop(key, None):
             files.close()
             self._finished.add(key)
+
+
+def _step_key(event: OutputReceived | StepFinished) -> StepKey:
+    return (event.task, event.host, event.step, event.attempt)
 
 
 def _cost(item: _Chunk | _End) -> int:
