@@ -17,6 +17,8 @@ from urllib.parse import quote
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 #: a file of ours that exists: appended to, never through a symlink
 OLD_FILE = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+#: a file of ours, opened to read it back; never through a symlink
+READ_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: a directory, opened to check it or to sync it; never through a symlink
 DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

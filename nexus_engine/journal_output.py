@@ -26,6 +26,7 @@ from pathlib import Path
 from nexus_engine.events import OutputReceived, StepFinished
 from nexus_engine.journal_files import (
     OLD_FILE,
+    READ_FILE,
     JournalError,
     create,
     ensure_dir,
@@ -53,7 +54,6 @@ REPORT_BYTES = 1024 * 1024
 _ITEM_COST = 200
 #: Bytes read at a time when a step's stdout so far is copied into its .out.
 COPY_BLOCK = 1024 * 1024
-READ_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 StepKey = tuple[str, str, int, int]  # task, host, step, attempt
 
